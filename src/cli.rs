@@ -1,0 +1,127 @@
+//! Command-line arguments (clap derive only; nothing past `commands` sees clap types).
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::env_vars;
+use crate::render::Format;
+
+/// agenttrail: see what AI agents do in your AWS accounts.
+///
+/// Reads CloudTrail logs, tells AI-driven calls from human ones, keeps them in a Parquet lake and
+/// answers SQL over it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "agenttrail",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More logging (-v info details, -vv debug, -vvv trace). AGENTTRAIL_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Logging")]
+    pub verbose: u8,
+    /// Less logging (-q errors only, -qq nothing).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Logging")]
+    pub quiet: u8,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long, global = true, help_heading = "Logging")]
+    pub no_progress: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read CloudTrail objects into the lake (only objects not already in it).
+    #[command(after_help = INGEST_EXAMPLES)]
+    Ingest(IngestArgs),
+    /// Run one SQL statement over the lake (read-only).
+    #[command(after_help = QUERY_EXAMPLES)]
+    Query(QueryArgs),
+}
+
+const INGEST_EXAMPLES: &str = "\
+Examples:
+  agenttrail ingest --source ./sample-logs --lake ./lake
+  agenttrail ingest --source s3://my-trail-bucket/optional/prefix --lake ./lake
+  agenttrail ingest --source ./sample-logs --lake ./lake --since 2026-11-01 --until 2026-11-03
+  agenttrail ingest --source s3://org-trail --lake ./lake --account 111122223333 --region eu-west-1
+
+S3 is reached through the standard AWS provider chain (AWS_PROFILE, SSO, environment, IMDS) and
+endpoint settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3). Re-running is always safe: objects
+already in the lake's manifest are skipped.
+
+Exit status: 0 success, 2 error or partial failure (failed objects are listed on stderr).";
+
+const QUERY_EXAMPLES: &str = "\
+Examples:
+  agenttrail query --lake ./lake \"SELECT event_name, count(*) AS n FROM events GROUP BY 1 ORDER BY 2 DESC\"
+  agenttrail query --lake ./lake --format csv \"SELECT event_time, identity_arn, event_name FROM events WHERE error_code IS NOT NULL\"
+  agenttrail query --lake ./lake \"SELECT json_get_str(request_parameters, 'bucketName') AS bucket, count(*) FROM events WHERE event_source = 's3.amazonaws.com' GROUP BY 1\"
+  agenttrail query --lake ./lake \"SELECT reason, count(*) FROM rejects GROUP BY 1\"
+
+Tables: events (one row per event, duplicates removed), events_all (every stored row), rejects.
+Statements that write (DDL, DML, SET, COPY) are refused.";
+
+/// `agenttrail ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// s3://bucket[/prefix], a local folder, or one .json.gz file.
+    #[arg(long, env = env_vars::SOURCE, help_heading = "Source")]
+    pub source: String,
+    /// Lake folder (created if missing).
+    #[arg(long, env = env_vars::LAKE, help_heading = "Lake")]
+    pub lake: PathBuf,
+    /// Only objects delivered on or after this date (from the key, YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, help_heading = "Source")]
+    pub since: Option<NaiveDate>,
+    /// Only objects delivered on or before this date (from the key, YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date, help_heading = "Source")]
+    pub until: Option<NaiveDate>,
+    /// Only these accounts (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Source")]
+    pub account: Vec<String>,
+    /// Only these regions (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Source")]
+    pub region: Vec<String>,
+    /// Objects fetched at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
+    pub fetch_concurrency: u16,
+    /// Rows per commit.
+    #[arg(long, default_value_t = 1_000_000, help_heading = "Performance")]
+    pub commit_rows: usize,
+    /// Cap on one object's decompressed size, in MiB (a larger object is rejected).
+    #[arg(long, default_value_t = 1024, help_heading = "Limits")]
+    pub max_decompressed_mib: u64,
+}
+
+/// `agenttrail query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Lake folder.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The SQL statement.
+    pub sql: String,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    s.parse::<NaiveDate>()
+        .map_err(|e| format!("expected YYYY-MM-DD: {e}"))
+}

@@ -1,0 +1,15 @@
+//! One function per subcommand; the only place (with `main`) that uses `anyhow`.
+
+pub mod ingest;
+pub mod query;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+
+/// Run the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Ingest(args) => ingest::run(args, &cli.global).await,
+        Command::Query(args) => query::run(args).await,
+    }
+}

@@ -1,0 +1,84 @@
+//! `agenttrail ingest`.
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::{GlobalArgs, IngestArgs};
+use crate::decode::DecodeLimits;
+use crate::exit::ExitStatus;
+use crate::ingest::{IngestOptions, IngestReporter, ingest};
+use crate::render::escape_control;
+use crate::sink::Lake;
+use crate::source::{KeyFilter, Source};
+
+/// Run `ingest` and print its summary to stderr.
+pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let source = Source::open(&args.source, crate::aws::s3_client).await?;
+    let lake = Lake::create(&args.lake)
+        .with_context(|| format!("cannot create the lake at {}", args.lake.display()))?;
+    let opts = IngestOptions {
+        filter: KeyFilter {
+            accounts: args.account,
+            regions: args.region,
+            since: args.since,
+            until: args.until,
+        },
+        fetch_concurrency: args.fetch_concurrency as usize,
+        commit_rows: args.commit_rows.max(1),
+        limits: DecodeLimits {
+            max_decompressed_bytes: args.max_decompressed_mib << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let show = !global.no_progress
+        && global.quiet == 0
+        && global.verbose == 0
+        && std::io::stderr().is_terminal();
+    let bar = Bar::new(show);
+    let summary = ingest(&source, &lake, &opts, &bar).await?;
+    if global.quiet < 2 {
+        eprintln!("agenttrail ingest: {}", summary.line());
+        for (uri, err) in &summary.objects_failed {
+            eprintln!("  failed: {}: {}", escape_control(uri), escape_control(err));
+        }
+    }
+    Ok(if summary.objects_failed.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
+}
+
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(show: bool) -> Bar {
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {pos}/{len} objects {bytes} [{elapsed}] {wide_bar}",
+        ) {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+impl IngestReporter for Bar {
+    fn on_start(&self, objects: u64) {
+        self.0.set_length(objects);
+    }
+    fn on_object_done(&self, _bytes: u64) {
+        self.0.inc(1);
+    }
+    fn on_finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

@@ -1,0 +1,252 @@
+//! The decode stage: bytes of one CloudTrail object → `events` rows and rejects.
+//!
+//! Decoding is synchronous and pure; the ingest command runs it on rayon so tokio workers only do
+//! I/O. Every record ends up in exactly one place: an `events` row or a reject with a stable reason
+//! code (`rejects.reason`) and the full message (`rejects.detail`). An object that cannot be read
+//! at all (not gzip, corrupt, no `Records` array, …) is one object-level reject; it never stops the
+//! run.
+//!
+//! Duplicate keys inside a record (seen in published logs) make serde's derived parser fail; such
+//! a record is re-read through `serde_json::Value`, whose last-one-wins rule then applies, instead
+//! of being rejected.
+
+pub mod gzip;
+pub mod record;
+pub mod time;
+pub mod to_arrow;
+
+use arrow::array::RecordBatch;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use self::record::{Record, UserIdentity};
+use self::to_arrow::{EventRow, EventsBuilder, Reject};
+
+/// Limits that keep hostile objects from exhausting memory.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    /// Cap on one object's decompressed size.
+    pub max_decompressed_bytes: u64,
+    /// How much of a rejected record's text is kept.
+    pub max_reject_raw_bytes: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_decompressed_bytes: 1 << 30,
+            max_reject_raw_bytes: 64 << 10,
+        }
+    }
+}
+
+/// What one object decoded to.
+pub struct DecodedObject {
+    /// Accepted records (may have zero rows).
+    pub events: RecordBatch,
+    /// Records (or the object) that could not be read.
+    pub rejects: Vec<Reject>,
+    /// Records found in `Records` (accepted + rejected); 0 when the object failed as a whole.
+    pub records_seen: usize,
+    /// Set when the object as a whole could not be read.
+    pub object_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TopLevel<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Option<&'a RawValue>,
+}
+
+/// Decode the (compressed) bytes of one object.
+pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -> DecodedObject {
+    let fail = |reason: &'static str, detail: String| DecodedObject {
+        events: EventsBuilder::new().finish(),
+        rejects: vec![Reject {
+            record_index: None,
+            reason,
+            detail: detail.clone(),
+            event_id: None,
+            raw: None,
+        }],
+        records_seen: 0,
+        object_error: Some(format!("{reason}: {detail}")),
+    };
+    let text = match gzip::gunzip_capped(bytes, limits.max_decompressed_bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let reason = match e {
+                gzip::GzipError::Empty => "empty-object",
+                gzip::GzipError::NotGzip => "not-gzip",
+                gzip::GzipError::TooLarge(_) => "too-large",
+                gzip::GzipError::Corrupt(_) => "corrupt-gzip",
+            };
+            return fail(reason, e.to_string());
+        }
+    };
+    decode_json(source_object, &text, limits)
+        .unwrap_or_else(|(reason, detail)| fail(reason, detail))
+}
+
+/// Decode the decompressed JSON text of one object. `Err` is an object-level reject.
+pub fn decode_json(
+    source_object: &str,
+    text: &[u8],
+    limits: &DecodeLimits,
+) -> Result<DecodedObject, (&'static str, String)> {
+    let top: TopLevel =
+        serde_json::from_slice(text).map_err(|e| ("invalid-json", e.to_string()))?;
+    let records_raw = top.records.ok_or((
+        "no-records",
+        "the object has no \"Records\" key".to_string(),
+    ))?;
+    let records: Vec<&RawValue> = serde_json::from_str(records_raw.get()).map_err(|e| {
+        (
+            "no-records",
+            format!("\"Records\" is not an array of objects: {e}"),
+        )
+    })?;
+    let mut builder = EventsBuilder::new();
+    let mut rejects = Vec::new();
+    for (i, raw) in records.iter().enumerate() {
+        let index = i as u32;
+        let mut owned = None;
+        match decode_record(raw.get(), index, &mut owned) {
+            Ok(row) => builder.push(&row, source_object),
+            Err((reason, detail)) => rejects.push(Reject {
+                record_index: Some(index),
+                reason,
+                detail,
+                event_id: peek_event_id(raw.get()),
+                raw: Some(cap_text(raw.get(), limits.max_reject_raw_bytes)),
+            }),
+        }
+    }
+    Ok(DecodedObject {
+        events: builder.finish(),
+        rejects,
+        records_seen: records.len(),
+        object_error: None,
+    })
+}
+
+/// Parse one record and its identity; on duplicate keys anywhere, re-read the record through
+/// `serde_json::Value` (last key wins) into `owned` and parse that instead.
+fn decode_record<'a>(
+    text: &'a str,
+    index: u32,
+    owned: &'a mut Option<String>,
+) -> Result<EventRow<'a>, (&'static str, String)> {
+    if !text.trim_start().starts_with('{') {
+        return Err(("not-an-object", "the record is not a JSON object".into()));
+    }
+    let (record, identity) = match parse_record(text) {
+        Err(ParseFailure::DuplicateKey) => {
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| ("invalid-record", e.to_string()))?;
+            let normalised: &'a str = owned.insert(value.to_string());
+            parse_record(normalised)
+        }
+        other => other,
+    }
+    .map_err(ParseFailure::into_reject)?;
+    let time_text = record.event_time.as_deref().ok_or((
+        "missing-event-time",
+        "the record has no eventTime".to_string(),
+    ))?;
+    let event_time = time::parse_event_time(time_text).ok_or_else(|| {
+        (
+            "invalid-event-time",
+            format!("eventTime {:?} is not a timestamp", cap_text(time_text, 64)),
+        )
+    })?;
+    let session_creation = identity
+        .session_context
+        .as_ref()
+        .and_then(|c| c.attributes.as_ref())
+        .and_then(|a| a.creation_date.as_deref())
+        .and_then(time::parse_event_time);
+    let dedup_key = match record.event_id.as_deref() {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => format!("sha256:{}", hex_digest(text.as_bytes())),
+    };
+    Ok(EventRow {
+        record,
+        identity,
+        event_time,
+        session_creation,
+        dedup_key,
+        index,
+    })
+}
+
+enum ParseFailure {
+    DuplicateKey,
+    Record(String),
+    Identity(String),
+}
+
+impl ParseFailure {
+    fn into_reject(self) -> (&'static str, String) {
+        match self {
+            ParseFailure::DuplicateKey => ("invalid-record", "duplicate keys".into()),
+            ParseFailure::Record(e) => ("invalid-record", e),
+            ParseFailure::Identity(e) => ("invalid-user-identity", format!("userIdentity: {e}")),
+        }
+    }
+}
+
+fn classify_serde(e: serde_json::Error, wrap: fn(String) -> ParseFailure) -> ParseFailure {
+    let msg = e.to_string();
+    if msg.starts_with("duplicate field") {
+        ParseFailure::DuplicateKey
+    } else {
+        wrap(msg)
+    }
+}
+
+fn parse_record(text: &str) -> Result<(Record<'_>, UserIdentity<'_>), ParseFailure> {
+    let record: Record =
+        serde_json::from_str(text).map_err(|e| classify_serde(e, ParseFailure::Record))?;
+    let identity = match record.user_identity {
+        // A non-object identity (a string, say) is kept raw in `user_identity` only.
+        Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get())
+            .map_err(|e| classify_serde(e, ParseFailure::Identity))?,
+        _ => UserIdentity::default(),
+    };
+    Ok((record, identity))
+}
+
+fn peek_event_id(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        #[serde(rename = "eventID")]
+        event_id: Option<String>,
+    }
+    serde_json::from_str::<Id>(text)
+        .ok()
+        .and_then(|i| i.event_id)
+}
+
+fn cap_text(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}

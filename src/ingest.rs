@@ -1,0 +1,256 @@
+//! The ingest pipeline: source → decode → sink, with a summary.
+//!
+//! Objects already in the manifest (same URI and version) are skipped, so re-running is always
+//! safe and cheap. Up to `fetch_concurrency` objects are fetched at once; each is decoded on rayon;
+//! decoded objects accumulate into a pending commit that is written when it reaches
+//! `commit_rows` rows (and at the end). An object that cannot be fetched is reported and left out
+//! of the manifest, so the next run retries it; an object that cannot be decoded is recorded in
+//! `rejects` with its reason and marked ingested (its bytes will not change).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use crate::decode::to_arrow::rejects_batch;
+use crate::decode::{DecodeLimits, decode_object};
+use crate::runtime::spawn_cpu;
+use crate::sink::manifest::SourceEntry;
+use crate::sink::{Lake, PendingCommit, SinkError};
+use crate::source::{KeyFilter, Source, SourceError, SourceObject};
+
+/// Ingest settings.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Object selection from keys.
+    pub filter: KeyFilter,
+    /// GETs in flight at once.
+    pub fetch_concurrency: usize,
+    /// Rows per commit (a commit is also written at the end).
+    pub commit_rows: usize,
+    /// Cap on an object's compressed size.
+    pub max_object_bytes: u64,
+    /// Decode limits.
+    pub limits: DecodeLimits,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            filter: KeyFilter::default(),
+            fetch_concurrency: 16,
+            commit_rows: 1_000_000,
+            max_object_bytes: 256 << 20,
+            limits: DecodeLimits::default(),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IngestSummary {
+    /// Objects listed (before any skip).
+    pub objects_listed: u64,
+    /// Objects read and committed (including those recorded as object-level rejects).
+    pub objects_read: u64,
+    /// Objects skipped, by reason (`digest`, `filtered`, `already-ingested`, …).
+    pub objects_skipped: BTreeMap<String, u64>,
+    /// Objects that could not be fetched or decoded, with the reason.
+    pub objects_failed: Vec<(String, String)>,
+    /// Records written to `events`.
+    pub records_ingested: u64,
+    /// Records written to `rejects`.
+    pub records_rejected: u64,
+    /// Records dropped as duplicates within a commit.
+    pub records_duplicate: u64,
+    /// Commits written.
+    pub commits: u64,
+    /// Orphan files of an earlier interrupted run that were removed.
+    pub orphans_removed: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl IngestSummary {
+    /// One line for humans.
+    pub fn line(&self) -> String {
+        let skipped: u64 = self.objects_skipped.values().sum();
+        let detail = self
+            .objects_skipped
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "objects: {} read, {} skipped{}, {} failed; records: {} ingested, {} rejected, {} duplicate; {:.2} s",
+            self.objects_read,
+            skipped,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            },
+            self.objects_failed.len(),
+            self.records_ingested,
+            self.records_rejected,
+            self.records_duplicate,
+            self.seconds
+        )
+    }
+}
+
+/// Errors that stop an ingest as a whole (a single bad object never does).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Listing failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The lake could not be written.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Progress callbacks; the CLI draws a bar, tests pass [`NoProgress`].
+pub trait IngestReporter: Send + Sync {
+    /// The number of objects to read is known.
+    fn on_start(&self, _objects: u64) {}
+    /// One object was handled.
+    fn on_object_done(&self, _bytes: u64) {}
+    /// All done.
+    fn on_finish(&self) {}
+}
+
+/// A reporter that reports nothing.
+pub struct NoProgress;
+impl IngestReporter for NoProgress {}
+
+/// Run one ingest from `source` into `lake`.
+pub async fn ingest(
+    source: &Source,
+    lake: &Lake,
+    opts: &IngestOptions,
+    reporter: &dyn IngestReporter,
+) -> Result<IngestSummary, IngestError> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let manifest = lake.manifest()?;
+    let mut summary = IngestSummary {
+        orphans_removed: lake.collect_garbage(&manifest)? as u64,
+        ..Default::default()
+    };
+    let listing = source.list(&opts.filter).await?;
+    let ingested = manifest.ingested();
+    summary.objects_listed = listing.objects.len() as u64 + listing.skipped.values().sum::<u64>();
+    for (reason, n) in &listing.skipped {
+        summary
+            .objects_skipped
+            .insert(reason.as_str().to_string(), *n);
+    }
+    let mut todo: Vec<SourceObject> = Vec::new();
+    for obj in listing.objects {
+        if ingested.get(obj.uri.as_str()) == Some(&obj.version.as_str()) {
+            *summary
+                .objects_skipped
+                .entry("already-ingested".into())
+                .or_default() += 1;
+        } else {
+            todo.push(obj);
+        }
+    }
+    drop(ingested);
+    drop(manifest);
+    info!(source = %source.describe(), lake = %lake.root().display(), objects = todo.len(), "Ingest started.");
+    reporter.on_start(todo.len() as u64);
+
+    let limits = opts.limits;
+    let max_bytes = opts.max_object_bytes;
+    let mut results = futures::stream::iter(todo)
+        .map(|obj| async move {
+            let fetched = source.fetch(&obj, max_bytes).await;
+            let decoded = match fetched {
+                Ok(bytes) => {
+                    let uri = obj.uri.clone();
+                    spawn_cpu(move || decode_object(&uri, &bytes, &limits))
+                        .await
+                        .map_err(|p| format!("decoder panicked: {p}"))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            (obj, decoded)
+        })
+        .buffer_unordered(opts.fetch_concurrency.max(1));
+
+    let mut pending = PendingCommit::default();
+    while let Some((obj, decoded)) = results.next().await {
+        reporter.on_object_done(obj.size);
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(uri = %obj.uri, error = %e, "Object failed; it will be retried by the next run.");
+                summary.objects_failed.push((obj.uri.clone(), e));
+                continue;
+            }
+        };
+        if let Some(err) = &decoded.object_error {
+            warn!(uri = %obj.uri, error = %err, "Object could not be decoded; recorded in rejects.");
+            summary.objects_failed.push((obj.uri.clone(), err.clone()));
+        }
+        summary.objects_read += 1;
+        let rejected = decoded.rejects.len() as u64;
+        let rows = decoded.events.num_rows() as u64;
+        let entry = SourceEntry {
+            uri: obj.uri.clone(),
+            version: obj.version.clone(),
+            size: obj.size,
+            records: decoded.records_seen as u64,
+            rejected,
+            duplicates: 0,
+            error: decoded.object_error.clone(),
+        };
+        let rejects = rejects_batch(&obj.uri, &decoded.rejects);
+        let dups = pending.add(entry, decoded.events, rejects);
+        summary.records_ingested += rows - dups;
+        summary.records_duplicate += dups;
+        summary.records_rejected += if decoded.object_error.is_some() {
+            0
+        } else {
+            rejected
+        };
+        if pending.event_rows >= opts.commit_rows {
+            commit(lake, std::mem::take(&mut pending), &mut summary).await?;
+        }
+    }
+    if pending.objects() > 0 {
+        commit(lake, pending, &mut summary).await?;
+    }
+    reporter.on_finish();
+    summary.seconds = started.elapsed().as_secs_f64();
+    info!(
+        objects_read = summary.objects_read,
+        objects_failed = summary.objects_failed.len(),
+        records_ingested = summary.records_ingested,
+        records_rejected = summary.records_rejected,
+        records_duplicate = summary.records_duplicate,
+        seconds = summary.seconds,
+        "Ingest finished."
+    );
+    Ok(summary)
+}
+
+async fn commit(
+    lake: &Lake,
+    pending: PendingCommit,
+    summary: &mut IngestSummary,
+) -> Result<(), SinkError> {
+    let lake = lake.clone();
+    let commit = tokio::task::spawn_blocking(move || lake.commit(pending))
+        .await
+        .map_err(|e| SinkError::Write {
+            path: "commit".into(),
+            message: e.to_string(),
+        })??;
+    info!(commit = %commit.id, files = commit.files.len(), sources = commit.sources.len(), "Commit written.");
+    summary.commits += 1;
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! agenttrail reads CloudTrail logs, tells AI-agent-driven AWS calls from human ones, keeps them in
+//! a Parquet lake and answers SQL over it.
+//!
+//! The pipeline, one module per stage:
+//! ```text
+//! source ─▶ decode ─▶ sink (Parquet lake + manifest) ─▶ query (DataFusion)
+//! ```
+//! `ingest` composes the first three; `commands` holds one function per subcommand, behind a thin
+//! `main`.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod decode;
+pub mod env_vars;
+pub mod exit;
+pub mod ingest;
+pub mod logging;
+pub mod query;
+pub mod render;
+pub mod runtime;
+pub mod schema;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,41 @@
+//! The `agenttrail` binary: parse, set up logging and the runtime, run, exit.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use agenttrail::cli::Cli;
+use agenttrail::exit::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    agenttrail::logging::init(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agenttrail: cannot start the runtime: {e}");
+            return ExitStatus::Error.into();
+        }
+    };
+    match runtime.block_on(agenttrail::commands::run(cli)) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            let broken_pipe = err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitStatus::Success.into();
+            }
+            let msg = format!("{err:#}");
+            eprintln!(
+                "agenttrail: error: {}",
+                agenttrail::render::escape_control(&msg)
+            );
+            ExitStatus::Error.into()
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Print query results: table, CSV, JSON or NDJSON, safely.
+//!
+//! CloudTrail fields are attacker-influenced (user agents, request parameters, resource names).
+//! Table output replaces control characters (ESC, CSI, OSC, BEL, backspace, carriage return, …)
+//! with visible escapes so a record cannot rewrite the analyst's terminal; CSV and JSON are
+//! escaped by their writers.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned table with control characters escaped.
+    Table,
+    /// RFC 4180 CSV with a header.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Replace control characters with visible escapes (`\x1b`, `\r`, `\u{85}`, …).
+pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && is_unsafe(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Write `batches` to `out` in `format`.
+pub fn write_batches(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    format: Format,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            let safe = batches
+                .iter()
+                .map(sanitize)
+                .collect::<Result<Vec<_>, _>>()?;
+            if safe.is_empty() {
+                let names: Vec<_> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| escape_control(f.name()).into_owned())
+                    .collect();
+                writeln!(out, "{}", names.join(" | "))?;
+            } else {
+                writeln!(
+                    out,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(&safe)?
+                )?;
+            }
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
+            if batches.is_empty() {
+                let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                drop(w);
+                writeln!(out, "{}", names.join(","))?;
+            } else {
+                for b in batches {
+                    w.write(b)?;
+                }
+            }
+        }
+        Format::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut *out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                // ArrayWriter writes nothing for no rows; an empty array is still valid JSON.
+                drop(w);
+                write!(out, "[]")?;
+            }
+            writeln!(out)?;
+        }
+        Format::Ndjson => {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs)?;
+            w.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Render every column to escaped text so the table printer sees only safe strings.
+fn sanitize(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        let fmt = ArrayFormatter::try_new(array.as_ref(), &options)?;
+        let values: StringArray = (0..array.len())
+            .map(|i| Some(escape_control(&fmt.value(i).to_string()).into_owned()))
+            .collect();
+        fields.push(Field::new(
+            escape_control(field.name()).into_owned(),
+            DataType::Utf8,
+            true,
+        ));
+        cols.push(Arc::new(values));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_sequences_are_neutralised() {
+        let cases = [
+            ("plain", "plain"),
+            ("\u{1b}[2J\u{1b}[31mred", "\\x1b[2J\\x1b[31mred"),
+            ("a\rb\u{8}c\u{7}", "a\\rb\\x08c\\x07"),
+            ("\u{1b}]0;title\u{7}", "\\x1b]0;title\\x07"),
+            ("x\u{9b}31m", "x\\u{9b}31m"),
+            ("rtl\u{202e}gnp.exe", "rtl\\u{202e}gnp.exe"),
+            ("日本語 ok", "日本語 ok"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(escape_control(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn table_output_contains_no_escape_byte() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "user_agent",
+            DataType::Utf8,
+            true,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec![
+                Some("aws-cli\u{1b}[2J"),
+                None,
+            ]))],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_batches(&mut out, &schema, &[batch], Format::Table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("aws-cli\\x1b[2J"), "{text}");
+        assert!(text.contains("NULL"), "{text}");
+    }
+}

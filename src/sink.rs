@@ -1,0 +1,409 @@
+//! The sink stage: the Parquet lake on a local file system.
+//!
+//! Layout (Hive-style, readable by other engines):
+//! ```text
+//! <lake>/events/date=YYYY-MM-DD/part-<commit>.parquet   accepted records, sorted by event_time
+//! <lake>/rejects/part-<commit>.parquet                  records/objects that could not be read
+//! <lake>/_manifest/<commit>.json                        what each commit ingested and wrote
+//! <lake>/_staging/<commit>/…                            files being written (never read)
+//! <lake>/_lock                                          held (flock) by the one running ingest
+//! ```
+//!
+//! A commit is written in this order: every Parquet file whole into `_staging/`, fsynced; each
+//! renamed into place; then the manifest entry (temp file, fsync, rename, fsync of the folder).
+//! Only files named by a manifest entry are part of the lake, so a reader never sees a partial
+//! commit; a crash before the manifest rename leaves orphans that the next ingest deletes, and the
+//! source objects of that commit, not being in the manifest, are read again. Killing the process
+//! at any moment and re-running therefore yields the same rows as one uninterrupted run.
+//!
+//! Duplicates (same `eventID`) inside one commit are dropped here and counted; duplicates across
+//! commits or runs are removed when the lake is queried (see `query`), which keeps ingest memory
+//! flat whatever the lake's size.
+
+pub mod manifest;
+pub mod parquet;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
+};
+use arrow::datatypes::Date32Type;
+use thiserror::Error;
+
+use crate::schema::{events_schema, rejects_schema};
+use manifest::{Commit, FileEntry, Manifest, SourceEntry};
+
+/// Errors of the sink stage; each names the file at fault.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// A file-system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Encoding a Parquet file failed.
+    #[error("failed to write {path}: {message}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A manifest entry cannot be read.
+    #[error("manifest entry {path} is unreadable: {message}")]
+    Manifest {
+        /// The entry.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// Another ingest holds the lake.
+    #[error("the lake {0} is locked by another running ingest")]
+    Locked(String),
+    /// Arrow failed while preparing a commit.
+    #[error("failed to prepare commit {commit}: {message}")]
+    Arrow {
+        /// Commit id.
+        commit: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl SinkError {
+    /// Wrap an I/O error with its path.
+    pub fn io(path: &Path, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// A lake on the local file system.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+/// Held while an ingest writes to the lake; released on drop or process death.
+#[derive(Debug)]
+pub struct LakeLock {
+    _file: File,
+}
+
+impl Lake {
+    /// Open (and create, if needed) the lake at `root`.
+    pub fn create(root: &Path) -> Result<Lake, SinkError> {
+        for sub in ["events", "rejects", "_manifest"] {
+            let p = root.join(sub);
+            std::fs::create_dir_all(&p).map_err(|e| SinkError::io(&p, e))?;
+        }
+        Ok(Lake {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Open an existing lake for reading; it may be empty.
+    pub fn open(root: &Path) -> Lake {
+        Lake {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The lake's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Take the exclusive writer lock (advisory `flock`, released if the process dies).
+    pub fn lock(&self) -> Result<LakeLock, SinkError> {
+        let path = self.root.join("_lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| SinkError::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(LakeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(SinkError::Locked(self.root.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(SinkError::io(&path, e)),
+        }
+    }
+
+    /// Read the manifest.
+    pub fn manifest(&self) -> Result<Manifest, SinkError> {
+        Manifest::load(&self.root.join("_manifest"))
+    }
+
+    /// Delete what an interrupted run left: `_staging/` and Parquet files no commit names.
+    /// Call only while holding the lock. Returns the number of files removed.
+    pub fn collect_garbage(&self, manifest: &Manifest) -> Result<usize, SinkError> {
+        let mut removed = 0;
+        let staging = self.root.join("_staging");
+        if staging.exists() {
+            removed += count_files(&staging);
+            std::fs::remove_dir_all(&staging).map_err(|e| SinkError::io(&staging, e))?;
+        }
+        let known: HashSet<PathBuf> = manifest
+            .commits
+            .iter()
+            .flat_map(|c| c.files.iter())
+            .map(|f| self.root.join(&f.path))
+            .collect();
+        for table in ["events", "rejects"] {
+            for path in list_files(&self.root.join(table)) {
+                if !known.contains(&path) {
+                    tracing::info!(path = %path.display(), "Removing orphan file of an interrupted run.");
+                    std::fs::remove_file(&path).map_err(|e| SinkError::io(&path, e))?;
+                    removed += 1;
+                }
+            }
+        }
+        let mdir = self.root.join("_manifest");
+        for path in list_files(&mdir) {
+            if path.extension().is_some_and(|x| x == "tmp") {
+                std::fs::remove_file(&path).map_err(|e| SinkError::io(&path, e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Write and commit `pending`. Blocking (CPU + disk): call it from a blocking thread.
+    pub fn commit(&self, pending: PendingCommit) -> Result<Commit, SinkError> {
+        let id = new_commit_id();
+        let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
+            commit: id.clone(),
+            message: e.to_string(),
+        };
+        let staging = self.root.join("_staging").join(&id);
+        let mut files = Vec::new();
+        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+
+        if pending.event_rows > 0 {
+            let all = concat_batches(&events_schema(), &pending.events).map_err(aerr)?;
+            for (date, batch) in split_by_date(&all).map_err(aerr)? {
+                let rel = format!("events/date={date}/part-{id}.parquet");
+                let tmp = staging.join(&rel);
+                let bytes = parquet::write_file(&tmp, std::slice::from_ref(&batch))?;
+                files.push(FileEntry {
+                    table: "events".into(),
+                    path: rel.clone(),
+                    date: Some(date),
+                    rows: batch.num_rows() as u64,
+                    bytes,
+                });
+                staged.push((tmp, self.root.join(rel)));
+            }
+        }
+        let reject_rows: usize = pending.rejects.iter().map(|b| b.num_rows()).sum();
+        if reject_rows > 0 {
+            let rel = format!("rejects/part-{id}.parquet");
+            let tmp = staging.join(&rel);
+            let all = concat_batches(&rejects_schema(), &pending.rejects).map_err(aerr)?;
+            let bytes = parquet::write_file(&tmp, std::slice::from_ref(&all))?;
+            files.push(FileEntry {
+                table: "rejects".into(),
+                path: rel.clone(),
+                date: None,
+                rows: reject_rows as u64,
+                bytes,
+            });
+            staged.push((tmp, self.root.join(rel)));
+        }
+        for (from, to) in &staged {
+            if let Some(dir) = to.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+            }
+            std::fs::rename(from, to).map_err(|e| SinkError::io(to, e))?;
+            if let Some(dir) = to.parent() {
+                sync_dir(dir)?;
+            }
+        }
+        let commit = Commit {
+            id: id.clone(),
+            format: 1,
+            sources: pending.sources,
+            files,
+        };
+        let mdir = self.root.join("_manifest");
+        let tmp = mdir.join(format!("{id}.json.tmp"));
+        let dst = mdir.join(format!("{id}.json"));
+        let text = serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::Manifest {
+            path: dst.display().to_string(),
+            message: e.to_string(),
+        })?;
+        {
+            use std::io::Write;
+            let mut f = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
+            f.write_all(&text).map_err(|e| SinkError::io(&tmp, e))?;
+            f.sync_all().map_err(|e| SinkError::io(&tmp, e))?;
+        }
+        std::fs::rename(&tmp, &dst).map_err(|e| SinkError::io(&dst, e))?;
+        sync_dir(&mdir)?;
+        if staging.exists() {
+            // Best effort: leftovers are removed by the next run's garbage collection.
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        Ok(commit)
+    }
+}
+
+/// Records and sources accumulated for the next commit.
+#[derive(Default)]
+pub struct PendingCommit {
+    events: Vec<RecordBatch>,
+    rejects: Vec<RecordBatch>,
+    sources: Vec<SourceEntry>,
+    seen: HashSet<String>,
+    /// Rows in `events` so far.
+    pub event_rows: usize,
+}
+
+impl PendingCommit {
+    /// Number of source objects added.
+    pub fn objects(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Add one decoded object; drops records whose `dedup_key` this commit already holds and
+    /// returns how many were dropped.
+    pub fn add(
+        &mut self,
+        mut source: SourceEntry,
+        events: RecordBatch,
+        rejects: RecordBatch,
+    ) -> u64 {
+        let mut duplicates = 0u64;
+        if events.num_rows() > 0 {
+            let keys = events
+                .column_by_name("dedup_key")
+                .map(|c| c.as_string::<i32>().clone());
+            let mask: BooleanArray = match &keys {
+                Some(keys) => keys
+                    .iter()
+                    .map(|k| {
+                        let fresh = k.is_none_or(|k| self.seen.insert(k.to_string()));
+                        if !fresh {
+                            duplicates += 1;
+                        }
+                        Some(fresh)
+                    })
+                    .collect(),
+                None => BooleanArray::from(vec![true; events.num_rows()]),
+            };
+            let kept = if duplicates > 0 {
+                // Infallible: mask and batch have the same length.
+                filter_record_batch(&events, &mask).expect("mask has the batch's length")
+            } else {
+                events
+            };
+            self.event_rows += kept.num_rows();
+            if kept.num_rows() > 0 {
+                self.events.push(kept);
+            }
+        }
+        if rejects.num_rows() > 0 {
+            self.rejects.push(rejects);
+        }
+        source.duplicates = duplicates;
+        self.sources.push(source);
+        duplicates
+    }
+}
+
+/// Sort by (event_date, event_time) and cut into one batch per date.
+fn split_by_date(
+    batch: &RecordBatch,
+) -> Result<Vec<(String, RecordBatch)>, arrow::error::ArrowError> {
+    let date_col = batch
+        .column_by_name("event_date")
+        .cloned()
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_date missing".into()))?;
+    let time_col = batch
+        .column_by_name("event_time")
+        .cloned()
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_time missing".into()))?;
+    let idx = lexsort_to_indices(
+        &[
+            SortColumn {
+                values: date_col,
+                options: None,
+            },
+            SortColumn {
+                values: time_col,
+                options: None,
+            },
+        ],
+        None,
+    )?;
+    let sorted = take_record_batch(batch, &idx)?;
+    let dates = sorted
+        .column_by_name("event_date")
+        .map(|c| c.as_primitive::<Date32Type>().clone())
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_date missing".into()))?;
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=dates.len() {
+        if i == dates.len() || dates.value(i) != dates.value(start) {
+            let day = dates
+                .value_as_date(start)
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            out.push((day, sorted.slice(start, i - start)));
+            start = i;
+        }
+    }
+    Ok(out)
+}
+
+fn new_commit_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{now:013}-{:016x}", h.finish())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SinkError> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| SinkError::io(dir, e))
+}
+
+fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn count_files(dir: &Path) -> usize {
+    list_files(dir).len()
+}
