@@ -103,6 +103,9 @@ pub struct IngestArgs {
     /// Rows per commit.
     #[arg(long, default_value_t = 1_000_000, help_heading = "Performance")]
     pub commit_rows: usize,
+    /// Keys per S3 ListObjectsV2 page (1-1000).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = "Performance")]
+    pub list_page_size: Option<i32>,
     /// Cap on one object's decompressed size, in MiB (a larger object is rejected).
     #[arg(long, default_value_t = 1024, help_heading = "Limits")]
     pub max_decompressed_mib: u64,

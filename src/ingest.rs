@@ -33,6 +33,8 @@ pub struct IngestOptions {
     pub max_object_bytes: u64,
     /// Decode limits.
     pub limits: DecodeLimits,
+    /// Keys per ListObjectsV2 page (S3's default when `None`).
+    pub list_page_size: Option<i32>,
 }
 
 impl Default for IngestOptions {
@@ -43,6 +45,7 @@ impl Default for IngestOptions {
             commit_rows: 1_000_000,
             max_object_bytes: 256 << 20,
             limits: DecodeLimits::default(),
+            list_page_size: None,
         }
     }
 }
@@ -139,7 +142,7 @@ pub async fn ingest(
         orphans_removed: lake.collect_garbage(&manifest)? as u64,
         ..Default::default()
     };
-    let listing = source.list(&opts.filter).await?;
+    let listing = source.list(&opts.filter, opts.list_page_size).await?;
     let ingested = manifest.ingested();
     summary.objects_listed = listing.objects.len() as u64 + listing.skipped.values().sum::<u64>();
     for (reason, n) in &listing.skipped {

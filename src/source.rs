@@ -157,7 +157,12 @@ impl Source {
     }
 
     /// List the objects to read, applying `filter` to every key before any GET.
-    pub async fn list(&self, filter: &KeyFilter) -> Result<Listing, SourceError> {
+    /// `page_size` sets ListObjectsV2's `MaxKeys` (S3's default, 1,000, when `None`).
+    pub async fn list(
+        &self,
+        filter: &KeyFilter,
+        page_size: Option<i32>,
+    ) -> Result<Listing, SourceError> {
         let mut listing = Listing::default();
         match self {
             Source::Local { root } => {
@@ -181,6 +186,7 @@ impl Source {
                     .list_objects_v2()
                     .bucket(bucket)
                     .prefix(prefix)
+                    .set_max_keys(page_size)
                     .into_paginator()
                     .send();
                 while let Some(page) = pages.next().await {

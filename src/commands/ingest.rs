@@ -31,6 +31,7 @@ pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
             max_decompressed_bytes: args.max_decompressed_mib << 20,
             ..Default::default()
         },
+        list_page_size: args.list_page_size,
         ..Default::default()
     };
     let show = !global.no_progress

@@ -169,9 +169,12 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// (account, org id, kind, region, date) expected from a key.
+    type Parsed<'a> = (&'a str, Option<&'a str>, ObjectKind, &'a str, &'a str);
+
     #[test]
     fn parses_the_layouts_cloudtrail_delivers() {
-        let cases: &[(&str, Option<(&str, Option<&str>, ObjectKind, &str, &str)>)] = &[
+        let cases: &[(&str, Option<Parsed>)] = &[
             (
                 "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1405Z_abc.json.gz",
                 Some((

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install what the tests need, start a local S3/CloudWatch-protocol server (moto) on 127.0.0.1,
+# run every test against it, and stop it. Safe to run again: installs are idempotent.
+#
+# Why moto: it serves S3 and CloudWatch's query protocol in one small Python process without
+# Docker (see ../shared/research-notes.md); aws-sdk-cloudwatch is pinned to the last release that
+# speaks that protocol.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agenttrail-target}"
+MOTO_VERSION="5.2.1"
+
+# 1. Python server for the AWS protocols (moto) in a private virtualenv.
+VENV="${AGENTTRAIL_TEST_VENV:-$HOME/.cache/agenttrail-test-venv}"
+if ! "$VENV/bin/python" -c "import moto, flask; assert moto.__version__ == '$MOTO_VERSION'" 2>/dev/null; then
+  echo "test.sh: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# 2. Start it on a free loopback port; always stop it on exit.
+PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+LOG="$(mktemp -t agenttrail-moto.XXXXXX.log)"
+"$VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
+MOTO_PID=$!
+cleanup() { kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; rm -f "$LOG"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$MOTO_PID" 2>/dev/null; then echo "test.sh: moto failed to start:" >&2; cat "$LOG" >&2; exit 2; fi
+  sleep 0.2
+done
+export AGENTTRAIL_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
+export AGENTTRAIL_TEST_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$PORT"
+echo "test.sh: moto $MOTO_VERSION on 127.0.0.1:$PORT" >&2
+
+# 3. Nothing in the tests may reach a real AWS endpoint or the instance metadata service.
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN || true
+
+# 4. Lint and test (debug build; the target folder is reused between runs).
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked --all-targets "$@"

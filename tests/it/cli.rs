@@ -1,0 +1,210 @@
+//! The binary as a user runs it: exit codes, stdout/stderr split, formats, filters, help.
+
+use crate::util::{agenttrail, copy_tree, run, sample_logs, stderr, stdout};
+
+#[test]
+fn ingest_then_query_the_sample_logs() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).is_empty(),
+        "results only on stdout; ingest prints none"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("objects: 14 read, 2 skipped (digest 1, not-json-gz 1), 0 failed; records: 212 ingested, 1 rejected, 1 duplicate"),
+        "{err}"
+    );
+
+    let out = run(agenttrail()
+        .args(["query", "--format", "csv", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT event_name, count(*) AS n FROM events WHERE event_name LIKE 'Delete%' GROUP BY 1 ORDER BY 1"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "event_name,n\nDeleteBucket,1\nDeleteDBInstance,1\nDeleteFunction20150331,1\nDeleteObject,5\nDeleteObjects,1\nDeleteStack,1\nDeleteTable,1\n"
+    );
+}
+
+#[test]
+fn table_output_neutralises_terminal_escapes_and_json_keeps_them_escaped() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let sql = "SELECT user_agent FROM events WHERE event_id LIKE 'hostile-user-agent-%'";
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg(sql));
+    let text = stdout(&out);
+    assert!(
+        !text.contains('\u{1b}'),
+        "raw ESC reached the terminal: {text:?}"
+    );
+    assert!(
+        text.contains("aws-cli/2.22.0 \\x1b[2J\\x1b[31mAll clear\\x1b[0m"),
+        "{text}"
+    );
+    let out = run(agenttrail()
+        .args(["query", "--format", "json", "--lake"])
+        .arg(lake.path())
+        .arg(sql));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v[0]["user_agent"],
+        "aws-cli/2.22.0 \u{1b}[2J\u{1b}[31mAll clear\u{1b}[0m"
+    );
+    assert!(
+        !stdout(&out).contains('\u{1b}'),
+        "JSON escapes control characters"
+    );
+}
+
+#[test]
+fn key_filters_select_objects_before_reading_them() {
+    let cases: &[(&[&str], u64, &str)] = &[
+        (&["--account", "444455556666"], 1, "filtered 13"),
+        (&["--region", "us-east-1"], 5, "filtered 9"),
+        (
+            &[
+                "--region",
+                "eu-west-1,us-east-1",
+                "--account",
+                "111122223333",
+            ],
+            13,
+            "filtered 1",
+        ),
+        (&["--since", "2026-11-21"], 0, "filtered 14"),
+        (
+            &["--since", "2026-11-20", "--until", "2026-11-20"],
+            14,
+            "digest 1",
+        ),
+    ];
+    for (args, read, skipped) in cases {
+        let lake = tempfile::tempdir().unwrap();
+        let out = run(agenttrail()
+            .args(["ingest", "--source"])
+            .arg(sample_logs())
+            .arg("--lake")
+            .arg(lake.path())
+            .args(*args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("objects: {read} read")),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(skipped), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_partial_failure_exits_2_and_names_the_object() {
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&sample_logs(), src.path());
+    let bad = src.path().join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T2300Z_broken.json.gz");
+    std::fs::write(&bad, b"definitely not gzip").unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["ingest", "--source"])
+        .arg(src.path())
+        .arg("--lake")
+        .arg(lake.path()));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("212 ingested"), "{err}");
+    assert!(err.contains("1 failed"), "{err}");
+    assert!(
+        err.contains("failed: ") && err.contains("20261120T2300Z_broken.json.gz: not-gzip"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_are_clear_and_exit_2() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["ingest", "--source", "/no/such/folder", "--lake"])
+        .arg(lake.path()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("invalid source \"/no/such/folder\": no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT 1"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not an agenttrail lake"),
+        "{}",
+        stderr(&out)
+    );
+
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT nope FROM events"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+}
+
+#[test]
+fn ad_hoc_sql_is_read_only() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    for sql in [
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO events_all SELECT * FROM events_all",
+        "DROP TABLE events_all",
+        "COPY (SELECT 1) TO '/tmp/agenttrail-should-not-exist.csv'",
+        "SET datafusion.execution.batch_size = 1",
+    ] {
+        let out = run(agenttrail()
+            .args(["query", "--lake"])
+            .arg(lake.path())
+            .arg(sql));
+        assert_eq!(out.status.code(), Some(2), "{sql} was allowed");
+        assert!(
+            stderr(&out).contains("not supported") || stderr(&out).contains("not allowed"),
+            "{sql}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn help_shows_examples() {
+    for cmd in ["ingest", "query"] {
+        let out = run(agenttrail().args([cmd, "--help"]));
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stdout(&out).contains(&format!("agenttrail {cmd} --")),
+            "{cmd}: {}",
+            stdout(&out)
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The lake's guarantees: re-runs change nothing, duplicates count once, order does not matter,
+//! interrupted commits are invisible and cleaned up, bad objects do not stop a run.
+
+use std::path::Path;
+
+use agenttrail::ingest::{IngestOptions, IngestSummary, NoProgress, ingest};
+use agenttrail::sink::Lake;
+use agenttrail::source::Source;
+
+use crate::util::{copy_tree, gz, log_files, query, sample_logs, scalar};
+
+async fn ingest_dir(src: &Path, lake: &Path) -> IngestSummary {
+    let lake = Lake::create(lake).unwrap();
+    ingest(
+        &Source::Local {
+            root: src.to_path_buf(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap()
+}
+
+async fn event_ids(lake: &Path) -> Vec<String> {
+    query(lake, "SELECT dedup_key FROM events ORDER BY dedup_key")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sample_logs_ingest_with_the_documented_counts_and_a_rerun_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ingest_dir(&sample_logs(), dir.path()).await;
+    assert_eq!(s.objects_read, 14);
+    assert_eq!(s.objects_skipped.get("digest"), Some(&1));
+    assert_eq!(
+        (s.records_ingested, s.records_rejected, s.records_duplicate),
+        (212, 1, 1)
+    );
+    assert_eq!(
+        scalar(dir.path(), "SELECT count(*) FROM events").await,
+        "212"
+    );
+    let reject = query(
+        dir.path(),
+        "SELECT reason, event_id, record_index IS NOT NULL FROM rejects",
+    )
+    .await;
+    assert_eq!(
+        reject,
+        vec![vec![
+            "invalid-event-time".to_string(),
+            "malformed-bad-time-0001".into(),
+            "true".into()
+        ]]
+    );
+    let manifest_before = Lake::open(dir.path()).manifest().unwrap().commits.len();
+
+    let again = ingest_dir(&sample_logs(), dir.path()).await;
+    assert_eq!(again.objects_read, 0);
+    assert_eq!(again.objects_skipped.get("already-ingested"), Some(&14));
+    assert_eq!(again.commits, 0);
+    assert_eq!(
+        Lake::open(dir.path()).manifest().unwrap().commits.len(),
+        manifest_before
+    );
+    assert_eq!(
+        scalar(dir.path(), "SELECT count(*) FROM events").await,
+        "212"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_delivered_in_two_runs_appears_once_and_the_order_of_runs_does_not_matter() {
+    let files = log_files(&sample_logs());
+    let whole = tempfile::tempdir().unwrap();
+    ingest_dir(&sample_logs(), whole.path()).await;
+    let expected = event_ids(whole.path()).await;
+    let expected_rows = query(
+        whole.path(),
+        "SELECT dedup_key, event_name, access_key_id, source_object FROM events ORDER BY 1",
+    )
+    .await;
+
+    // One object per run, in reverse order: the redelivered duplicate arrives in its own run.
+    let lake = tempfile::tempdir().unwrap();
+    for f in files.iter().rev() {
+        let src = tempfile::tempdir().unwrap();
+        let rel = f.strip_prefix(sample_logs()).unwrap();
+        std::fs::create_dir_all(src.path().join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(f, src.path().join(rel)).unwrap();
+        ingest_dir(src.path(), lake.path()).await;
+    }
+    assert_eq!(
+        scalar(lake.path(), "SELECT count(*) FROM events_all").await,
+        "213",
+        "the duplicate is stored twice"
+    );
+    assert_eq!(
+        event_ids(lake.path()).await,
+        expected,
+        "but appears once in events"
+    );
+    // The kept copy is chosen by content, not arrival: the row differs only in the temp path.
+    let rows = query(
+        lake.path(),
+        "SELECT dedup_key, event_name, access_key_id, source_object FROM events ORDER BY 1",
+    )
+    .await;
+    let strip = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
+        rows.into_iter()
+            .map(|mut r| {
+                r[3] = r[3].rsplit('/').next().unwrap().to_string();
+                r
+            })
+            .collect()
+    };
+    assert_eq!(strip(rows), strip(expected_rows));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_of_an_interrupted_commit_are_invisible_and_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_dir(&sample_logs(), dir.path()).await;
+    let committed = std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
+        .unwrap()
+        .count();
+    // What a crash between writing files and the manifest rename leaves behind.
+    let some_file = std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let orphan = dir
+        .path()
+        .join("events/date=2026-11-20/part-9999999999999-orphan.parquet");
+    std::fs::copy(&some_file, &orphan).unwrap();
+    std::fs::create_dir_all(dir.path().join("_staging/x/events")).unwrap();
+    std::fs::write(
+        dir.path().join("_staging/x/events/half.parquet"),
+        b"PAR1 half written",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("_manifest/123-x.json.tmp"), b"{\"id\":").unwrap();
+
+    assert_eq!(
+        scalar(dir.path(), "SELECT count(*) FROM events_all").await,
+        "212",
+        "orphans are not read"
+    );
+    let s = ingest_dir(&sample_logs(), dir.path()).await;
+    assert_eq!(s.orphans_removed, 3);
+    assert!(!orphan.exists());
+    assert!(!dir.path().join("_staging").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
+            .unwrap()
+            .count(),
+        committed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_object_is_recorded_and_does_not_stop_the_run() {
+    let src = tempfile::tempdir().unwrap();
+    copy_tree(&sample_logs(), src.path());
+    let day = src
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20");
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2300Z_notgzip.json.gz"),
+        b"{\"Records\":[]}",
+    )
+    .unwrap();
+    let full = gz(br#"{"Records":[{"eventTime":"2026-11-20T23:00:00Z","eventID":"t1"}]}"#);
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2305Z_truncated.json.gz"),
+        &full[..full.len() - 9],
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2310Z_norecords.json.gz"),
+        gz(b"{\"records\":[]}"),
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2315Z_notjson.json.gz"),
+        gz(b"{\"Records\":[{\"a\":"),
+    )
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = ingest_dir(src.path(), dir.path()).await;
+    assert_eq!(s.records_ingested, 212, "every good record is kept");
+    let mut failed: Vec<String> = s
+        .objects_failed
+        .iter()
+        .map(|(u, e)| format!("{} {}", u.rsplit('_').next().unwrap(), e))
+        .collect();
+    failed.sort();
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert!(
+        failed[0].starts_with("norecords.json.gz no-records: the object has no \"Records\" key"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].starts_with("notgzip.json.gz not-gzip: the object is not gzip"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[2].starts_with("notjson.json.gz invalid-json: EOF while parsing"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[3].starts_with("truncated.json.gz corrupt-gzip: "),
+        "{failed:?}"
+    );
+    let rejects = query(
+        dir.path(),
+        "SELECT reason FROM rejects WHERE record_index IS NULL ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        rejects.concat(),
+        vec!["corrupt-gzip", "invalid-json", "no-records", "not-gzip"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_ingest_waits_for_no_one_it_fails_on_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path()).unwrap();
+    let _held = lake.lock().unwrap();
+    let err = ingest(
+        &Source::Local {
+            root: sample_logs(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("locked by another running ingest"),
+        "{err}"
+    );
+}

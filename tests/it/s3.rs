@@ -1,0 +1,183 @@
+//! Ingest from S3 through a real S3-protocol server on 127.0.0.1 (moto, started by
+//! `scripts/test.sh`), reached through the SDK's standard `AWS_ENDPOINT_URL` setting.
+//!
+//! These tests fail, never skip, when the server is missing.
+
+use std::path::Path;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::util::{agenttrail, log_files, query, run, sample_logs, stderr};
+
+fn endpoint() -> String {
+    let ep = std::env::var("AGENTTRAIL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!("AGENTTRAIL_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts the local S3 server")
+    });
+    assert!(
+        ep.starts_with("http://127.0.0.1:"),
+        "tests only talk to loopback, got {ep}"
+    );
+    ep
+}
+
+fn client() -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn upload_tree(c: &aws_sdk_s3::Client, bucket: &str, prefix: &str, root: &Path) -> usize {
+    c.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let body = ByteStream::from(std::fs::read(&p).unwrap());
+                c.put_object()
+                    .bucket(bucket)
+                    .key(format!("{prefix}{rel}"))
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("put");
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn unique(name: &str) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{}", std::process::id(), t % 1_000_000_000)
+}
+
+fn s3_ingest(source: &str, lake: &Path, extra: &[&str]) -> std::process::Output {
+    run(agenttrail()
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["ingest", "--source", source, "--lake"])
+        .arg(lake)
+        .args(extra))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_from_s3_matches_the_local_ingest_and_pages_through_listings() {
+    let c = client();
+    let bucket = unique("trail");
+    let uploaded = upload_tree(&c, &bucket, "", &sample_logs()).await;
+    assert_eq!(uploaded, 16, "14 logs, 1 digest, 1 README");
+
+    let local = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(local.path()));
+    assert_eq!(out.status.code(), Some(0));
+
+    let lake = tempfile::tempdir().unwrap();
+    // Three keys per page: the 16 keys need six ListObjectsV2 pages.
+    let out = s3_ingest(
+        &format!("s3://{bucket}"),
+        lake.path(),
+        &["--list-page-size", "3"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("objects: 14 read, 2 skipped (digest 1, not-json-gz 1), 0 failed; records: 212 ingested, 1 rejected, 1 duplicate"), "{err}");
+
+    let sql = "SELECT dedup_key, event_time, event_name, access_key_id, user_agent, request_parameters FROM events ORDER BY 1";
+    assert_eq!(
+        query(lake.path(), sql).await,
+        query(local.path(), sql).await
+    );
+    let objects = query(
+        lake.path(),
+        "SELECT DISTINCT source_object FROM events WHERE source_object NOT LIKE 's3://%'",
+    )
+    .await;
+    assert!(objects.is_empty(), "{objects:?}");
+
+    // A re-run lists again and reads nothing.
+    let out = s3_ingest(&format!("s3://{bucket}"), lake.path(), &[]);
+    assert!(
+        stderr(&out).contains("objects: 0 read, 16 skipped (already-ingested 14"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn organization_trails_under_a_prefix_with_account_and_region_filters() {
+    let c = client();
+    let bucket = unique("org");
+    let staged = tempfile::tempdir().unwrap();
+    // Re-lay the sample logs as an organization trail under a prefix.
+    for f in log_files(&sample_logs()) {
+        let rel = f.strip_prefix(sample_logs().join("AWSLogs")).unwrap();
+        let dst = staged.path().join("AWSLogs/o-exampleorg1").join(rel);
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&f, dst).unwrap();
+    }
+    upload_tree(&c, &bucket, "trails/prod/", staged.path()).await;
+    c.put_object()
+        .bucket(&bucket)
+        .key("other/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/x.json.gz")
+        .body(ByteStream::from_static(b"outside the prefix"))
+        .send()
+        .await
+        .unwrap();
+
+    let lake = tempfile::tempdir().unwrap();
+    let out = s3_ingest(
+        &format!("s3://{bucket}/trails/prod/"),
+        lake.path(),
+        &["--account", "111122223333", "--region", "eu-west-1"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("objects: 9 read, 5 skipped (filtered 5), 0 failed"),
+        "{}",
+        stderr(&out)
+    );
+    let regions = query(lake.path(), "SELECT DISTINCT source_object LIKE '%/AWSLogs/o-exampleorg1/111122223333/CloudTrail/eu-west-1/%' FROM events").await;
+    assert_eq!(regions, vec![vec!["true".to_string()]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_bucket_is_a_clear_error() {
+    let lake = tempfile::tempdir().unwrap();
+    let out = s3_ingest("s3://no-such-bucket-agenttrail", lake.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed to list s3://no-such-bucket-agenttrail/")
+            && err.contains("NoSuchBucket"),
+        "{err}"
+    );
+}

@@ -1,0 +1,119 @@
+//! Shared helpers: paths, running the binary, querying a lake.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use agenttrail::query::{build_context, run_sql};
+use agenttrail::sink::Lake;
+use arrow::util::display::array_value_to_string;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_logs() -> PathBuf {
+    repo().join("sample-logs")
+}
+
+pub fn conformance() -> PathBuf {
+    let p = repo().join("../shared/conformance");
+    assert!(
+        p.is_dir(),
+        "the conformance corpus is expected at {} (../shared beside the clone)",
+        p.display()
+    );
+    p
+}
+
+/// The binary with a clean, loopback-only AWS environment.
+pub fn agenttrail() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_agenttrail"));
+    c.env_remove("AGENTTRAIL_LOG")
+        .env_remove("AGENTTRAIL_LAKE")
+        .env_remove("AGENTTRAIL_SOURCE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the agenttrail binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Run SQL over a lake through the library; every value rendered as text ("" for null).
+pub async fn query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
+    let ctx = build_context(&Lake::open(lake)).await.expect("context");
+    let (_, batches) = run_sql(&ctx, sql, false)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut rows = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| array_value_to_string(c, r).unwrap())
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+/// One scalar from a query.
+pub async fn scalar(lake: &Path, sql: &str) -> String {
+    let rows = query(lake, sql).await;
+    assert_eq!(rows.len(), 1, "{sql} returned {rows:?}");
+    rows[0][0].clone()
+}
+
+/// Copy a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dst = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_tree(&entry.path(), &dst);
+        } else {
+            std::fs::copy(entry.path(), dst).unwrap();
+        }
+    }
+}
+
+/// All `.json.gz` log files (not digests) under `root`, sorted.
+pub fn log_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(".json.gz")
+                && !p.to_string_lossy().contains("Digest")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// gzip `text` (one member).
+pub fn gz(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
