@@ -208,3 +208,17 @@ fn help_shows_examples() {
         );
     }
 }
+
+#[test]
+fn the_readme_documents_every_column() {
+    let readme = std::fs::read_to_string(crate::util::repo().join("README.md")).unwrap();
+    for (name, ..) in agenttrail::schema::EVENT_COLUMNS
+        .iter()
+        .chain(agenttrail::schema::REJECT_COLUMNS)
+    {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README lacks column {name}"
+        );
+    }
+}
