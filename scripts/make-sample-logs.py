@@ -121,7 +121,7 @@ def assume_role(caller, role, session, t, new_key, tags=None, principal_tags=Non
     params = {"roleArn": f"arn:aws:iam::{ACCT}:role/{role}", "roleSessionName": session, "durationSeconds": 3600}
     if tags is not None:
         params["tags"] = tags
-        params["transitiveTagKeys"] = [t_["key"] for t_ in tags]
+        params["transitiveTagKeys"] = [t_["key"] for t_ in tags if t_["key"] == "MCPServer"]
     if principal_tags is not None:
         params["principalTags"] = principal_tags
     if transitive is not None:
@@ -245,11 +245,20 @@ for i in range(6):
          params={"roleName": f"team-role-{i}"}, ua=agent_ua, ip="203.0.113.10", error="AccessDenied", label="ai-tagged-denied")
 
 # Role chaining: the AI session assumes another role (no tags); the child session is AI too.
-assume_role(agent, "lambda-deployer", "agent-session-42-chained", at(16, 20), "ASIAEXAMPLECHAIN0001", label="ai-chain-assume")
+# MCPServer was a transitive tag, so STS logs it as inherited; AccessType was not, so only the
+# chain itself says this session is AI.
+assume_role(agent, "lambda-deployer", "agent-session-42-chained", at(16, 20), "ASIAEXAMPLECHAIN0001", label="ai-chain-assume",
+            transitive={"MCPServer": "s3-tools"})
 child = assumed("lambda-deployer", "agent-session-42-chained", "ASIAEXAMPLECHAIN0001", created=at(16, 20))
 call(child, "lambda.amazonaws.com", "ListFunctions20150331", at(16, 21), "eu-west-1", ua=agent_ua, label="ai-chained")
 call(child, "lambda.amazonaws.com", "DeleteFunction20150331", at(16, 22), "eu-west-1",
      params={"functionName": "legacy-thumbnailer"}, ua=agent_ua, label="ai-chained")
+
+# Calls a service makes with the agent's session carry no access key: matched to the AI session by
+# role + session name within its lifetime (low confidence).
+no_key = assumed("agent-prod-operator", "agent-session-42", "", created=at(16, 0), invoked_by="cloudformation.amazonaws.com")
+call(no_key, "s3.amazonaws.com", "DeleteBucket", at(16, 30), "eu-west-1", params={"bucketName": "agent-scratch-bucket"},
+     ua="cloudformation.amazonaws.com", ip="cloudformation.amazonaws.com", label="ai-session-name")
 
 # Same role and session name, assumed by a person without tags: not AI (only the key identifies a session).
 dave = iam_user("dave", "AKIAEXAMPLEDAVE00001")
@@ -258,6 +267,10 @@ reuse = assumed("agent-prod-operator", "agent-session-42", "ASIAEXAMPLEHUMAN0042
 call(reuse, "s3.amazonaws.com", "DeleteObject", at(17, 2), "eu-west-1",
      params={"bucketName": "customer-exports", "key": "tmp/manual-cleanup.csv"}, label="human-reused-session", category="Data")
 call(reuse, "ec2.amazonaws.com", "DescribeInstances", at(17, 3), "eu-west-1", label="human-reused-session")
+# A keyless call in Dave's session, after the AI session expired: not attributed to the agent.
+dave_no_key = assumed("agent-prod-operator", "agent-session-42", "", created=at(17, 0), invoked_by="cloudformation.amazonaws.com")
+call(dave_no_key, "s3.amazonaws.com", "CreateBucket", at(17, 30), "eu-west-1", params={"bucketName": "dave-bucket"},
+     ua="cloudformation.amazonaws.com", ip="cloudformation.amazonaws.com", label="human-session-name")
 
 # A failed AssumeRole creates no session.
 assume_role(mcp_host, "prod-admin", "agent-session-43", at(17, 10), None, tags=ai_tags, error="AccessDenied", label="failed-assume")
@@ -294,6 +307,37 @@ for i in range(30):
 # A record whose userAgent tries to rewrite the analyst's terminal.
 call(bob, "s3.amazonaws.com", "ListBuckets", at(21, 0), "eu-west-1",
      ua="aws-cli/2.22.0 \u001b[2J\u001b[31mAll clear\u001b[0m", label="hostile-user-agent")
+
+
+# Ground truth by story (eventID prefix): (is_ai, ai_mechanism, mcp_server).
+LABELS = {
+    "human-console": (False, "", ""), "human-cli": (False, "", ""), "human-delete": (False, "", ""),
+    "human-ci": (False, "", ""), "service": (False, "", ""), "hostile-user-agent": (False, "", ""),
+    "human-assume": (False, "", ""), "human-reused-session": (False, "", ""), "human-session-name": (False, "", ""),
+    "failed-assume": (False, "", ""), "ai-assume": (False, "", ""), "ai-webid-assume": (False, "", ""),
+    "ai-managed-mcp": (True, "managed-mcp", "aws-mcp.amazonaws.com"),
+    "mcp-tool-event": (True, "managed-mcp", "aws-mcp.amazonaws.com"),
+    "ai-tagged": (True, "session-tag", "s3-tools"), "ai-tagged-denied": (True, "session-tag", "s3-tools"),
+    "ai-chain-assume": (True, "session-tag", "s3-tools"), "ai-chained": (True, "chained", "s3-tools"),
+    "ai-session-name": (True, "session-name", "s3-tools"),
+    "ai-webid": (True, "session-tag", "cost-explorer"),
+    "ai-ua-marker": (True, "user-agent", "cloudwatch-mcp-server"),
+}
+
+
+def write_labels():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "sample-logs.labels.csv")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rows = []
+    for recs in files.values():
+        for r in recs:
+            story = r["eventID"].rsplit("-", 1)[0]
+            is_ai, mech, server = LABELS[story]
+            rows.append((r["eventID"], "true" if is_ai else "false", mech, server))
+    with open(path, "w") as f:
+        f.write("event_id,is_ai,ai_mechanism,mcp_server\n")
+        for row in sorted(rows):
+            f.write(",".join(row) + "\n")
 
 
 def write(path, records, extra_bad=None):
@@ -343,6 +387,7 @@ def main():
     with open(path, "wb") as f:
         with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as g:
             g.write(json.dumps(digest).encode())
+    write_labels()
     total = sum(len(r) for r in files.values())
     print(f"wrote {total} records (+1 malformed, +1 re-delivered) in {len(files) + 1} log files and 1 digest under {ROOT}",
           file=sys.stderr)

@@ -120,6 +120,9 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Configuration file (default: ./agenttrail.toml when present).
+    #[arg(long, env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
     /// The SQL statement.
     pub sql: String,
 }

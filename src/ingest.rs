@@ -212,9 +212,8 @@ pub async fn ingest(
             error: decoded.object_error.clone(),
         };
         let rejects = rejects_batch(&obj.uri, &decoded.rejects);
-        let dups = pending.add(entry, decoded.events, rejects);
-        summary.records_ingested += rows - dups;
-        summary.records_duplicate += dups;
+        summary.records_ingested += rows;
+        pending.add(entry, decoded.events, rejects);
         summary.records_rejected += if decoded.object_error.is_some() {
             0
         } else {
@@ -246,6 +245,9 @@ async fn commit(
     pending: PendingCommit,
     summary: &mut IngestSummary,
 ) -> Result<(), SinkError> {
+    // Duplicates were counted as ingested when their object was added; move them.
+    summary.records_ingested -= pending.duplicates();
+    summary.records_duplicate += pending.duplicates();
     let lake = lake.clone();
     let commit = tokio::task::spawn_blocking(move || lake.commit(pending))
         .await

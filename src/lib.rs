@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod correlate;
 pub mod decode;
 pub mod env_vars;
 pub mod exit;
@@ -20,5 +21,6 @@ pub mod query;
 pub mod render;
 pub mod runtime;
 pub mod schema;
+pub mod settings;
 pub mod sink;
 pub mod source;

@@ -7,7 +7,11 @@
 //!   two runs). Among copies, the one from the smallest `(source_object, source_index)` is kept, so
 //!   the answer does not depend on ingestion order. `event_time` and `event_date` are grouping keys,
 //!   so time filters are pushed below the de-duplication and prune files;
-//! - `rejects`: records and objects that could not be read.
+//! - `rejects`: records and objects that could not be read;
+//! - `sessions`, `mcp_links`: derived from the whole lake by `correlate` (see `sessions.rs` here);
+//! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
+//!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
+//!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
 //!
 //! JSON helpers from `datafusion-functions-json` (`json_get_str(request_parameters, 'bucketName')`,
 //! `json_get(...)`, `->`/`->>` operators, …) are registered for the raw JSON columns.
@@ -29,8 +33,13 @@ use datafusion::functions_aggregate::expr_fn::first_value;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col};
 use thiserror::Error;
 
+use crate::correlate::rules::Rules;
 use crate::schema::{EVENT_COLUMNS, events_schema, rejects_schema};
+use crate::settings::Settings;
 use crate::sink::{Lake, SinkError};
+
+pub mod sessions;
+pub mod udf;
 
 /// Errors of the query stage.
 #[derive(Debug, Error)]
@@ -41,10 +50,16 @@ pub enum QueryError {
     /// DataFusion rejected or failed the query.
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
+    /// Building a derived table failed.
+    #[error("{0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
 }
 
-/// Build a session with the lake's tables and the JSON functions registered.
-pub async fn build_context(lake: &Lake) -> Result<SessionContext, QueryError> {
+/// Build a session with the lake's tables and the JSON and rule functions registered.
+pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionContext, QueryError> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
@@ -64,7 +79,14 @@ pub async fn build_context(lake: &Lake) -> Result<SessionContext, QueryError> {
     register_files(&ctx, "events_all", events_schema(), paths("events")).await?;
     register_files(&ctx, "rejects", rejects_schema(), paths("rejects")).await?;
     let events = dedup_events(ctx.table("events_all").await?)?;
+    ctx.register_table("events_dedup", events.into_view())?;
+    let rules = Arc::new(Rules::new(&settings.classify));
+    udf::register_all(&ctx, rules.clone());
+    sessions::register(&ctx, &rules).await?;
+    let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
+    let ai = ctx.table("events").await?.filter(col("is_ai"))?;
+    ctx.register_table("ai_events", ai.into_view())?;
     Ok(ctx)
 }
 

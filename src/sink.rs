@@ -23,7 +23,7 @@
 pub mod manifest;
 pub mod parquet;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -192,8 +192,10 @@ impl Lake {
         let mut files = Vec::new();
         let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
 
-        if pending.event_rows > 0 {
-            let all = concat_batches(&events_schema(), &pending.events).map_err(aerr)?;
+        let event_rows = pending.event_rows;
+        let (events, rejects, sources) = pending.into_parts();
+        if event_rows > 0 {
+            let all = concat_batches(&events_schema(), &events).map_err(aerr)?;
             for (date, batch) in split_by_date(&all).map_err(aerr)? {
                 let rel = format!("events/date={date}/part-{id}.parquet");
                 let tmp = staging.join(&rel);
@@ -208,11 +210,11 @@ impl Lake {
                 staged.push((tmp, self.root.join(rel)));
             }
         }
-        let reject_rows: usize = pending.rejects.iter().map(|b| b.num_rows()).sum();
+        let reject_rows: usize = rejects.iter().map(|b| b.num_rows()).sum();
         if reject_rows > 0 {
             let rel = format!("rejects/part-{id}.parquet");
             let tmp = staging.join(&rel);
-            let all = concat_batches(&rejects_schema(), &pending.rejects).map_err(aerr)?;
+            let all = concat_batches(&rejects_schema(), &rejects).map_err(aerr)?;
             let bytes = parquet::write_file(&tmp, std::slice::from_ref(&all))?;
             files.push(FileEntry {
                 table: "rejects".into(),
@@ -235,7 +237,7 @@ impl Lake {
         let commit = Commit {
             id: id.clone(),
             format: 1,
-            sources: pending.sources,
+            sources,
             files,
         };
         let mdir = self.root.join("_manifest");
@@ -262,13 +264,22 @@ impl Lake {
 }
 
 /// Records and sources accumulated for the next commit.
+///
+/// Duplicates (same `dedup_key`) inside the commit are resolved as the query layer resolves them
+/// across commits: the copy from the smallest `(source_object, source_index)` is kept, so the
+/// stored rows do not depend on the order in which concurrent fetches completed.
 #[derive(Default)]
 pub struct PendingCommit {
     events: Vec<RecordBatch>,
+    /// Source object of each batch in `events` (a batch holds one object's rows).
+    batch_objects: Vec<String>,
+    /// Rows of each batch dropped as duplicates.
+    dropped: Vec<Vec<usize>>,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
-    seen: HashSet<String>,
-    /// Rows in `events` so far.
+    seen: HashMap<String, (usize, usize)>,
+    duplicates: u64,
+    /// Rows in `events` so far, duplicates excluded.
     pub event_rows: usize,
 }
 
@@ -278,49 +289,81 @@ impl PendingCommit {
         self.sources.len()
     }
 
-    /// Add one decoded object; drops records whose `dedup_key` this commit already holds and
-    /// returns how many were dropped.
-    pub fn add(
-        &mut self,
-        mut source: SourceEntry,
-        events: RecordBatch,
-        rejects: RecordBatch,
-    ) -> u64 {
-        let mut duplicates = 0u64;
+    /// Duplicates dropped so far.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Add one decoded object (all rows of `events` come from `source.uri`).
+    pub fn add(&mut self, source: SourceEntry, events: RecordBatch, rejects: RecordBatch) {
         if events.num_rows() > 0 {
+            let batch_no = self.events.len();
+            self.dropped.push(Vec::new());
+            self.batch_objects.push(source.uri.clone());
             let keys = events
                 .column_by_name("dedup_key")
                 .map(|c| c.as_string::<i32>().clone());
-            let mask: BooleanArray = match &keys {
-                Some(keys) => keys
-                    .iter()
-                    .map(|k| {
-                        let fresh = k.is_none_or(|k| self.seen.insert(k.to_string()));
-                        if !fresh {
-                            duplicates += 1;
+            for row in 0..events.num_rows() {
+                let Some(key) = keys.as_ref().map(|k| k.value(row)) else {
+                    break;
+                };
+                match self.seen.get(key).copied() {
+                    None => {
+                        self.seen.insert(key.to_string(), (batch_no, row));
+                        self.event_rows += 1;
+                    }
+                    Some((b, r)) => {
+                        self.duplicates += 1;
+                        // Rows within a batch are in `source_index` order, so (object, row) orders
+                        // copies as (source_object, source_index) does.
+                        let new_first = (self.batch_objects[batch_no].as_str(), row)
+                            < (self.batch_objects[b].as_str(), r);
+                        if new_first {
+                            self.dropped[b].push(r);
+                            self.seen.insert(key.to_string(), (batch_no, row));
+                        } else {
+                            self.dropped[batch_no].push(row);
                         }
-                        Some(fresh)
-                    })
-                    .collect(),
-                None => BooleanArray::from(vec![true; events.num_rows()]),
-            };
-            let kept = if duplicates > 0 {
-                // Infallible: mask and batch have the same length.
-                filter_record_batch(&events, &mask).expect("mask has the batch's length")
-            } else {
-                events
-            };
-            self.event_rows += kept.num_rows();
-            if kept.num_rows() > 0 {
-                self.events.push(kept);
+                    }
+                }
             }
+            self.events.push(events);
         }
         if rejects.num_rows() > 0 {
             self.rejects.push(rejects);
         }
-        source.duplicates = duplicates;
         self.sources.push(source);
-        duplicates
+    }
+
+    /// The event batches with duplicates removed, and the per-source duplicate counts recorded.
+    fn into_parts(mut self) -> (Vec<RecordBatch>, Vec<RecordBatch>, Vec<SourceEntry>) {
+        let mut per_object: HashMap<&str, u64> = HashMap::new();
+        let mut kept = Vec::with_capacity(self.events.len());
+        for ((batch, dropped), object) in self
+            .events
+            .iter()
+            .zip(&self.dropped)
+            .zip(&self.batch_objects)
+        {
+            if dropped.is_empty() {
+                kept.push(batch.clone());
+                continue;
+            }
+            *per_object.entry(object.as_str()).or_default() += dropped.len() as u64;
+            let mut mask = vec![true; batch.num_rows()];
+            for r in dropped {
+                mask[*r] = false;
+            }
+            // Infallible: the mask has the batch's length.
+            kept.push(
+                filter_record_batch(batch, &BooleanArray::from(mask))
+                    .expect("mask has the batch's length"),
+            );
+        }
+        for s in &mut self.sources {
+            s.duplicates = per_object.get(s.uri.as_str()).copied().unwrap_or(0);
+        }
+        (kept, self.rejects, self.sources)
     }
 }
 

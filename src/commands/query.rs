@@ -16,7 +16,8 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
             args.lake.display()
         );
     }
-    let ctx = build_context(&Lake::open(&args.lake)).await?;
+    let settings = crate::settings::Settings::load(args.config.as_deref())?;
+    let ctx = build_context(&Lake::open(&args.lake), &settings).await?;
     let (schema, batches) = run_sql(&ctx, &args.sql, false).await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

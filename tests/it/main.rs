@@ -1,5 +1,6 @@
 //! The one integration-test binary: a module per area.
 
+mod classify;
 mod cli;
 mod conformance;
 mod lake;

@@ -109,7 +109,7 @@ async fn ingest_from_s3_matches_the_local_ingest_and_pages_through_listings() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("objects: 14 read, 2 skipped (digest 1, not-json-gz 1), 0 failed; records: 212 ingested, 1 rejected, 1 duplicate"), "{err}");
+    assert!(err.contains("objects: 14 read, 2 skipped (digest 1, not-json-gz 1), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"), "{err}");
 
     let sql = "SELECT dedup_key, event_time, event_name, access_key_id, user_agent, request_parameters FROM events ORDER BY 1";
     assert_eq!(

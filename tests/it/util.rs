@@ -31,6 +31,7 @@ pub fn agenttrail() -> Command {
     c.env_remove("AGENTTRAIL_LOG")
         .env_remove("AGENTTRAIL_LAKE")
         .env_remove("AGENTTRAIL_SOURCE")
+        .env_remove("AGENTTRAIL_CONFIG")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
@@ -51,7 +52,12 @@ pub fn stderr(o: &Output) -> String {
 
 /// Run SQL over a lake through the library; every value rendered as text ("" for null).
 pub async fn query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
-    let ctx = build_context(&Lake::open(lake)).await.expect("context");
+    let ctx = build_context(
+        &Lake::open(lake),
+        &agenttrail::settings::Settings::default(),
+    )
+    .await
+    .expect("context");
     let (_, batches) = run_sql(&ctx, sql, false)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));

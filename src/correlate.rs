@@ -1,0 +1,23 @@
+//! The correlate stage: which events were driven by an AI agent, how we know, and through which
+//! MCP server and tool.
+//!
+//! Classification happens when the lake is queried, not when it is written. An `AssumeRole` can
+//! arrive in an earlier run, an earlier day, another region's file (global STS → us-east-1) or a
+//! *later* file than the calls it explains; deciding at ingest would make the answer depend on
+//! delivery order, or require rewriting old files when a late STS event arrives. Instead the
+//! lake stores facts only, and `query::build_context` derives, from the whole lake each time:
+//! - `sessions`: one row per STS session (this module, `sts` + `sessions`), with its AI decision
+//!   after following role chains;
+//! - `mcp_links`: request ids of calls made by AWS-managed MCP servers, with tool and client
+//!   (`mcp`);
+//! - `events`: every event joined to its session by access key and to its MCP link by request
+//!   id, plus the per-event rules (`rules`): managed-MCP `invokedBy`, user-agent markers, and the
+//!   low-confidence session-name fallback for calls without an access key.
+//!
+//! The same objects therefore give the same labels whether ingested in one run, in any order, or
+//! split across many runs, which `tests/it/classify.rs` checks.
+
+pub mod mcp;
+pub mod rules;
+pub mod sessions;
+pub mod sts;

@@ -1,0 +1,394 @@
+//! Derive `sessions`, `mcp_links` and `ai_session_names` from the whole lake.
+//!
+//! Reads only STS and `AwsMcpEvent` rows from `events_all` (filters pushed into the Parquet scan),
+//! de-duplicates them by `dedup_key`, and hands them to `correlate`. Rebuilt for every query
+//! context, so the answer always reflects everything in the lake, whatever order it arrived in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+
+use crate::correlate::mcp::{McpLink, links_from_event};
+use crate::correlate::rules::Rules;
+use crate::correlate::sessions::{Session, classify_sessions};
+use crate::correlate::sts::{SESSION_APIS, StsEvent, session_from_event};
+use crate::schema::timestamp_type;
+
+use super::QueryError;
+
+/// The columns of `sessions`: (name, description).
+pub const SESSION_COLUMNS: &[(&str, &str)] = &[
+    (
+        "access_key_id",
+        "Access key of the session's credentials: the session's identity.",
+    ),
+    ("sts_event_id", "`eventID` of the STS call that created it."),
+    (
+        "api",
+        "`AssumeRole`, `AssumeRoleWithSAML`, `AssumeRoleWithWebIdentity` or `GetFederationToken`.",
+    ),
+    ("account_id", "Account whose trail logged the STS call."),
+    (
+        "region",
+        "Region the STS call was logged in (us-east-1 for the global endpoint).",
+    ),
+    ("issued_at", "Time of the STS call."),
+    (
+        "expires_at",
+        "Credential expiry (parsed from `\"Nov 20, 2026, 3:05:22 PM\"`).",
+    ),
+    ("role_arn", "Role assumed."),
+    ("session_name", "`roleSessionName`."),
+    (
+        "assumed_role_arn",
+        "ARN of the session (`assumed-role/<role>/<name>`).",
+    ),
+    ("assumed_role_id", "`assumedRoleId`."),
+    (
+        "tags",
+        "All session tags as a JSON object (from `tags`, `principalTags` and `incomingTransitiveTags`).",
+    ),
+    (
+        "transitive_tag_keys",
+        "`transitiveTagKeys` as a JSON array.",
+    ),
+    (
+        "source_identity",
+        "`sourceIdentity`, set on the call or inherited from the caller.",
+    ),
+    (
+        "has_session_policy",
+        "A session policy (`policy` or `policyArns`) scoped the credentials.",
+    ),
+    ("caller_arn", "Who called STS."),
+    ("caller_access_key_id", "The caller's access key."),
+    (
+        "parent_access_key_id",
+        "The caller's session, when it is in the lake (role chaining).",
+    ),
+    ("root_access_key_id", "First session of the chain."),
+    (
+        "chain_depth",
+        "0 for a session created with long-term credentials, 1 for its child, …",
+    ),
+    ("is_ai", "The session is AI-driven."),
+    (
+        "ai_mechanism",
+        "The strongest reason: `session-tag`, `chained`, `source-identity` or `agent-role`.",
+    ),
+    ("ai_mechanisms", "Every reason, comma-separated."),
+    ("mcp_server", "The `MCPServer` tag value, or the parent's."),
+];
+
+/// First issue, last expiry and MCP server of the AI sessions sharing a role and session name.
+type NameWindow = (DateTime<Utc>, DateTime<Utc>, Option<String>);
+
+fn sessions_schema() -> SchemaRef {
+    let ts = timestamp_type();
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("access_key_id", DataType::Utf8, false),
+        s("sts_event_id"),
+        s("api"),
+        s("account_id"),
+        s("region"),
+        Field::new("issued_at", ts.clone(), false),
+        Field::new("expires_at", ts, true),
+        s("role_arn"),
+        s("session_name"),
+        s("assumed_role_arn"),
+        s("assumed_role_id"),
+        s("tags"),
+        s("transitive_tag_keys"),
+        s("source_identity"),
+        Field::new("has_session_policy", DataType::Boolean, false),
+        s("caller_arn"),
+        s("caller_access_key_id"),
+        s("parent_access_key_id"),
+        s("root_access_key_id"),
+        Field::new("chain_depth", DataType::UInt32, false),
+        Field::new("is_ai", DataType::Boolean, false),
+        s("ai_mechanism"),
+        s("ai_mechanisms"),
+        s("mcp_server"),
+    ]))
+}
+
+fn micros(t: &DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn sessions_batch(sessions: &[Session]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let st = |f: &dyn Fn(&Session) -> Option<String>| -> ArrayRef {
+        Arc::new(sessions.iter().map(f).collect::<StringArray>())
+    };
+    let ts = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
+        Arc::new(
+            sessions
+                .iter()
+                .map(f)
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        )
+    };
+    let cols: Vec<ArrayRef> = vec![
+        st(&|s| Some(s.record.access_key_id.clone())),
+        st(&|s| Some(s.record.sts_event_id.clone())),
+        st(&|s| Some(s.record.api.clone())),
+        st(&|s| s.record.account_id.clone()),
+        st(&|s| s.record.region.clone()),
+        ts(&|s| Some(micros(&s.record.issued_at))),
+        ts(&|s| s.record.expires_at.as_ref().map(micros)),
+        st(&|s| s.record.role_arn.clone()),
+        st(&|s| s.record.session_name.clone()),
+        st(&|s| s.record.assumed_role_arn.clone()),
+        st(&|s| s.record.assumed_role_id.clone()),
+        st(&|s| serde_json::to_string(&s.record.tags).ok()),
+        st(&|s| serde_json::to_string(&s.record.transitive_tag_keys).ok()),
+        st(&|s| s.record.source_identity.clone()),
+        Arc::new(
+            sessions
+                .iter()
+                .map(|s| Some(s.record.has_session_policy))
+                .collect::<BooleanArray>(),
+        ),
+        st(&|s| s.record.caller_arn.clone()),
+        st(&|s| s.record.caller_access_key_id.clone()),
+        st(&|s| s.parent_access_key_id.clone()),
+        st(&|s| Some(s.root_access_key_id.clone())),
+        Arc::new(
+            sessions
+                .iter()
+                .map(|s| Some(s.chain_depth))
+                .collect::<UInt32Array>(),
+        ),
+        Arc::new(
+            sessions
+                .iter()
+                .map(|s| Some(s.is_ai()))
+                .collect::<BooleanArray>(),
+        ),
+        st(&|s| s.ai_mechanisms.first().map(|m| m.to_string())),
+        st(&|s| (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(","))),
+        st(&|s| s.mcp_server.clone()),
+    ];
+    RecordBatch::try_new(sessions_schema(), cols)
+}
+
+fn col_str(b: &RecordBatch, name: &str, row: usize) -> Option<String> {
+    let c = b.column_by_name(name)?;
+    let c = c.as_string_opt::<i32>()?;
+    (!c.is_null(row)).then(|| c.value(row).to_string())
+}
+
+fn col_time(b: &RecordBatch, name: &str, row: usize) -> Option<DateTime<Utc>> {
+    let c = b
+        .column_by_name(name)?
+        .as_primitive_opt::<TimestampMicrosecondType>()?;
+    (!c.is_null(row))
+        .then(|| Utc.timestamp_micros(c.value(row)).single())
+        .flatten()
+}
+
+async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+    ctx.sql(sql).await?.collect().await
+}
+
+/// Build and register `sessions`, `ai_session_names` and `mcp_links`.
+pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
+    let apis = SESSION_APIS
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sts_rows = collect(
+        ctx,
+        &format!(
+            "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
+             access_key_id, source_identity, request_parameters, response_elements FROM events_all \
+             WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
+             AND response_elements IS NOT NULL"
+        ),
+    )
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut records = Vec::new();
+    for b in &sts_rows {
+        for r in 0..b.num_rows() {
+            let Some(key) = col_str(b, "dedup_key", r) else {
+                continue;
+            };
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let ev = StsEvent {
+                event_id: key,
+                event_time: col_time(b, "event_time", r).unwrap_or_default(),
+                api: col_str(b, "event_name", r).unwrap_or_default(),
+                account_id: col_str(b, "recipient_account_id", r),
+                region: col_str(b, "aws_region", r),
+                caller_arn: col_str(b, "identity_arn", r),
+                caller_access_key_id: col_str(b, "access_key_id", r),
+                caller_source_identity: col_str(b, "source_identity", r),
+                request_parameters: col_str(b, "request_parameters", r),
+                response_elements: col_str(b, "response_elements", r),
+            };
+            records.extend(session_from_event(&ev));
+        }
+    }
+    let sessions = classify_sessions(records, rules);
+    let batch = sessions_batch(&sessions)?;
+    ctx.register_table(
+        "sessions",
+        Arc::new(MemTable::try_new(sessions_schema(), vec![vec![batch]])?),
+    )?;
+
+    // AI sessions by role + session name, for calls that carry no access key (low confidence).
+    let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
+    let mut names: BTreeMap<(String, String), NameWindow> = BTreeMap::new();
+    for s in sessions.iter().filter(|s| s.is_ai()) {
+        let (Some(role), Some(name)) = (&s.record.role_arn, &s.record.session_name) else {
+            continue;
+        };
+        let end = s.record.expires_at.unwrap_or(s.record.issued_at + window);
+        let e = names.entry((role.clone(), name.clone())).or_insert((
+            s.record.issued_at,
+            end,
+            s.mcp_server.clone(),
+        ));
+        e.0 = e.0.min(s.record.issued_at);
+        e.1 = e.1.max(end);
+    }
+    let names_schema = Arc::new(Schema::new(vec![
+        Field::new("role_arn", DataType::Utf8, false),
+        Field::new("session_name", DataType::Utf8, false),
+        Field::new("first_issued_at", timestamp_type(), false),
+        Field::new("last_expires_at", timestamp_type(), false),
+        Field::new("mcp_server", DataType::Utf8, true),
+    ]));
+    let names_batch = RecordBatch::try_new(
+        names_schema.clone(),
+        vec![
+            Arc::new(
+                names
+                    .keys()
+                    .map(|k| Some(k.0.clone()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                names
+                    .keys()
+                    .map(|k| Some(k.1.clone()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                names
+                    .values()
+                    .map(|v| Some(micros(&v.0)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                names
+                    .values()
+                    .map(|v| Some(micros(&v.1)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(names.values().map(|v| v.2.clone()).collect::<StringArray>()),
+        ],
+    )?;
+    ctx.register_table(
+        "ai_session_names",
+        Arc::new(MemTable::try_new(names_schema, vec![vec![names_batch]])?),
+    )?;
+
+    // MCP links: one per request id, from the MCP server's own records.
+    let mcp_rows = collect(
+        ctx,
+        "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
+         additional_event_data FROM events_all WHERE event_type = 'AwsMcpEvent'",
+    )
+    .await?;
+    let mut links: HashMap<String, McpLink> = HashMap::new();
+    for b in &mcp_rows {
+        for r in 0..b.num_rows() {
+            let id = col_str(b, "dedup_key", r).unwrap_or_default();
+            for link in links_from_event(
+                &id,
+                &col_str(b, "event_name", r).unwrap_or_default(),
+                &col_str(b, "event_source", r).unwrap_or_default(),
+                col_str(b, "request_id", r).as_deref(),
+                col_str(b, "user_agent", r).as_deref(),
+                col_str(b, "request_parameters", r).as_deref(),
+                col_str(b, "additional_event_data", r).as_deref(),
+            ) {
+                // Deterministic when two MCP events name one request: the smallest event id wins.
+                match links.get(&link.request_id) {
+                    Some(old) if old.mcp_event_id <= link.mcp_event_id => {}
+                    _ => {
+                        links.insert(link.request_id.clone(), link);
+                    }
+                }
+            }
+        }
+    }
+    let mut links: Vec<McpLink> = links.into_values().collect();
+    links.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+    let links_schema = Arc::new(Schema::new(vec![
+        Field::new("request_id", DataType::Utf8, false),
+        Field::new("mcp_tool", DataType::Utf8, false),
+        Field::new("mcp_client", DataType::Utf8, true),
+        Field::new("mcp_event_id", DataType::Utf8, false),
+        Field::new("mcp_server", DataType::Utf8, false),
+    ]));
+    let links_batch = RecordBatch::try_new(
+        links_schema.clone(),
+        vec![
+            Arc::new(
+                links
+                    .iter()
+                    .map(|l| Some(l.request_id.clone()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                links
+                    .iter()
+                    .map(|l| Some(l.mcp_tool.clone()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                links
+                    .iter()
+                    .map(|l| l.mcp_client.clone())
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                links
+                    .iter()
+                    .map(|l| Some(l.mcp_event_id.clone()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                links
+                    .iter()
+                    .map(|l| Some(l.mcp_server.clone()))
+                    .collect::<StringArray>(),
+            ),
+        ],
+    )?;
+    ctx.register_table(
+        "mcp_links",
+        Arc::new(MemTable::try_new(links_schema, vec![vec![links_batch]])?),
+    )?;
+    Ok(())
+}

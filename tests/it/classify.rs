@@ -1,0 +1,234 @@
+//! Classification against ground truth, independent of ingestion order.
+
+use std::path::Path;
+
+use agenttrail::ingest::{IngestOptions, NoProgress, ingest};
+use agenttrail::sink::Lake;
+use agenttrail::source::Source;
+
+use crate::util::{log_files, query, repo, sample_logs};
+
+const LABELS_SQL: &str = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanism, ''), coalesce(mcp_server, '') \
+                          FROM events ORDER BY event_id";
+
+fn expected_labels() -> Vec<Vec<String>> {
+    let text =
+        std::fs::read_to_string(repo().join("tests/fixtures/sample-logs.labels.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+async fn ingest_one_by_one(files: &[std::path::PathBuf], lake: &Path) {
+    let lake = Lake::create(lake).unwrap();
+    for f in files {
+        let s = ingest(
+            &Source::Local { root: f.clone() },
+            &lake,
+            &IngestOptions::default(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.objects_read, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_match_the_fixture_whatever_the_ingestion_order() {
+    let expected = expected_labels();
+    assert_eq!(expected.len(), 214);
+
+    // (a) one run
+    let one = tempfile::tempdir().unwrap();
+    let lake = Lake::create(one.path()).unwrap();
+    ingest(
+        &Source::Local {
+            root: sample_logs(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(query(one.path(), LABELS_SQL).await, expected, "one run");
+
+    // (b) one object per run, in reverse order: calls arrive before the AssumeRole that explains them
+    let mut files = log_files(&sample_logs());
+    files.reverse();
+    let rev = tempfile::tempdir().unwrap();
+    ingest_one_by_one(&files, rev.path()).await;
+    assert_eq!(
+        query(rev.path(), LABELS_SQL).await,
+        expected,
+        "reverse order, one object per run"
+    );
+
+    // (c) one object per run, interleaved order
+    let mut files = log_files(&sample_logs());
+    let n = files.len();
+    files = (0..n).map(|i| files[(i * 5) % n].clone()).collect();
+    let shuffled = tempfile::tempdir().unwrap();
+    ingest_one_by_one(&files, shuffled.path()).await;
+    assert_eq!(
+        query(shuffled.path(), LABELS_SQL).await,
+        expected,
+        "interleaved order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_tell_the_stories_of_the_sample_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path()).unwrap();
+    ingest(
+        &Source::Local {
+            root: sample_logs(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let rows = query(
+        dir.path(),
+        "SELECT access_key_id, api, region, is_ai, coalesce(ai_mechanism, ''), coalesce(mcp_server, ''), \
+         tags, has_session_policy, chain_depth, coalesce(parent_access_key_id, ''), CAST(expires_at AS VARCHAR) \
+         FROM sessions ORDER BY issued_at",
+    )
+    .await;
+    let want: Vec<Vec<&str>> = vec![
+        vec![
+            "ASIAEXAMPLEAGENT0042",
+            "AssumeRole",
+            "us-east-1",
+            "true",
+            "session-tag",
+            "s3-tools",
+            r#"{"AccessType":"AI","MCPServer":"s3-tools"}"#,
+            "false",
+            "0",
+            "",
+            "2026-11-20T17:00:00Z",
+        ],
+        vec![
+            "ASIAEXAMPLECHAIN0001",
+            "AssumeRole",
+            "us-east-1",
+            "true",
+            "chained",
+            "s3-tools",
+            r#"{"MCPServer":"s3-tools"}"#,
+            "false",
+            "1",
+            "ASIAEXAMPLEAGENT0042",
+            "2026-11-20T17:20:00Z",
+        ],
+        vec![
+            "ASIAEXAMPLEHUMAN0042",
+            "AssumeRole",
+            "us-east-1",
+            "false",
+            "",
+            "",
+            "{}",
+            "false",
+            "0",
+            "",
+            "2026-11-20T18:00:00Z",
+        ],
+        vec![
+            "ASIAEXAMPLEWEBID0007",
+            "AssumeRoleWithWebIdentity",
+            "us-east-1",
+            "true",
+            "session-tag",
+            "cost-explorer",
+            r#"{"AccessType":"AI","MCPServer":"cost-explorer"}"#,
+            "true",
+            "0",
+            "",
+            "2026-11-20T19:00:00Z",
+        ],
+    ];
+    assert_eq!(rows, want, "the failed AssumeRole created no session");
+
+    // The managed MCP server's calls carry the tool and the client from its own records.
+    let mcp = query(
+        dir.path(),
+        "SELECT event_name, mcp_tool, mcp_client FROM events WHERE invoked_by = 'aws-mcp.amazonaws.com' ORDER BY event_time",
+    )
+    .await;
+    assert_eq!(mcp.len(), 6);
+    assert!(
+        mcp.iter()
+            .all(|r| r[1] == "call_aws" && r[2] == "mcp-proxy-for-aws/1.2.0 claude-desktop/0.14.1"),
+        "{mcp:?}"
+    );
+
+    // Every matching rule is kept: the tagged agent's SDK also carries the awslabs/mcp marker.
+    let both = query(dir.path(), "SELECT DISTINCT ai_mechanisms, ai_confidence FROM events WHERE event_id LIKE 'ai-tagged-0%'").await;
+    assert_eq!(
+        both,
+        vec![vec![
+            "session-tag,user-agent".to_string(),
+            "high".to_string()
+        ]]
+    );
+    let low = query(
+        dir.path(),
+        "SELECT ai_confidence FROM events WHERE event_id LIKE 'ai-session-name-%'",
+    )
+    .await;
+    assert_eq!(low, vec![vec!["low".to_string()]]);
+    // ai_events is the AI subset.
+    let n = query(
+        dir.path(),
+        "SELECT (SELECT count(*) FROM ai_events) = (SELECT count(*) FROM events WHERE is_ai)",
+    )
+    .await;
+    assert_eq!(n, vec![vec!["true".to_string()]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_changes_the_answer_without_reingesting() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(dir.path()).unwrap();
+    ingest(
+        &Source::Local {
+            root: sample_logs(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let settings = agenttrail::settings::Settings::from_toml(
+        "[classify]\nai_session_tags = [\"AccessType=Robot\"]\nuser_agent_markers = []\nagent_roles = [\"arn:aws:iam::*:role/lambda-*\"]\n",
+        "test",
+    )
+    .unwrap();
+    let ctx = agenttrail::query::build_context(&Lake::open(dir.path()), &settings)
+        .await
+        .unwrap();
+    let (_, batches) = agenttrail::query::run_sql(
+        &ctx,
+        "SELECT ai_mechanism, count(*) FROM events WHERE is_ai GROUP BY 1 ORDER BY 1",
+        false,
+    )
+    .await
+    .unwrap();
+    let text = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| agent-role   | 2        |"), "{text}");
+    assert!(text.contains("| managed-mcp  | 12       |"), "{text}");
+    assert!(
+        !text.contains("session-tag") && !text.contains("user-agent"),
+        "{text}"
+    );
+}
