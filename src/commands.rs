@@ -2,6 +2,8 @@
 
 pub mod ingest;
 pub mod query;
+pub mod sessions;
+pub mod synth;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -11,5 +13,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Ingest(args) => ingest::run(args, &cli.global).await,
         Command::Query(args) => query::run(args).await,
+        Command::Sessions(args) => sessions::run(args).await,
+        Command::Synth(args) => synth::run(args),
     }
 }

@@ -24,3 +24,4 @@ pub mod schema;
 pub mod settings;
 pub mod sink;
 pub mod source;
+pub mod synth;

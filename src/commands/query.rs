@@ -8,6 +8,17 @@ use crate::query::{build_context, run_sql};
 use crate::render::write_batches;
 use crate::sink::Lake;
 
+/// Fail clearly when `lake` is not a lake.
+pub fn ensure_lake(lake: &std::path::Path) -> anyhow::Result<()> {
+    if !lake.join("_manifest").is_dir() {
+        anyhow::bail!(
+            "{} is not an agenttrail lake (no _manifest/); run `agenttrail ingest` first",
+            lake.display()
+        );
+    }
+    Ok(())
+}
+
 /// Run one statement and print its result to stdout.
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     if !args.lake.join("_manifest").is_dir() {

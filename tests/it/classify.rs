@@ -232,3 +232,65 @@ async fn configuration_changes_the_answer_without_reingesting() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_day_is_classified_exactly_as_labelled() {
+    let data = tempfile::tempdir().unwrap();
+    let opts = agenttrail::synth::SynthOptions {
+        events: 6_000,
+        seed: 7,
+        records_per_file: 300,
+        ..Default::default()
+    };
+    let summary = agenttrail::synth::generate(data.path(), &opts).unwrap();
+    for m in [
+        "human",
+        "managed-mcp",
+        "session-tag",
+        "chained",
+        "session-name",
+        "user-agent",
+    ] {
+        assert!(
+            summary.by_mechanism.get(m).copied().unwrap_or(0) > 0,
+            "the mix lacks {m}: {:?}",
+            summary.by_mechanism
+        );
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(lake_dir.path()).unwrap();
+    let s = ingest(
+        &Source::Local {
+            root: data.path().to_path_buf(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.records_ingested, summary.events);
+
+    let text = std::fs::read_to_string(data.path().join("labels.csv")).unwrap();
+    let expected: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let got = query(lake_dir.path(), LABELS_SQL).await;
+    assert_eq!(got.len(), expected.len());
+    // Precision and recall per mechanism, then exact equality (which implies 100% of both).
+    let mut wrong: Vec<String> = Vec::new();
+    for (g, e) in got.iter().zip(&expected) {
+        if g != e {
+            wrong.push(format!("{g:?} expected {e:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} events misclassified, e.g. {:?}",
+        wrong.len(),
+        got.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+}

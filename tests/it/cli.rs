@@ -222,3 +222,46 @@ fn the_readme_documents_every_column() {
         );
     }
 }
+
+#[test]
+fn sessions_lists_ai_sessions_with_their_calls() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let out = run(agenttrail()
+        .args([
+            "sessions",
+            "--ai-only",
+            "--since",
+            "2026-11-20",
+            "--format",
+            "csv",
+            "--lake",
+        ])
+        .arg(lake.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let summary: Vec<(&str, &str, &str)> =
+        rows.iter().map(|r| (r[1], r[5], r[r.len() - 5])).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("ASIAEXAMPLEAGENT0042", "session-tag", "14"),
+            ("ASIAEXAMPLECHAIN0001", "chained", "2"),
+            ("ASIAEXAMPLEWEBID0007", "session-tag", "3"),
+        ],
+        "{text}"
+    );
+    let out = run(agenttrail()
+        .args(["sessions", "--since", "2026-11-21", "--lake"])
+        .arg(lake.path()));
+    assert!(stdout(&out).ends_with("0 rows\n"), "{}", stdout(&out));
+}
