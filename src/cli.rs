@@ -54,9 +54,146 @@ pub enum Command {
     /// List STS sessions: tags, AI decision, role chains and downstream calls.
     #[command(after_help = SESSIONS_EXAMPLES)]
     Sessions(SessionsArgs),
+    /// Run the detections in queries/ over the lake; optionally publish CloudWatch metrics.
+    #[command(after_help = DETECT_EXAMPLES)]
+    Detect(DetectArgs),
+    /// The scheduled job: ingest new objects, detect over what they cover, publish metrics.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// CloudWatch alarms defined in alarms/: plan, apply, export.
+    #[command(subcommand)]
+    Alarms(AlarmsCommand),
     /// Write a realistic synthetic CloudTrail day with ground-truth labels (tests, benchmarks).
     #[command(after_help = SYNTH_EXAMPLES)]
     Synth(SynthArgs),
+}
+
+const DETECT_EXAMPLES: &str = "\
+Examples:
+  agenttrail detect --lake ./lake
+  agenttrail detect --lake ./lake --window 1h --format json
+  agenttrail detect --lake ./lake --since 2026-11-20 --until 2026-11-21 --publish --dry-run
+  agenttrail detect --lake ./lake --only ai_deletions --fail-on-findings
+
+Exit status: 0, or 1 with --fail-on-findings when any detection fired; 2 on error.";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  agenttrail run                                  # sample-logs/ into ./lake, prints findings and the metrics it would publish
+  agenttrail run --source s3://trail-bucket --lake /data/lake --publish
+
+Publishing is idempotent: findings are counted in fixed 5-minute buckets of event time and each
+bucket is sent with its own timestamp, so re-running a window does not change an alarm on Maximum.";
+
+/// Detection selection, window and publishing options shared by `detect` and `run`.
+#[derive(Debug, Args)]
+pub struct DetectOptions {
+    /// Folder of detection files.
+    #[arg(long, default_value = "queries", help_heading = "Detections")]
+    pub queries: PathBuf,
+    /// Only these detections (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',', help_heading = "Detections")]
+    pub only: Vec<String>,
+    /// Output format for findings.
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
+    pub format: Format,
+    /// Exit 1 when any detection fired.
+    #[arg(long, help_heading = "Output")]
+    pub fail_on_findings: bool,
+    /// CloudWatch namespace.
+    #[arg(long, default_value = "AgentTrail", help_heading = "CloudWatch")]
+    pub namespace: String,
+    /// Print the PutMetricData requests instead of sending them.
+    #[arg(long, help_heading = "CloudWatch")]
+    pub dry_run: bool,
+    /// Configuration file (default: ./agenttrail.toml when present).
+    #[arg(long, env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+/// `agenttrail detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Lake folder.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: PathBuf,
+    /// Findings with event time at or after this (30m, 24h, 7d, a date or a timestamp).
+    #[arg(long, value_parser = parse_since, conflicts_with = "window")]
+    pub since: Option<Since>,
+    /// Findings with event time before this.
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<Since>,
+    /// Shorthand for --since <window> (e.g. 1h).
+    #[arg(long, value_parser = parse_since)]
+    pub window: Option<Since>,
+    /// Publish findings as CloudWatch metrics (requires a window: --since/--window).
+    #[arg(long)]
+    pub publish: bool,
+    /// Shared options.
+    #[command(flatten)]
+    pub opts: DetectOptions,
+}
+
+/// `agenttrail run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// s3://bucket[/prefix], a local folder, or one file.
+    #[arg(long, env = env_vars::SOURCE, default_value = "sample-logs")]
+    pub source: String,
+    /// Lake folder.
+    #[arg(long, env = env_vars::LAKE, default_value = "lake")]
+    pub lake: PathBuf,
+    /// Send the metrics to CloudWatch (without it, `run` prints what it would send).
+    #[arg(long)]
+    pub publish: bool,
+    /// Shared options.
+    #[command(flatten)]
+    pub opts: DetectOptions,
+}
+
+/// `agenttrail alarms …`.
+#[derive(Debug, Subcommand)]
+pub enum AlarmsCommand {
+    /// Show what `apply` would create or update.
+    Plan(AlarmsArgs),
+    /// Create or update the alarms (unchanged ones are left alone).
+    Apply(AlarmsArgs),
+    /// Print a CloudFormation template for the same alarms.
+    Export(AlarmsExportArgs),
+}
+
+/// Options of `alarms plan|apply`.
+#[derive(Debug, Args)]
+pub struct AlarmsArgs {
+    /// Folder of alarm definitions.
+    #[arg(long, default_value = "alarms")]
+    pub alarms: PathBuf,
+    /// CloudWatch namespace of the metrics.
+    #[arg(long, default_value = "AgentTrail")]
+    pub namespace: String,
+    /// Values for ${Name} in alarm actions, e.g. --param AlarmTopicArn=arn:aws:sns:…
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+/// Options of `alarms export`.
+#[derive(Debug, Args)]
+pub struct AlarmsExportArgs {
+    /// Folder of alarm definitions.
+    #[arg(long, default_value = "alarms")]
+    pub alarms: PathBuf,
+    /// CloudWatch namespace of the metrics.
+    #[arg(long, default_value = "AgentTrail")]
+    pub namespace: String,
+    /// Template format.
+    #[arg(long, value_parser = ["cloudformation"], default_value = "cloudformation")]
+    pub format: String,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected Name=value, got {s:?}"))
 }
 
 const SYNTH_EXAMPLES: &str = "\
@@ -238,7 +375,7 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
     pub fetch_concurrency: u16,
     /// Rows per commit.
-    #[arg(long, default_value_t = 1_000_000, help_heading = "Performance")]
+    #[arg(long, default_value_t = 250_000, help_heading = "Performance")]
     pub commit_rows: usize,
     /// Keys per S3 ListObjectsV2 page (1-1000).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = "Performance")]

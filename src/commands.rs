@@ -1,5 +1,7 @@
 //! One function per subcommand; the only place (with `main`) that uses `anyhow`.
 
+pub mod alarms;
+pub mod detect;
 pub mod ingest;
 pub mod query;
 pub mod sessions;
@@ -15,5 +17,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Query(args) => query::run(args).await,
         Command::Sessions(args) => sessions::run(args).await,
         Command::Synth(args) => synth::run(args),
+        Command::Detect(args) => detect::run(args).await,
+        Command::Run(args) => detect::run_job(args, &cli.global).await,
+        Command::Alarms(cmd) => alarms::run(cmd).await,
     }
 }

@@ -42,7 +42,7 @@ impl Default for IngestOptions {
         IngestOptions {
             filter: KeyFilter::default(),
             fetch_concurrency: 16,
-            commit_rows: 1_000_000,
+            commit_rows: 250_000,
             max_object_bytes: 256 << 20,
             limits: DecodeLimits::default(),
             list_page_size: None,
@@ -73,6 +73,8 @@ pub struct IngestSummary {
     pub orphans_removed: u64,
     /// Wall time.
     pub seconds: f64,
+    /// Earliest and latest `event_time` among the records read (None when none were).
+    pub event_time_range: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl IngestSummary {
@@ -211,6 +213,12 @@ pub async fn ingest(
             duplicates: 0,
             error: decoded.object_error.clone(),
         };
+        if let Some((lo, hi)) = time_range(&decoded.events) {
+            summary.event_time_range = Some(match summary.event_time_range {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+        }
         let rejects = rejects_batch(&obj.uri, &decoded.rejects);
         summary.records_ingested += rows;
         pending.add(entry, decoded.events, rejects);
@@ -238,6 +246,22 @@ pub async fn ingest(
         "Ingest finished."
     );
     Ok(summary)
+}
+
+fn time_range(
+    batch: &arrow::array::RecordBatch,
+) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    use arrow::array::AsArray;
+    use chrono::TimeZone;
+    let t = batch
+        .column_by_name("event_time")?
+        .as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>()?;
+    let lo = arrow::compute::min(t)?;
+    let hi = arrow::compute::max(t)?;
+    Some((
+        chrono::Utc.timestamp_micros(lo).single()?,
+        chrono::Utc.timestamp_micros(hi).single()?,
+    ))
 }
 
 async fn commit(

@@ -28,6 +28,10 @@ pub struct ClassifySettings {
     pub managed_mcp_invoked_by: Vec<String>,
     /// MCP servers the organisation approves (invokedBy values or `MCPServer` tag values).
     pub approved_mcp_servers: Vec<String>,
+    /// Glob patterns of the STS callers (ARNs) allowed to create AI-tagged sessions: the roles
+    /// your self-managed MCP servers run as. Empty: every tagged session is reported by
+    /// `ai_tags_from_unexpected_caller`.
+    pub mcp_server_callers: Vec<String>,
     /// Glob patterns of IAM role ARNs designated for agents.
     pub agent_roles: Vec<String>,
     /// Glob patterns of `sourceIdentity` values that agents set.
@@ -50,6 +54,7 @@ impl Default for ClassifySettings {
                 "eks-mcp.amazonaws.com".into(),
                 "ecs-mcp.amazonaws.com".into(),
             ],
+            mcp_server_callers: vec![],
             agent_roles: vec![],
             ai_source_identities: vec![],
             user_agent_markers: vec!["awslabs/mcp/".into()],

@@ -15,6 +15,14 @@ use crate::source::{KeyFilter, Source};
 
 /// Run `ingest` and print its summary to stderr.
 pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    Ok(run_with_summary(args, global).await?.0)
+}
+
+/// Run `ingest`, print its summary, and return it.
+pub async fn run_with_summary(
+    args: IngestArgs,
+    global: &GlobalArgs,
+) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
     let lake = Lake::create(&args.lake)
         .with_context(|| format!("cannot create the lake at {}", args.lake.display()))?;
@@ -46,11 +54,12 @@ pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
             eprintln!("  failed: {}: {}", escape_control(uri), escape_control(err));
         }
     }
-    Ok(if summary.objects_failed.is_empty() {
+    let status = if summary.objects_failed.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::Error
-    })
+    };
+    Ok((status, summary))
 }
 
 struct Bar(ProgressBar);

@@ -13,6 +13,7 @@ pub struct Rules {
     managed_mcp: Vec<WildMatch>,
     approved: Vec<String>,
     agent_roles: Vec<WildMatch>,
+    callers: Vec<WildMatch>,
     source_identities: Vec<WildMatch>,
     ua_markers: Vec<String>,
     /// Fallback window for session-name matching, in minutes.
@@ -34,6 +35,7 @@ impl Rules {
             managed_mcp: globs(&settings.managed_mcp_invoked_by),
             approved: settings.approved_mcp_servers.clone(),
             agent_roles: globs(&settings.agent_roles),
+            callers: globs(&settings.mcp_server_callers),
             source_identities: globs(&settings.ai_source_identities),
             ua_markers: settings.user_agent_markers.clone(),
             session_name_window_minutes: settings.session_name_window_minutes,
@@ -61,6 +63,11 @@ impl Rules {
     /// An approved MCP server.
     pub fn is_approved_mcp(&self, server: &str) -> bool {
         self.approved.iter().any(|a| a == server)
+    }
+
+    /// An STS caller allowed to create AI-tagged sessions.
+    pub fn is_mcp_server_caller(&self, caller_arn: &str) -> bool {
+        self.callers.iter().any(|g| g.matches(caller_arn))
     }
 
     /// A role designated for agents.

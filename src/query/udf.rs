@@ -2,7 +2,7 @@
 //!
 //! `ai_managed_mcp(s)`, `ai_agent_role(arn)`, `ai_source_identity(s)` → boolean;
 //! `ai_user_agent_server(ua)` → the MCP server named by a user-agent marker, or null;
-//! `mcp_approved(server)` → boolean. They close over the compiled [`Rules`], so SQL in
+//! `mcp_approved(server)`, `mcp_server_caller(arn)` → boolean. They close over the compiled [`Rules`], so SQL in
 //! `queries/` never repeats the organisation's patterns.
 
 use std::sync::Arc;
@@ -68,6 +68,9 @@ pub fn register_all(ctx: &SessionContext, rules: Arc<Rules>) {
         r.is_ai_source_identity(s)
     });
     register_predicate(ctx, "mcp_approved", &rules, |r, s| r.is_approved_mcp(s));
+    register_predicate(ctx, "mcp_server_caller", &rules, |r, s| {
+        r.is_mcp_server_caller(s)
+    });
     let r = rules.clone();
     let udf = create_udf(
         "ai_user_agent_server",

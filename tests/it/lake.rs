@@ -87,13 +87,16 @@ async fn an_event_delivered_in_two_runs_appears_once_and_the_order_of_runs_does_
     .await;
 
     // One object per run, in reverse order: the redelivered duplicate arrives in its own run.
+    // Each run's source is one folder holding only that object, so the copies are compared by
+    // the same relative paths as in the whole-tree run.
     let lake = tempfile::tempdir().unwrap();
+    let stage = tempfile::tempdir().unwrap();
     for f in files.iter().rev() {
-        let src = tempfile::tempdir().unwrap();
         let rel = f.strip_prefix(sample_logs()).unwrap();
-        std::fs::create_dir_all(src.path().join(rel).parent().unwrap()).unwrap();
-        std::fs::copy(f, src.path().join(rel)).unwrap();
-        ingest_dir(src.path(), lake.path()).await;
+        let _ = std::fs::remove_dir_all(stage.path().join("AWSLogs"));
+        std::fs::create_dir_all(stage.path().join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(f, stage.path().join(rel)).unwrap();
+        ingest_dir(stage.path(), lake.path()).await;
     }
     assert_eq!(
         scalar(lake.path(), "SELECT count(*) FROM events_all").await,

@@ -3,6 +3,8 @@
 mod classify;
 mod cli;
 mod conformance;
+mod detections;
 mod lake;
+mod publish;
 mod s3;
 mod util;

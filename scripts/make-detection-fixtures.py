@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Write tests/detections/<id>.json: CloudTrail bodies with events that must fire (eventID
+"fires-…") and near-misses that must not ("quiet-…") for each detection in queries/.
+Expected rows live beside them in <id>.csv (reviewed; regenerate with
+AGENTTRAIL_UPDATE_EXPECTED=1 cargo test --test it detections)."""
+import json
+import os
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "detections")
+ACCT = "111122223333"
+T0 = "2026-11-20T10:00:00Z"
+
+
+def ts(minute, second=0):
+    h, m = divmod(minute, 60)
+    return f"2026-11-20T{10 + h:02d}:{m:02d}:{second:02d}Z"
+
+
+def assumed(role, session, key, invoked_by=None):
+    i = {"type": "AssumedRole", "principalId": f"AROA:{session}", "arn": f"arn:aws:sts::{ACCT}:assumed-role/{role}/{session}",
+         "accountId": ACCT, "accessKeyId": key,
+         "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCT}:role/{role}", "userName": role},
+                            "attributes": {"creationDate": T0, "mfaAuthenticated": "false"}}}
+    if invoked_by:
+        i["invokedBy"] = invoked_by
+    return i
+
+
+def user(name, key):
+    return {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCT}:user/{name}", "accountId": ACCT, "accessKeyId": key, "userName": name}
+
+
+HOST = assumed("mcp-server-host", "i-0abc", "ASIAHOST000000000001")
+BOB = user("bob", "AKIABOB0000000000001")
+AGENT = assumed("agent-role", "agent-1", "ASIAAGENT00000000001")
+MANAGED = assumed("AWSReservedSSO_Dev", "carol@example.com", "ASIACAROL0000000001", invoked_by="aws-mcp.amazonaws.com")
+
+
+def ev(eid, minute, ident, source, name, params=None, error=None, region="eu-west-1", ua="aws-sdk-python/1.35.0", second=0):
+    r = {"eventVersion": "1.11", "userIdentity": ident, "eventTime": ts(minute, second), "eventSource": source, "eventName": name,
+         "awsRegion": region, "sourceIPAddress": "203.0.113.10", "userAgent": ua, "requestParameters": params,
+         "responseElements": None, "requestID": "req-" + eid, "eventID": eid, "readOnly": name.startswith(("Get", "List", "Describe")),
+         "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": ACCT, "eventCategory": "Management"}
+    if ident.get("invokedBy", "").endswith("-mcp.amazonaws.com"):
+        r["sourceIPAddress"] = r["userAgent"] = ident["invokedBy"]
+    if error:
+        r["errorCode"] = error
+        r["errorMessage"] = "denied"
+    return r
+
+
+def assume(eid, minute, caller, role, session, key, tags=None, policy=None, principal_tags=None, transitive=None, api="AssumeRole"):
+    p = {"roleArn": f"arn:aws:iam::{ACCT}:role/{role}", "roleSessionName": session}
+    if tags:
+        p["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    if principal_tags:
+        p["principalTags"] = principal_tags
+    if transitive:
+        p["incomingTransitiveTags"] = transitive
+    if policy:
+        p["policy"] = policy
+    r = ev(eid, minute, caller, "sts.amazonaws.com", api, p, region="us-east-1")
+    r["responseElements"] = {"credentials": {"accessKeyId": key, "expiration": "Nov 20, 2026, 11:00:00 PM"},
+                             "assumedRoleUser": {"arn": f"arn:aws:sts::{ACCT}:assumed-role/{role}/{session}", "assumedRoleId": f"AROA:{session}"}}
+    r["readOnly"] = True
+    return r
+
+
+AI_TAGS = {"AccessType": "AI", "MCPServer": "s3-tools"}
+SETUP = assume("setup-assume-agent", 0, HOST, "agent-role", "agent-1", "ASIAAGENT00000000001", tags=AI_TAGS)
+
+FIXTURES = {
+    "ai_deletions": [
+        SETUP,
+        ev("fires-delete-object-by-tagged-session", 5, AGENT, "s3.amazonaws.com", "DeleteObject", {"bucketName": "prod-data", "key": "a.parquet"}),
+        ev("fires-terminate-by-managed-mcp", 6, MANAGED, "ec2.amazonaws.com", "TerminateInstances",
+           {"instancesSet": {"items": [{"instanceId": "i-0123"}]}}),
+        ev("fires-schedule-key-deletion", 7, AGENT, "kms.amazonaws.com", "ScheduleKeyDeletion", {"keyId": "1234abcd", "pendingWindowInDays": 7}),
+        ev("quiet-delete-by-human", 8, BOB, "s3.amazonaws.com", "DeleteObject", {"bucketName": "prod-data", "key": "b.parquet"}),
+        ev("quiet-failed-delete-by-agent", 9, AGENT, "s3.amazonaws.com", "DeleteBucket", {"bucketName": "prod-data"}, error="AccessDenied"),
+        ev("quiet-describe-by-agent", 10, AGENT, "ec2.amazonaws.com", "DescribeInstances", {}),
+    ],
+    "ai_iam_changes": [
+        SETUP,
+        ev("fires-attach-admin-policy", 5, AGENT, "iam.amazonaws.com", "AttachRolePolicy",
+           {"roleName": "agent-role", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        ev("fires-create-access-key-via-managed-mcp", 6, MANAGED, "iam.amazonaws.com", "CreateAccessKey", {"userName": "svc"}),
+        ev("quiet-attach-by-human", 7, BOB, "iam.amazonaws.com", "AttachRolePolicy", {"roleName": "x", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}),
+        ev("quiet-list-roles-by-agent", 8, AGENT, "iam.amazonaws.com", "ListRoles", {}),
+        ev("quiet-denied-attach-by-agent", 9, AGENT, "iam.amazonaws.com", "AttachUserPolicy", {"userName": "bob"}, error="AccessDenied"),
+    ],
+    "ai_logging_tampering": [
+        SETUP,
+        ev("fires-stop-logging", 5, AGENT, "cloudtrail.amazonaws.com", "StopLogging", {"name": "org-trail"}),
+        ev("fires-delete-detector-via-managed-mcp", 6, MANAGED, "guardduty.amazonaws.com", "DeleteDetector", {"detectorId": "d-1"}),
+        ev("quiet-stop-logging-by-human", 7, BOB, "cloudtrail.amazonaws.com", "StopLogging", {"name": "org-trail"}),
+        ev("quiet-describe-trails-by-agent", 8, AGENT, "cloudtrail.amazonaws.com", "DescribeTrails", {}),
+    ],
+    "ai_access_denied_burst": [
+        SETUP,
+        assume("setup-assume-agent-2", 0, HOST, "agent-role", "agent-2", "ASIAAGENT00000000002", tags=AI_TAGS),
+        *[ev(f"fires-denied-{i}", 20, AGENT, "iam.amazonaws.com", "ListUsers", {}, error="AccessDenied", second=10 * i) for i in range(1, 6)],
+        *[ev(f"quiet-agent2-denied-{i}", 21, assumed("agent-role", "agent-2", "ASIAAGENT00000000002"), "s3.amazonaws.com",
+             "GetObject", {}, error="AccessDenied", second=10 * i) for i in range(1, 5)],
+        *[ev(f"quiet-human-denied-{i}", 22, BOB, "iam.amazonaws.com", "ListUsers", {}, error="AccessDenied", second=5 * i) for i in range(1, 7)],
+        ev("quiet-agent-denied-later-bucket", 31, AGENT, "iam.amazonaws.com", "ListUsers", {}, error="AccessDenied"),
+    ],
+    "unapproved_mcp_server": [
+        assume("setup-assume-rogue", 0, HOST, "agent-role", "agent-9", "ASIAROGUE00000000001", tags={"AccessType": "AI", "MCPServer": "rogue-tools"}),
+        ev("fires-call-through-rogue-server", 5, assumed("agent-role", "agent-9", "ASIAROGUE00000000001"), "s3.amazonaws.com", "ListBuckets", {}),
+        ev("fires-call-through-rogue-server-2", 6, assumed("agent-role", "agent-9", "ASIAROGUE00000000001"), "s3.amazonaws.com", "GetObject", {}),
+        ev("quiet-call-through-managed-server", 7, MANAGED, "s3.amazonaws.com", "ListBuckets", {}),
+        ev("quiet-human-call", 8, BOB, "s3.amazonaws.com", "ListBuckets", {}),
+    ],
+    "mcp_bypass": [
+        SETUP,
+        ev("quiet-agent-call", 5, AGENT, "s3.amazonaws.com", "ListBuckets", {}),
+        assume("quiet-bob-assumes-agent-role", 20, BOB, "agent-role", "bob-debug", "ASIABOBSESSION000001"),
+        ev("fires-direct-call-with-agent-role", 30, assumed("agent-role", "bob-debug", "ASIABOBSESSION000001"), "s3.amazonaws.com",
+           "DeleteObject", {"bucketName": "prod-data", "key": "c"}, ua="aws-cli/2.22.0"),
+        ev("quiet-direct-call-hours-later", 200, assumed("agent-role", "bob-debug", "ASIABOBSESSION000001"), "s3.amazonaws.com",
+           "ListBuckets", {}, ua="aws-cli/2.22.0"),
+        ev("quiet-bob-own-user", 31, BOB, "s3.amazonaws.com", "ListBuckets", {}, ua="aws-cli/2.22.0"),
+    ],
+    "ai_session_without_session_policy": [
+        assume("fires-assume-without-policy", 0, HOST, "agent-role", "agent-1", "ASIAAGENT00000000001", tags=AI_TAGS),
+        assume("quiet-assume-with-policy", 1, HOST, "agent-role", "agent-3", "ASIAAGENT00000000003", tags=AI_TAGS,
+               policy='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}'),
+        assume("quiet-assume-by-human-without-policy", 2, BOB, "agent-role", "bob", "ASIABOBSESSION000001"),
+    ],
+    "ai_tags_from_unexpected_caller": [
+        assume("quiet-assume-by-mcp-host", 0, HOST, "agent-role", "agent-1", "ASIAAGENT00000000001", tags=AI_TAGS),
+        assume("fires-assume-by-laptop-user", 1, user("mallory", "AKIAMALLORY000000001"), "agent-role", "totally-an-agent",
+               "ASIAMALLORY000000001", tags=AI_TAGS),
+        assume("quiet-chained-from-agent", 2, AGENT, "deployer", "agent-1-c", "ASIACHAIN00000000001",
+               transitive={"AccessType": "AI"}),
+        assume("quiet-untagged-by-human", 3, BOB, "agent-role", "bob", "ASIABOBSESSION000001"),
+    ],
+}
+
+CONFIG = {
+    "ai_tags_from_unexpected_caller": '[classify]\nmcp_server_callers = ["arn:aws:sts::*:assumed-role/mcp-server-host/*"]\n',
+}
+
+os.makedirs(OUT, exist_ok=True)
+for did, records in FIXTURES.items():
+    with open(os.path.join(OUT, f"{did}.json"), "w") as f:
+        json.dump({"Records": records}, f, indent=1)
+        f.write("\n")
+    if did in CONFIG:
+        with open(os.path.join(OUT, f"{did}.toml"), "w") as f:
+            f.write(CONFIG[did])
+print(f"wrote {len(FIXTURES)} fixtures to {OUT}")

@@ -1,0 +1,207 @@
+//! `agenttrail detect` and `agenttrail run`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::cli::{DetectArgs, DetectOptions, GlobalArgs, IngestArgs, RunArgs};
+use crate::detect::{DetectionRun, catalog, run_all};
+use crate::exit::ExitStatus;
+use crate::publish::datums::{bucket_start, finding_datums, job_datums};
+use crate::publish::{requests, send};
+use crate::query::build_context;
+use crate::render::write_batches;
+use crate::settings::Settings;
+use crate::sink::Lake;
+
+async fn detect(
+    lake: &std::path::Path,
+    opts: &DetectOptions,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> anyhow::Result<Vec<DetectionRun>> {
+    super::query::ensure_lake(lake)?;
+    let settings = Settings::load(opts.config.as_deref())?;
+    let mut cat = catalog::load(&opts.queries)
+        .with_context(|| format!("cannot load detections from {}", opts.queries.display()))?;
+    if !opts.only.is_empty() {
+        for id in &opts.only {
+            if !cat.iter().any(|d| &d.id == id) {
+                anyhow::bail!("no detection {id:?} in {}", opts.queries.display());
+            }
+        }
+        cat.retain(|d| opts.only.contains(&d.id));
+    }
+    let ctx = build_context(&Lake::open(lake), &settings).await?;
+    Ok(run_all(&ctx, &cat, since, until).await?)
+}
+
+fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let fired: Vec<&DetectionRun> = runs.iter().filter(|r| r.rows() > 0).collect();
+    match opts.format {
+        crate::render::Format::Table => {
+            for r in &fired {
+                writeln!(
+                    out,
+                    "== {} ({}): {}",
+                    r.detection.id, r.detection.severity, r.detection.summary
+                )?;
+                write_batches(&mut out, &r.schema, &r.batches, opts.format)?;
+                writeln!(out)?;
+            }
+        }
+        f => {
+            let schema = runs.first().map(|r| r.schema.clone());
+            if let Some(schema) = schema {
+                let batches: Vec<_> = fired
+                    .iter()
+                    .flat_map(|r| r.batches.iter().cloned())
+                    .collect();
+                write_batches(&mut out, &schema, &batches, f)?;
+            }
+        }
+    }
+    out.flush()?;
+    let summary: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} {}", r.detection.id, r.rows()))
+        .collect();
+    eprintln!(
+        "agenttrail detect: {} detections, {} fired; {}",
+        runs.len(),
+        fired.len(),
+        summary.join(", ")
+    );
+    Ok(())
+}
+
+async fn publish(
+    runs: &[DetectionRun],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    counters: &[(&str, u64)],
+    opts: &DetectOptions,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let mut datums = finding_datums(runs, start, end);
+    datums.extend(job_datums(now, counters));
+    let (reqs, dropped) = requests(&opts.namespace, datums, now);
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "Skipping datums older than CloudWatch accepts (14 days)."
+        );
+    }
+    let total: usize = reqs.iter().map(|r| r.metric_data.len()).sum();
+    if dry_run {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        writeln!(out, "== PutMetricData requests (dry run, not sent)")?;
+        for r in &reqs {
+            serde_json::to_writer_pretty(&mut out, r)?;
+            writeln!(out)?;
+        }
+        eprintln!(
+            "agenttrail publish: dry run, {} requests, {total} datums not sent (--publish sends them)",
+            reqs.len()
+        );
+    } else {
+        let client = crate::publish::client().await;
+        let sent = send(&client, &reqs).await?;
+        eprintln!(
+            "agenttrail publish: {sent} datums sent in {} requests to namespace {}",
+            reqs.len(),
+            opts.namespace
+        );
+    }
+    Ok(())
+}
+
+fn status(runs: &[DetectionRun], opts: &DetectOptions, ok: bool) -> ExitStatus {
+    if !ok {
+        ExitStatus::Error
+    } else if opts.fail_on_findings && runs.iter().any(|r| r.rows() > 0) {
+        ExitStatus::Findings
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// `agenttrail detect`.
+pub async fn run(args: DetectArgs) -> anyhow::Result<ExitStatus> {
+    let now = Utc::now();
+    let since = args.since.or(args.window).map(|s| s.resolve(now));
+    let until = args.until.map(|s| s.resolve(now));
+    let runs = detect(&args.lake, &args.opts, since, until).await?;
+    print_findings(&runs, &args.opts)?;
+    if args.publish || args.opts.dry_run {
+        let start = since.context("--publish needs a window: give --since or --window")?;
+        let end = until.unwrap_or(now);
+        publish(
+            &runs,
+            start,
+            end,
+            &[],
+            &args.opts,
+            !args.publish || args.opts.dry_run,
+        )
+        .await?;
+    }
+    Ok(status(&runs, &args.opts, true))
+}
+
+/// `agenttrail run`: ingest, then detect over the event-time span of what was ingested, then
+/// publish (or print what would be published).
+pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
+    let ingest_args = IngestArgs {
+        source: args.source.clone(),
+        lake: args.lake.clone(),
+        since: None,
+        until: None,
+        account: vec![],
+        region: vec![],
+        fetch_concurrency: 16,
+        commit_rows: 250_000,
+        list_page_size: None,
+        max_decompressed_mib: 1024,
+    };
+    let (ingest_status, summary) = super::ingest::run_with_summary(ingest_args, global).await?;
+    // The window: every bucket touched by the events this run added (late events re-publish
+    // their bucket with the full count), or the current bucket when nothing new arrived.
+    let now = Utc::now();
+    let (start, end) = match summary.event_time_range {
+        Some((lo, hi)) => (
+            bucket_start(lo),
+            bucket_start(hi) + chrono::Duration::seconds(300),
+        ),
+        None => (
+            bucket_start(now),
+            bucket_start(now) + chrono::Duration::seconds(300),
+        ),
+    };
+    let runs = detect(&args.lake, &args.opts, Some(start), Some(end)).await?;
+    print_findings(&runs, &args.opts)?;
+    let counters = [
+        ("RecordsIngested", summary.records_ingested),
+        ("RecordsRejected", summary.records_rejected),
+        ("ObjectsFailed", summary.objects_failed.len() as u64),
+    ];
+    publish(
+        &runs,
+        start,
+        end,
+        &counters,
+        &args.opts,
+        !args.publish || args.opts.dry_run,
+    )
+    .await?;
+    Ok(status(
+        &runs,
+        &args.opts,
+        ingest_status == ExitStatus::Success,
+    ))
+}

@@ -1,0 +1,159 @@
+//! The detect stage: run every `queries/*.sql` over the lake and collect findings.
+//!
+//! Each detection returns the contract columns (`CONTRACT`), checked on the plan before anything
+//! runs, so `publish` and the printers are generic and a broken query fails with its file named.
+//! A time window is applied to the detection's *result* (`event_time` in `[since, until)`), which
+//! keeps window logic out of every query and lets DataFusion push it down where it can.
+
+pub mod catalog;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use chrono::{DateTime, Utc};
+use datafusion::prelude::{SessionContext, col, lit};
+use datafusion::scalar::ScalarValue;
+
+pub use catalog::Detection;
+
+/// Columns every detection returns, with their types.
+pub const CONTRACT: &[(&str, &str)] = &[
+    ("detection_id", "string"),
+    ("event_time", "timestamp"),
+    ("event_id", "string"),
+    ("account_id", "string"),
+    ("actor_arn", "string"),
+    ("access_key_id", "string"),
+    ("mcp_server", "string"),
+    ("event_name", "string"),
+    ("evidence", "string"),
+];
+
+/// Errors of the detect stage; each names the detection file.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A file of the catalog is malformed.
+    #[error("{path}: {message}")]
+    Catalog {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A detection does not plan or breaks the column contract.
+    #[error("detection {id} ({path}): {message}")]
+    Query {
+        /// Detection id.
+        id: String,
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The findings of one detection.
+#[derive(Debug, Clone)]
+pub struct DetectionRun {
+    /// The detection.
+    pub detection: Detection,
+    /// Result schema (the contract columns).
+    pub schema: SchemaRef,
+    /// Findings.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl DetectionRun {
+    /// Number of findings.
+    pub fn rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+fn type_ok(expected: &str, t: &DataType) -> bool {
+    match expected {
+        "timestamp" => matches!(t, DataType::Timestamp(_, _)),
+        _ => matches!(
+            t,
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+        ),
+    }
+}
+
+/// Plan one detection, check its contract, apply the window, run it.
+pub async fn run_one(
+    ctx: &SessionContext,
+    d: &Detection,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<DetectionRun, DetectError> {
+    let qerr = |message: String| DetectError::Query {
+        id: d.id.clone(),
+        path: d.path.display().to_string(),
+        message,
+    };
+    let df = ctx
+        .sql_with_options(&d.sql, crate::query::sql_options(false))
+        .await
+        .map_err(|e| qerr(e.to_string()))?;
+    let schema = df.schema().as_arrow().clone();
+    for (name, ty) in CONTRACT {
+        let f = schema
+            .field_with_name(name)
+            .map_err(|_| qerr(format!("missing required column {name}")))?;
+        if !type_ok(ty, f.data_type()) {
+            return Err(qerr(format!(
+                "column {name} is {} but must be a {ty}",
+                f.data_type()
+            )));
+        }
+    }
+    let ts = |t: DateTime<Utc>| {
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(t.timestamp_micros()),
+            Some(Arc::from("UTC")),
+        ))
+    };
+    let mut df = df
+        .select(CONTRACT.iter().map(|(n, _)| col(*n)).collect::<Vec<_>>())
+        .map_err(|e| qerr(e.to_string()))?;
+    if let Some(s) = since {
+        df = df
+            .filter(col("event_time").gt_eq(ts(s)))
+            .map_err(|e| qerr(e.to_string()))?;
+    }
+    if let Some(u) = until {
+        df = df
+            .filter(col("event_time").lt(ts(u)))
+            .map_err(|e| qerr(e.to_string()))?;
+    }
+    let df = df
+        .sort(vec![
+            col("event_time").sort(true, false),
+            col("event_id").sort(true, false),
+        ])
+        .map_err(|e| qerr(e.to_string()))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(|e| qerr(e.to_string()))?;
+    Ok(DetectionRun {
+        detection: d.clone(),
+        schema,
+        batches,
+    })
+}
+
+/// Run every detection; the first broken one stops the run (a broken query is a bug to fix, not
+/// data to skip).
+pub async fn run_all(
+    ctx: &SessionContext,
+    catalog: &[Detection],
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<DetectionRun>, DetectError> {
+    let mut out = Vec::with_capacity(catalog.len());
+    for d in catalog {
+        out.push(run_one(ctx, d, since, until).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,149 @@
+//! Load `queries/*.sql`: one detection per file, a `--` comment header, then one SELECT.
+//!
+//! Header lines are `-- key: value` (id, severity, summary, metric) until the first blank `--`
+//! line; the rest of the comment is the documentation `agenttrail queries explain` prints. The id
+//! must equal the file stem, so a finding always leads back to its file.
+
+use std::path::{Path, PathBuf};
+
+use super::DetectError;
+
+/// Severities, in increasing order.
+pub const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
+
+/// One detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Id (= file stem).
+    pub id: String,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: String,
+    /// One line.
+    pub summary: String,
+    /// CloudWatch metric name the findings count goes to.
+    pub metric: String,
+    /// The documentation part of the header.
+    pub doc: String,
+    /// The SQL (comments included).
+    pub sql: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// Parse one detection file's text.
+pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
+    let err = |message: String| DetectError::Catalog {
+        path: path.display().to_string(),
+        message,
+    };
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let (mut id, mut severity, mut summary, mut metric) = (None, None, None, None);
+    let mut doc = Vec::new();
+    let mut in_header = true;
+    for line in text.lines() {
+        let Some(comment) = line.strip_prefix("--") else {
+            break;
+        };
+        let comment = comment.strip_prefix(' ').unwrap_or(comment);
+        if in_header {
+            if comment.trim().is_empty() {
+                in_header = false;
+                continue;
+            }
+            let (k, v) = comment
+                .split_once(':')
+                .ok_or_else(|| err(format!("header line {line:?} is not `-- key: value`")))?;
+            let v = v.trim().to_string();
+            match k.trim() {
+                "id" => id = Some(v),
+                "severity" => severity = Some(v),
+                "summary" => summary = Some(v),
+                "metric" => metric = Some(v),
+                other => return Err(err(format!("unknown header key {other:?}"))),
+            }
+        } else {
+            doc.push(comment.to_string());
+        }
+    }
+    let id = id.ok_or_else(|| err("missing `-- id:`".into()))?;
+    if id != stem {
+        return Err(err(format!(
+            "id {id:?} differs from the file name {stem:?}"
+        )));
+    }
+    let severity = severity.ok_or_else(|| err("missing `-- severity:`".into()))?;
+    if !SEVERITIES.contains(&severity.as_str()) {
+        return Err(err(format!(
+            "severity {severity:?} is not one of {SEVERITIES:?}"
+        )));
+    }
+    Ok(Detection {
+        id,
+        severity,
+        summary: summary.ok_or_else(|| err("missing `-- summary:`".into()))?,
+        metric: metric.ok_or_else(|| err("missing `-- metric:`".into()))?,
+        doc: doc.join("\n"),
+        sql: text.to_string(),
+        path: path.to_path_buf(),
+    })
+}
+
+/// Load every `*.sql` in `dir`, sorted by id.
+pub fn load(dir: &Path) -> Result<Vec<Detection>, DetectError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DetectError::Catalog {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "sql") {
+            let text = std::fs::read_to_string(&path).map_err(|e| DetectError::Catalog {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            out.push(parse(&path, &text)?);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_parsed_and_checked() {
+        let ok = "-- id: x\n-- severity: high\n-- summary: S\n-- metric: Findings\n--\n-- ## Doc\n-- text\nSELECT 1";
+        let d = parse(Path::new("q/x.sql"), ok).unwrap();
+        assert_eq!(
+            (d.id.as_str(), d.severity.as_str(), d.metric.as_str()),
+            ("x", "high", "Findings")
+        );
+        assert_eq!(d.doc, "## Doc\ntext");
+        let cases = [
+            (ok.replace("id: x", "id: y"), "differs from the file name"),
+            (
+                ok.replace("severity: high", "severity: urgent"),
+                "is not one of",
+            ),
+            (
+                ok.replace("-- metric: Findings\n", ""),
+                "missing `-- metric:`",
+            ),
+            (
+                ok.replace("-- summary: S", "-- owner: me"),
+                "unknown header key",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(Path::new("q/x.sql"), &text).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("q/x.sql"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Every detection in queries/ against its fixture: the real path (gzip → ingest → classify →
+//! the query file) must return exactly the reviewed rows in tests/detections/<id>.csv.
+//! `AGENTTRAIL_UPDATE_EXPECTED=1` rewrites the expected files for review.
+
+use agenttrail::detect::{catalog, run_one};
+use agenttrail::ingest::{IngestOptions, NoProgress, ingest};
+use agenttrail::render::{Format, write_batches};
+use agenttrail::settings::Settings;
+use agenttrail::sink::Lake;
+use agenttrail::source::Source;
+
+use crate::util::{gz, repo};
+
+async fn findings_csv(id: &str) -> String {
+    let dir = repo().join("tests/detections");
+    let body = std::fs::read(dir.join(format!("{id}.json")))
+        .unwrap_or_else(|_| panic!("detection {id} has no fixture tests/detections/{id}.json"));
+    let src = tempfile::tempdir().unwrap();
+    let day = src
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join(format!(
+            "111122223333_CloudTrail_eu-west-1_20261120T1000Z_{id}.json.gz"
+        )),
+        gz(&body),
+    )
+    .unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = Lake::create(lake_dir.path()).unwrap();
+    let s = ingest(
+        &Source::Local {
+            root: src.path().to_path_buf(),
+        },
+        &lake,
+        &IngestOptions::default(),
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.records_rejected, 0, "fixture {id} has unreadable records");
+    let settings = match std::fs::read_to_string(dir.join(format!("{id}.toml"))) {
+        Ok(text) => Settings::from_toml(&text, id).unwrap(),
+        Err(_) => Settings::default(),
+    };
+    let ctx = agenttrail::query::build_context(&lake, &settings)
+        .await
+        .unwrap();
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    let d = detections.iter().find(|d| d.id == id).unwrap();
+    let run = run_one(&ctx, d, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    write_batches(&mut out, &run.schema, &run.batches, Format::Csv).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_detection_returns_its_expected_rows() {
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    assert!(detections.len() >= 8, "{} detections", detections.len());
+    let update = std::env::var("AGENTTRAIL_UPDATE_EXPECTED").is_ok_and(|v| v == "1");
+    let mut failures = Vec::new();
+    for d in &detections {
+        let got = findings_csv(&d.id).await;
+        let path = repo().join(format!("tests/detections/{}.csv", d.id));
+        if update {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+            panic!("detection {} has no expected rows {}", d.id, path.display())
+        });
+        if got != want {
+            failures.push(format!("== {}\n-- expected\n{want}-- got\n{got}", d.id));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_detection_has_a_fixture_that_fires_and_near_misses_that_do_not() {
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    for d in &detections {
+        let dir = repo().join("tests/detections");
+        let fixture = std::fs::read_to_string(dir.join(format!("{}.json", d.id))).unwrap();
+        assert!(
+            fixture.contains("\"eventID\": \"quiet-"),
+            "{}: the fixture has no near-miss (quiet-…) event",
+            d.id
+        );
+        let expected = std::fs::read_to_string(dir.join(format!("{}.csv", d.id))).unwrap();
+        let rows: Vec<&str> = expected.lines().skip(1).collect();
+        assert!(
+            !rows.is_empty(),
+            "{}: the expected result is empty: it never fires",
+            d.id
+        );
+        for row in rows {
+            let event_id = row.split(',').nth(2).unwrap();
+            assert!(
+                event_id.starts_with("fires-"),
+                "{}: a finding on {event_id}, which is not a fires-… event",
+                d.id
+            );
+        }
+        for col in agenttrail::detect::CONTRACT {
+            assert!(
+                expected
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .split(',')
+                    .any(|c| c == col.0),
+                "{}: {} missing",
+                d.id,
+                col.0
+            );
+        }
+    }
+}
+
+#[test]
+fn every_alarm_watches_a_metric_something_emits() {
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    let alarms = agenttrail::publish::alarms::load(&repo().join("alarms")).unwrap();
+    for a in &alarms {
+        let s = &a.spec;
+        if s.metric == agenttrail::publish::datums::HEARTBEAT {
+            assert!(s.dimensions.is_empty(), "{}", s.name);
+            continue;
+        }
+        let det = s
+            .dimensions
+            .get("Detection")
+            .unwrap_or_else(|| panic!("{}: no Detection dimension", s.name));
+        let d = detections
+            .iter()
+            .find(|d| &d.id == det)
+            .unwrap_or_else(|| panic!("{}: no detection {det}", s.name));
+        assert_eq!(
+            d.metric, s.metric,
+            "{}: detection {det} publishes {}",
+            s.name, d.metric
+        );
+    }
+    for must in ["ai_deletions", "ai_logging_tampering", "ai_iam_changes"] {
+        assert!(
+            alarms
+                .iter()
+                .any(|a| a.spec.dimensions.get("Detection").map(String::as_str) == Some(must)),
+            "no alarm on {must}"
+        );
+    }
+    assert!(
+        alarms.iter().any(|a| a.spec.metric == "JobHeartbeat"),
+        "no heartbeat alarm"
+    );
+}
