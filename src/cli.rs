@@ -114,9 +114,9 @@ pub struct DetectOptions {
 /// `agenttrail detect`.
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Lake folder.
+    /// Lake folder, or s3://bucket/prefix.
     #[arg(long, env = env_vars::LAKE)]
-    pub lake: PathBuf,
+    pub lake: String,
     /// Findings with event time at or after this (30m, 24h, 7d, a date or a timestamp).
     #[arg(long, value_parser = parse_since, conflicts_with = "window")]
     pub since: Option<Since>,
@@ -140,9 +140,9 @@ pub struct RunArgs {
     /// s3://bucket[/prefix], a local folder, or one file.
     #[arg(long, env = env_vars::SOURCE, default_value = "sample-logs")]
     pub source: String,
-    /// Lake folder.
+    /// Lake folder, or s3://bucket/prefix.
     #[arg(long, env = env_vars::LAKE, default_value = "lake")]
-    pub lake: PathBuf,
+    pub lake: String,
     /// Send the metrics to CloudWatch (without it, `run` prints what it would send).
     #[arg(long)]
     pub publish: bool,
@@ -236,9 +236,9 @@ person is a different session. See `ai_mechanism` for why a session is AI-driven
 /// `agenttrail sessions`.
 #[derive(Debug, Args)]
 pub struct SessionsArgs {
-    /// Lake folder.
+    /// Lake folder, or s3://bucket/prefix.
     #[arg(long, env = env_vars::LAKE)]
-    pub lake: PathBuf,
+    pub lake: String,
     /// Only AI sessions.
     #[arg(long)]
     pub ai_only: bool,
@@ -333,6 +333,7 @@ Examples:
   agenttrail ingest --source s3://my-trail-bucket/optional/prefix --lake ./lake
   agenttrail ingest --source ./sample-logs --lake ./lake --since 2026-11-01 --until 2026-11-03
   agenttrail ingest --source s3://org-trail --lake ./lake --account 111122223333 --region eu-west-1
+  agenttrail ingest --source s3://trail-bucket --lake s3://lake-bucket/agenttrail
 
 S3 is reached through the standard AWS provider chain (AWS_PROFILE, SSO, environment, IMDS) and
 endpoint settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3). Re-running is always safe: objects
@@ -356,9 +357,9 @@ pub struct IngestArgs {
     /// s3://bucket[/prefix], a local folder, or one .json.gz file.
     #[arg(long, env = env_vars::SOURCE, help_heading = "Source")]
     pub source: String,
-    /// Lake folder (created if missing).
+    /// Lake folder (created if missing), or s3://bucket/prefix (mirrored under AGENTTRAIL_CACHE_DIR).
     #[arg(long, env = env_vars::LAKE, help_heading = "Lake")]
-    pub lake: PathBuf,
+    pub lake: String,
     /// Only objects delivered on or after this date (from the key, YYYY-MM-DD).
     #[arg(long, value_parser = parse_date, help_heading = "Source")]
     pub since: Option<NaiveDate>,
@@ -388,9 +389,9 @@ pub struct IngestArgs {
 /// `agenttrail query`.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// Lake folder.
+    /// Lake folder, or s3://bucket/prefix.
     #[arg(long, env = env_vars::LAKE)]
-    pub lake: PathBuf,
+    pub lake: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -139,6 +139,9 @@ pub async fn ingest(
 ) -> Result<IngestSummary, IngestError> {
     let started = Instant::now();
     let _lock = lake.lock()?;
+    if let Some(remote) = lake.remote() {
+        remote.pull_manifest(lake).await?;
+    }
     let manifest = lake.manifest()?;
     let mut summary = IngestSummary {
         orphans_removed: lake.collect_garbage(&manifest)? as u64,
@@ -272,13 +275,21 @@ async fn commit(
     // Duplicates were counted as ingested when their object was added; move them.
     summary.records_ingested -= pending.duplicates();
     summary.records_duplicate += pending.duplicates();
-    let lake = lake.clone();
-    let commit = tokio::task::spawn_blocking(move || lake.commit(pending))
+    let join_err = |e: tokio::task::JoinError| SinkError::Write {
+        path: "commit".into(),
+        message: e.to_string(),
+    };
+    let l = lake.clone();
+    let prepared = tokio::task::spawn_blocking(move || l.prepare(pending))
         .await
-        .map_err(|e| SinkError::Write {
-            path: "commit".into(),
-            message: e.to_string(),
-        })??;
+        .map_err(join_err)??;
+    if let Some(remote) = lake.remote() {
+        remote.push(&prepared).await?;
+    }
+    let l = lake.clone();
+    let commit = tokio::task::spawn_blocking(move || l.finish(prepared))
+        .await
+        .map_err(join_err)??;
     info!(commit = %commit.id, files = commit.files.len(), sources = commit.sources.len(), "Commit written.");
     summary.commits += 1;
     Ok(())

@@ -65,7 +65,13 @@ pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionCo
         .with_default_catalog_and_schema("agenttrail", "lake");
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)?;
+    if let Some(remote) = lake.remote() {
+        remote.pull_manifest(lake).await?;
+    }
     let manifest = lake.manifest()?;
+    if let Some(remote) = lake.remote() {
+        remote.pull_files(lake, &manifest).await?;
+    }
     let root = lake
         .root()
         .canonicalize()

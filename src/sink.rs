@@ -22,6 +22,7 @@
 
 pub mod manifest;
 pub mod parquet;
+pub mod remote;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -88,10 +89,11 @@ impl SinkError {
     }
 }
 
-/// A lake on the local file system.
+/// A lake: a local folder, or an S3 prefix mirrored into a local cache folder.
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    remote: Option<remote::RemoteLake>,
 }
 
 /// Held while an ingest writes to the lake; released on drop or process death.
@@ -109,6 +111,7 @@ impl Lake {
         }
         Ok(Lake {
             root: root.to_path_buf(),
+            remote: None,
         })
     }
 
@@ -116,7 +119,35 @@ impl Lake {
     pub fn open(root: &Path) -> Lake {
         Lake {
             root: root.to_path_buf(),
+            remote: None,
         }
+    }
+
+    /// A lake from a CLI argument: a folder, or `s3://bucket/prefix` mirrored under `cache`.
+    pub async fn resolve(uri: &str, cache: &Path) -> Result<Lake, SinkError> {
+        if uri.starts_with("s3://") {
+            let (bucket, prefix) =
+                crate::source::parse_s3_uri(uri).map_err(|e| SinkError::Write {
+                    path: uri.to_string(),
+                    message: e.to_string(),
+                })?;
+            let prefix = prefix.trim_end_matches('/').to_string();
+            let root = cache.join("s3").join(&bucket).join(&prefix);
+            let mut lake = Lake::create(&root)?;
+            lake.remote = Some(remote::RemoteLake::new(
+                crate::aws::s3_client().await,
+                bucket,
+                prefix,
+            ));
+            Ok(lake)
+        } else {
+            Lake::create(Path::new(uri))
+        }
+    }
+
+    /// The S3 side of a mirrored lake.
+    pub fn remote(&self) -> Option<&remote::RemoteLake> {
+        self.remote.as_ref()
     }
 
     /// The lake's root folder.
@@ -183,6 +214,13 @@ impl Lake {
 
     /// Write and commit `pending`. Blocking (CPU + disk): call it from a blocking thread.
     pub fn commit(&self, pending: PendingCommit) -> Result<Commit, SinkError> {
+        let prepared = self.prepare(pending)?;
+        self.finish(prepared)
+    }
+
+    /// First half of a commit: write every Parquet file whole into `_staging/<id>/` and render
+    /// the manifest entry. Nothing is visible to readers yet.
+    pub fn prepare(&self, pending: PendingCommit) -> Result<PreparedCommit, SinkError> {
         let id = new_commit_id();
         let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
             commit: id.clone(),
@@ -225,6 +263,35 @@ impl Lake {
             });
             staged.push((tmp, self.root.join(rel)));
         }
+        let commit = Commit {
+            id: id.clone(),
+            format: 1,
+            sources,
+            files,
+        };
+        let manifest_json =
+            serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::Manifest {
+                path: format!("_manifest/{id}.json"),
+                message: e.to_string(),
+            })?;
+        Ok(PreparedCommit {
+            commit,
+            manifest_json,
+            staging,
+            staged,
+        })
+    }
+
+    /// Second half of a commit: move the staged files into place, then write the manifest entry
+    /// (temp file, fsync, rename): from that instant the commit is part of the lake.
+    pub fn finish(&self, prepared: PreparedCommit) -> Result<Commit, SinkError> {
+        let PreparedCommit {
+            commit,
+            manifest_json: text,
+            staging,
+            staged,
+        } = prepared;
+        let id = commit.id.clone();
         for (from, to) in &staged {
             if let Some(dir) = to.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
@@ -234,19 +301,9 @@ impl Lake {
                 sync_dir(dir)?;
             }
         }
-        let commit = Commit {
-            id: id.clone(),
-            format: 1,
-            sources,
-            files,
-        };
         let mdir = self.root.join("_manifest");
         let tmp = mdir.join(format!("{id}.json.tmp"));
         let dst = mdir.join(format!("{id}.json"));
-        let text = serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::Manifest {
-            path: dst.display().to_string(),
-            message: e.to_string(),
-        })?;
         {
             use std::io::Write;
             let mut f = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
@@ -260,6 +317,29 @@ impl Lake {
             let _ = std::fs::remove_dir_all(&staging);
         }
         Ok(commit)
+    }
+}
+
+/// A commit whose files are written in `_staging/` but not yet part of the lake.
+pub struct PreparedCommit {
+    /// The manifest entry.
+    pub commit: Commit,
+    /// Its JSON text.
+    pub manifest_json: Vec<u8>,
+    staging: PathBuf,
+    /// (staged file, final path) pairs.
+    staged: Vec<(PathBuf, PathBuf)>,
+}
+
+impl PreparedCommit {
+    /// Staged files with their paths relative to the lake root.
+    pub fn staged_files(&self) -> Vec<(PathBuf, String)> {
+        self.commit
+            .files
+            .iter()
+            .zip(&self.staged)
+            .map(|(f, (tmp, _))| (tmp.clone(), f.path.clone()))
+            .collect()
     }
 }
 

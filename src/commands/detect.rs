@@ -13,15 +13,14 @@ use crate::publish::{requests, send};
 use crate::query::build_context;
 use crate::render::write_batches;
 use crate::settings::Settings;
-use crate::sink::Lake;
 
 async fn detect(
-    lake: &std::path::Path,
+    lake: &str,
     opts: &DetectOptions,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> anyhow::Result<Vec<DetectionRun>> {
-    super::query::ensure_lake(lake)?;
+    let lake = super::query::open_lake(lake).await?;
     let settings = Settings::load(opts.config.as_deref())?;
     let mut cat = catalog::load(&opts.queries)
         .with_context(|| format!("cannot load detections from {}", opts.queries.display()))?;
@@ -33,7 +32,7 @@ async fn detect(
         }
         cat.retain(|d| opts.only.contains(&d.id));
     }
-    let ctx = build_context(&Lake::open(lake), &settings).await?;
+    let ctx = build_context(&lake, &settings).await?;
     Ok(run_all(&ctx, &cat, since, until).await?)
 }
 

@@ -24,8 +24,9 @@ pub async fn run_with_summary(
     global: &GlobalArgs,
 ) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
-    let lake = Lake::create(&args.lake)
-        .with_context(|| format!("cannot create the lake at {}", args.lake.display()))?;
+    let lake = Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
+        .await
+        .with_context(|| format!("cannot open the lake {}", args.lake))?;
     let opts = IngestOptions {
         filter: KeyFilter {
             accounts: args.account,

@@ -8,27 +8,25 @@ use crate::query::{build_context, run_sql};
 use crate::render::write_batches;
 use crate::sink::Lake;
 
-/// Fail clearly when `lake` is not a lake.
-pub fn ensure_lake(lake: &std::path::Path) -> anyhow::Result<()> {
-    if !lake.join("_manifest").is_dir() {
+/// Open a lake for reading: a folder that must already be a lake, or an S3 lake.
+pub async fn open_lake(uri: &str) -> anyhow::Result<Lake> {
+    if uri.starts_with("s3://") {
+        return Ok(Lake::resolve(uri, &crate::env_vars::cache_dir()).await?);
+    }
+    let path = std::path::Path::new(uri);
+    if !path.join("_manifest").is_dir() {
         anyhow::bail!(
-            "{} is not an agenttrail lake (no _manifest/); run `agenttrail ingest` first",
-            lake.display()
+            "{uri} is not an agenttrail lake (no _manifest/); run `agenttrail ingest` first"
         );
     }
-    Ok(())
+    Ok(Lake::open(path))
 }
 
 /// Run one statement and print its result to stdout.
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
-    if !args.lake.join("_manifest").is_dir() {
-        anyhow::bail!(
-            "{} is not an agenttrail lake (no _manifest/); run `agenttrail ingest` first",
-            args.lake.display()
-        );
-    }
+    let lake = open_lake(&args.lake).await?;
     let settings = crate::settings::Settings::load(args.config.as_deref())?;
-    let ctx = build_context(&Lake::open(&args.lake), &settings).await?;
+    let ctx = build_context(&lake, &settings).await?;
     let (schema, batches) = run_sql(&ctx, &args.sql, false).await?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -11,13 +11,12 @@ use crate::exit::ExitStatus;
 use crate::query::build_context;
 use crate::render::write_batches;
 use crate::settings::Settings;
-use crate::sink::Lake;
 
 /// Print the sessions table.
 pub async fn run(args: SessionsArgs) -> anyhow::Result<ExitStatus> {
-    super::query::ensure_lake(&args.lake)?;
+    let lake = super::query::open_lake(&args.lake).await?;
     let settings = Settings::load(args.config.as_deref())?;
-    let ctx = build_context(&Lake::open(&args.lake), &settings).await?;
+    let ctx = build_context(&lake, &settings).await?;
     let mut df = ctx.sql(include_str!("sessions.sql")).await?;
     if args.ai_only {
         df = df.filter(col("is_ai"))?;

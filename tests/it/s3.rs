@@ -181,3 +181,81 @@ async fn a_missing_bucket_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lake_on_s3_is_shared_through_fresh_caches() {
+    let c = client();
+    let bucket = unique("lake");
+    c.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    let lake_uri = format!("s3://{bucket}/agenttrail");
+    let with_cache = |cache: &Path, args: &[&str]| {
+        run(agenttrail()
+            .env("AWS_ENDPOINT_URL", endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AGENTTRAIL_CACHE_DIR", cache)
+            .args(args))
+    };
+    let sample = sample_logs();
+    let sample = sample.to_str().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let out = with_cache(
+        first.path(),
+        &["ingest", "--source", sample, "--lake", &lake_uri],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // The commit is on S3: files first, manifest entry last.
+    let keys = c
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("agenttrail/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = keys.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("agenttrail/events/date=2026-11-20/part-")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("agenttrail/rejects/part-")),
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("agenttrail/_manifest/"))
+            .count(),
+        1,
+        "{keys:?}"
+    );
+
+    // Another machine (a fresh cache) sees the same lake and does not ingest anything again.
+    let second = tempfile::tempdir().unwrap();
+    let out = with_cache(
+        second.path(),
+        &[
+            "query",
+            "--format",
+            "csv",
+            "--lake",
+            &lake_uri,
+            "SELECT count(*) AS n, count(*) FILTER (WHERE is_ai) AS ai FROM events",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(crate::util::stdout(&out), "n,ai\n214,33\n");
+    let third = tempfile::tempdir().unwrap();
+    let out = with_cache(
+        third.path(),
+        &["ingest", "--source", sample, "--lake", &lake_uri],
+    );
+    assert!(stderr(&out).contains("objects: 0 read"), "{}", stderr(&out));
+}
