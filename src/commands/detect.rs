@@ -170,9 +170,10 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     };
     let (ingest_status, summary) = super::ingest::run_with_summary(ingest_args, global).await?;
     // The window: every bucket touched by the events this run added (late events re-publish
-    // their bucket with the full count), or the current bucket when nothing new arrived.
+    // their bucket with the full count), or the current bucket when nothing new arrived, widened
+    // by any window an earlier run failed to publish.
     let now = Utc::now();
-    let (start, end) = match summary.event_time_range {
+    let (mut start, mut end) = match summary.event_time_range {
         Some((lo, hi)) => (
             bucket_start(lo),
             bucket_start(hi) + chrono::Duration::seconds(300),
@@ -182,6 +183,17 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
             bucket_start(now) + chrono::Duration::seconds(300),
         ),
     };
+    let lake = super::query::open_lake(&args.lake).await?;
+    let pending_path = lake.root().join("_publish_pending.json");
+    let publishing = args.publish && !args.opts.dry_run;
+    if publishing {
+        if let Some((s, e)) = read_pending(&pending_path) {
+            tracing::info!(start = %s, end = %e, "Re-publishing a window an earlier run did not publish.");
+            start = start.min(s);
+            end = end.max(e);
+        }
+        write_pending(&pending_path, start, end)?;
+    }
     let runs = detect(&args.lake, &args.opts, Some(start), Some(end)).await?;
     print_findings(&runs, &args.opts)?;
     let counters = [
@@ -189,18 +201,35 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         ("RecordsRejected", summary.records_rejected),
         ("ObjectsFailed", summary.objects_failed.len() as u64),
     ];
-    publish(
-        &runs,
-        start,
-        end,
-        &counters,
-        &args.opts,
-        !args.publish || args.opts.dry_run,
-    )
-    .await?;
+    publish(&runs, start, end, &counters, &args.opts, !publishing).await?;
+    if publishing {
+        // Published: nothing is owed any more. (A crash before this line re-publishes the same
+        // values next time, which the Maximum-based alarms absorb.)
+        let _ = std::fs::remove_file(&pending_path);
+    }
     Ok(status(
         &runs,
         &args.opts,
         ingest_status == ExitStatus::Success,
     ))
+}
+
+/// The window an earlier run failed to publish, if any.
+fn read_pending(path: &std::path::Path) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let t = |k: &str| v.get(k)?.as_str()?.parse::<DateTime<Utc>>().ok();
+    Some((t("start")?, t("end")?))
+}
+
+fn write_pending(
+    path: &std::path::Path,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let body = serde_json::json!({ "start": start.to_rfc3339(), "end": end.to_rfc3339() });
+    std::fs::write(&tmp, body.to_string())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }

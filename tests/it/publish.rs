@@ -240,3 +240,48 @@ fn run_without_arguments_shows_the_whole_product_on_the_sample_logs() {
     assert!(text.contains("\"MetricName\": \"JobHeartbeat\""), "{text}");
     assert!(dir.path().join("lake/_manifest").is_dir());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_that_failed_to_publish_is_published_by_the_next_run() {
+    let namespace = format!("AgentTrailRetry{}", std::process::id());
+    let lake = tempfile::tempdir().unwrap();
+    // CloudWatch unreachable (a closed loopback port): ingest commits, publishing fails.
+    let out = run(with_aws(&mut agenttrail())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .args([
+            "-q",
+            "run",
+            "--publish",
+            "--namespace",
+            &namespace,
+            "--source",
+        ])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("PutMetricData failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(lake.path().join("_publish_pending.json").exists());
+
+    // The next run reads no new object but still publishes the owed window.
+    let out = run_job(lake.path(), &namespace);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!lake.path().join("_publish_pending.json").exists());
+    let c = client();
+    let at = |hh: i64, mm: i64| 1_795_132_800 + hh * 3600 + mm * 60;
+    assert_eq!(
+        maxima(&c, &namespace, "ai_deletions").await,
+        vec![
+            (at(15, 10), 1.0),
+            (at(15, 15), 2.0),
+            (at(16, 5), 5.0),
+            (at(16, 20), 1.0),
+            (at(16, 30), 1.0)
+        ]
+    );
+}
