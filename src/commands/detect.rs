@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::{DetectArgs, DetectOptions, GlobalArgs, IngestArgs, RunArgs};
 use crate::detect::{DetectionRun, catalog, run_all};
 use crate::exit::ExitStatus;
-use crate::publish::datums::{bucket_start, finding_datums, job_datums};
+use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
 use crate::publish::{requests, send};
 use crate::query::build_context;
 use crate::render::write_batches;
@@ -79,14 +79,13 @@ fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result
 
 async fn publish(
     runs: &[DetectionRun],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
+    window: &[DateTime<Utc>],
     counters: &[(&str, u64)],
     opts: &DetectOptions,
     dry_run: bool,
 ) -> anyhow::Result<()> {
     let now = Utc::now();
-    let mut datums = finding_datums(runs, start, end);
+    let mut datums = finding_datums(runs, window);
     datums.extend(job_datums(now, counters));
     let (reqs, dropped) = requests(&opts.namespace, datums, now);
     if dropped > 0 {
@@ -142,8 +141,7 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<ExitStatus> {
         let end = until.unwrap_or(now);
         publish(
             &runs,
-            start,
-            end,
+            &buckets(start, end),
             &[],
             &args.opts,
             !args.publish || args.opts.dry_run,
@@ -186,13 +184,18 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     let lake = super::query::open_lake(&args.lake).await?;
     let pending_path = lake.root().join("_publish_pending.json");
     let publishing = args.publish && !args.opts.dry_run;
+    // Buckets owed: this run's window, plus those of windows earlier runs failed to publish.
+    let mut owed: Vec<DateTime<Utc>> = buckets(start, end);
     if publishing {
-        if let Some((s, e)) = read_pending(&pending_path) {
+        for (s, e) in read_pending(&pending_path) {
             tracing::info!(start = %s, end = %e, "Re-publishing a window an earlier run did not publish.");
+            owed.extend(buckets(s, e));
             start = start.min(s);
             end = end.max(e);
         }
-        write_pending(&pending_path, start, end)?;
+        owed.sort();
+        owed.dedup();
+        write_pending(&pending_path, &owed)?;
     }
     let runs = detect(&args.lake, &args.opts, Some(start), Some(end)).await?;
     print_findings(&runs, &args.opts)?;
@@ -201,7 +204,7 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         ("RecordsRejected", summary.records_rejected),
         ("ObjectsFailed", summary.objects_failed.len() as u64),
     ];
-    publish(&runs, start, end, &counters, &args.opts, !publishing).await?;
+    publish(&runs, &owed, &counters, &args.opts, !publishing).await?;
     if publishing {
         // Published: nothing is owed any more. (A crash before this line re-publishes the same
         // values next time, which the Maximum-based alarms absorb.)
@@ -214,22 +217,41 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
     ))
 }
 
-/// The window an earlier run failed to publish, if any.
-fn read_pending(path: &std::path::Path) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let t = |k: &str| v.get(k)?.as_str()?.parse::<DateTime<Utc>>().ok();
-    Some((t("start")?, t("end")?))
+/// Windows earlier runs failed to publish, as (start, end) pairs of contiguous buckets.
+fn read_pending(path: &std::path::Path) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<Vec<(String, String)>>(&text) else {
+        tracing::warn!(path = %path.display(), "Ignoring an unreadable pending-publish file.");
+        return Vec::new();
+    };
+    v.iter()
+        .filter_map(|(s, e)| {
+            Some((
+                s.parse::<DateTime<Utc>>().ok()?,
+                e.parse::<DateTime<Utc>>().ok()?,
+            ))
+        })
+        .collect()
 }
 
-fn write_pending(
-    path: &std::path::Path,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> anyhow::Result<()> {
+/// Record `owed` buckets as contiguous windows (written atomically).
+fn write_pending(path: &std::path::Path, owed: &[DateTime<Utc>]) -> anyhow::Result<()> {
+    let step = chrono::Duration::seconds(crate::publish::datums::BUCKET_SECONDS);
+    let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for b in owed {
+        match windows.last_mut() {
+            Some((_, e)) if *e == *b => *e = *b + step,
+            _ => windows.push((*b, *b + step)),
+        }
+    }
+    let body: Vec<(String, String)> = windows
+        .iter()
+        .map(|(s, e)| (s.to_rfc3339(), e.to_rfc3339()))
+        .collect();
     let tmp = path.with_extension("tmp");
-    let body = serde_json::json!({ "start": start.to_rfc3339(), "end": end.to_rfc3339() });
-    std::fs::write(&tmp, body.to_string())?;
+    std::fs::write(&tmp, serde_json::to_string(&body)?)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }

@@ -86,13 +86,8 @@ pub fn buckets(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     out
 }
 
-/// Datums for `runs` over the window `[start, end)`.
-pub fn finding_datums(
-    runs: &[DetectionRun],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Vec<Datum> {
-    let window = buckets(start, end);
+/// Datums for `runs` over the given buckets (bucket starts); findings outside them are ignored.
+pub fn finding_datums(runs: &[DetectionRun], window: &[DateTime<Utc>]) -> Vec<Datum> {
     let mut out = Vec::new();
     for run in runs {
         let mut total: BTreeMap<DateTime<Utc>, u64> = window.iter().map(|b| (*b, 0)).collect();
