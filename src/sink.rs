@@ -316,6 +316,10 @@ impl Lake {
             // Best effort: leftovers are removed by the next run's garbage collection.
             let _ = std::fs::remove_dir_all(&staging);
         }
+        if let Some(parent) = staging.parent() {
+            // Succeeds only when no other commit is staged; otherwise the next run's GC cleans up.
+            let _ = std::fs::remove_dir(parent);
+        }
         Ok(commit)
     }
 }

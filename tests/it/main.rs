@@ -3,6 +3,7 @@
 mod classify;
 mod cli;
 mod conformance;
+mod crash;
 mod detections;
 mod lake;
 mod publish;
