@@ -115,6 +115,17 @@ const WRITES: &[(&str, &str)] = &[
 ];
 
 impl Out {
+    /// Turn the record just added into a successful STS `AssumeRole` returning `resp`.
+    fn make_last_assume_role(&mut self, resp: Value) {
+        if let Some(last) = self.records.last_mut() {
+            last.3["eventSource"] = json!("sts.amazonaws.com");
+            last.3["eventName"] = json!("AssumeRole");
+            last.3["responseElements"] = resp;
+            last.3["readOnly"] = json!(true);
+            strip_error(&mut last.3);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn call(
         &mut self,
@@ -355,13 +366,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                     ("", ""),
                     Some(("requestParameters", req)),
                 );
-                if let Some(last) = out.records.last_mut() {
-                    last.3["eventSource"] = json!("sts.amazonaws.com");
-                    last.3["eventName"] = json!("AssumeRole");
-                    last.3["responseElements"] = resp;
-                    last.3["readOnly"] = json!(true);
-                    strip_error(&mut last.3);
-                }
+                out.make_last_assume_role(resp);
                 let ident = assumed(account, &role, &session, &key, None);
                 for i in 0..(2 + rng.below(6)) {
                     out.call(
@@ -396,12 +401,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                             ("session-tag", &server),
                             Some(("requestParameters", req)),
                         );
-                        if let Some(last) = out.records.last_mut() {
-                            last.3["eventSource"] = json!("sts.amazonaws.com");
-                            last.3["eventName"] = json!("AssumeRole");
-                            last.3["responseElements"] = resp;
-                            strip_error(&mut last.3);
-                        }
+                        out.make_last_assume_role(resp);
                         let child = assumed(
                             account,
                             "deployer",
@@ -481,12 +481,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                             ("", ""),
                             Some(("requestParameters", req)),
                         );
-                        if let Some(last) = out.records.last_mut() {
-                            last.3["eventSource"] = json!("sts.amazonaws.com");
-                            last.3["eventName"] = json!("AssumeRole");
-                            last.3["responseElements"] = resp;
-                            strip_error(&mut last.3);
-                        }
+                        out.make_last_assume_role(resp);
                         let reuse = assumed(account, &role, &session, &human_key, None);
                         out.call(
                             &mut rng,

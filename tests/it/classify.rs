@@ -42,17 +42,7 @@ async fn labels_match_the_fixture_whatever_the_ingestion_order() {
 
     // (a) one run
     let one = tempfile::tempdir().unwrap();
-    let lake = Lake::create(one.path()).unwrap();
-    ingest(
-        &Source::Local {
-            root: sample_logs(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    crate::util::ingest_dir(&sample_logs(), one.path()).await;
     assert_eq!(query(one.path(), LABELS_SQL).await, expected, "one run");
 
     // (b) one object per run, in reverse order: calls arrive before the AssumeRole that explains them
@@ -82,17 +72,7 @@ async fn labels_match_the_fixture_whatever_the_ingestion_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_tell_the_stories_of_the_sample_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::create(dir.path()).unwrap();
-    ingest(
-        &Source::Local {
-            root: sample_logs(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    crate::util::ingest_dir(&sample_logs(), dir.path()).await;
     let rows = query(
         dir.path(),
         "SELECT access_key_id, api, region, is_ai, coalesce(ai_mechanism, ''), coalesce(mcp_server, ''), \
@@ -196,17 +176,7 @@ async fn sessions_tell_the_stories_of_the_sample_logs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn configuration_changes_the_answer_without_reingesting() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::create(dir.path()).unwrap();
-    ingest(
-        &Source::Local {
-            root: sample_logs(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    crate::util::ingest_dir(&sample_logs(), dir.path()).await;
     let settings = agenttrail::settings::Settings::from_toml(
         "[classify]\nai_session_tags = [\"AccessType=Robot\"]\nuser_agent_markers = []\nagent_roles = [\"arn:aws:iam::*:role/lambda-*\"]\n",
         "test",
@@ -258,17 +228,7 @@ async fn a_generated_day_is_classified_exactly_as_labelled() {
         );
     }
     let lake_dir = tempfile::tempdir().unwrap();
-    let lake = Lake::create(lake_dir.path()).unwrap();
-    let s = ingest(
-        &Source::Local {
-            root: data.path().to_path_buf(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let s = crate::util::ingest_dir(data.path(), lake_dir.path()).await;
     assert_eq!(s.records_ingested, summary.events);
 
     let text = std::fs::read_to_string(data.path().join("labels.csv")).unwrap();

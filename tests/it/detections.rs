@@ -3,11 +3,9 @@
 //! `AGENTTRAIL_UPDATE_EXPECTED=1` rewrites the expected files for review.
 
 use agenttrail::detect::{catalog, run_one};
-use agenttrail::ingest::{IngestOptions, NoProgress, ingest};
 use agenttrail::render::{Format, write_batches};
 use agenttrail::settings::Settings;
 use agenttrail::sink::Lake;
-use agenttrail::source::Source;
 
 use crate::util::{gz, repo};
 
@@ -28,17 +26,8 @@ async fn findings_csv(id: &str) -> String {
     )
     .unwrap();
     let lake_dir = tempfile::tempdir().unwrap();
-    let lake = Lake::create(lake_dir.path()).unwrap();
-    let s = ingest(
-        &Source::Local {
-            root: src.path().to_path_buf(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap();
+    let s = crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+    let lake = Lake::open(lake_dir.path());
     assert_eq!(s.records_rejected, 0, "fixture {id} has unreadable records");
     let settings = match std::fs::read_to_string(dir.join(format!("{id}.toml"))) {
         Ok(text) => Settings::from_toml(&text, id).unwrap(),

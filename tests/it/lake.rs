@@ -3,25 +3,11 @@
 
 use std::path::Path;
 
-use agenttrail::ingest::{IngestOptions, IngestSummary, NoProgress, ingest};
+use agenttrail::ingest::{IngestOptions, NoProgress, ingest};
 use agenttrail::sink::Lake;
 use agenttrail::source::Source;
 
-use crate::util::{copy_tree, gz, log_files, query, sample_logs, scalar};
-
-async fn ingest_dir(src: &Path, lake: &Path) -> IngestSummary {
-    let lake = Lake::create(lake).unwrap();
-    ingest(
-        &Source::Local {
-            root: src.to_path_buf(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap()
-}
+use crate::util::{copy_tree, gz, ingest_dir, log_files, query, sample_logs, scalar};
 
 async fn event_ids(lake: &Path) -> Vec<String> {
     query(lake, "SELECT dedup_key FROM events ORDER BY dedup_key")

@@ -50,6 +50,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Ingest `src` (a folder or one file) into the lake at `lake` through the library.
+pub async fn ingest_dir(src: &Path, lake: &Path) -> agenttrail::ingest::IngestSummary {
+    let lake = Lake::create(lake).unwrap();
+    let source = agenttrail::source::Source::Local {
+        root: src.to_path_buf(),
+    };
+    let opts = agenttrail::ingest::IngestOptions::default();
+    agenttrail::ingest::ingest(&source, &lake, &opts, &agenttrail::ingest::NoProgress)
+        .await
+        .unwrap()
+}
+
 /// Run SQL over a lake through the library; every value rendered as text ("" for null).
 pub async fn query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
     let ctx = build_context(
