@@ -348,7 +348,12 @@ Examples:
   agenttrail query --lake ./lake \"SELECT json_get_str(request_parameters, 'bucketName') AS bucket, count(*) FROM events WHERE event_source = 's3.amazonaws.com' GROUP BY 1\"
   agenttrail query --lake ./lake \"SELECT reason, count(*) FROM rejects GROUP BY 1\"
 
-Tables: events (one row per event, duplicates removed), events_all (every stored row), rejects.
+  agenttrail query --lake ./lake --since 24h \"SELECT mcp_tool, mcp_client, downstream FROM mcp_calls\"
+  agenttrail query --lake ./lake -f incident.sql --output findings.parquet
+
+Tables: events (one row per event, classified, duplicates removed), ai_events, sessions,
+mcp_calls, mcp_links, events_all (every stored row), rejects. JSON helpers for the raw columns:
+json_get_str(col, 'key', ...), json_get_int, json_get_json, json_length, ->, ->>.
 Statements that write (DDL, DML, SET, COPY) are refused.";
 
 /// `agenttrail ingest`.
@@ -398,8 +403,21 @@ pub struct QueryArgs {
     /// Configuration file (default: ./agenttrail.toml when present).
     #[arg(long, env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,
+    /// Read the SQL from this file instead.
+    #[arg(short = 'f', long = "file", conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    /// Write the result to this Parquet file instead of printing it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Only events at or after this (30m, 24h, 7d, a date or a timestamp); prunes partitions.
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// Only events before this.
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<Since>,
     /// The SQL statement.
-    pub sql: String,
+    #[arg(required_unless_present = "file")]
+    pub sql: Option<String>,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {

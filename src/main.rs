@@ -30,7 +30,8 @@ fn main() -> ExitCode {
             if broken_pipe {
                 return ExitStatus::Success.into();
             }
-            let msg = format!("{err:#}");
+            // DataFusion errors repeat their message down the chain; print each cause once.
+            let msg = agenttrail::source::error_chain(err.as_ref());
             eprintln!(
                 "agenttrail: error: {}",
                 agenttrail::render::escape_control(&msg)

@@ -58,8 +58,40 @@ pub enum QueryError {
     Settings(#[from] crate::settings::SettingsError),
 }
 
+/// A time range that limits the rows of `events`/`events_all` (sessions still come from the whole
+/// lake, since an AssumeRole can precede the window by hours).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Exclusive end.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl TimeRange {
+    /// Whether a file of partition `date` can hold rows in the range.
+    fn keeps_date(&self, date: Option<&str>) -> bool {
+        let Some(d) = date.and_then(|d| d.parse::<chrono::NaiveDate>().ok()) else {
+            return true;
+        };
+        self.since.is_none_or(|s| d >= s.date_naive())
+            && self.until.is_none_or(|u| d <= u.date_naive())
+    }
+}
+
 /// Build a session with the lake's tables and the JSON and rule functions registered.
 pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionContext, QueryError> {
+    build_context_in(lake, settings, TimeRange::default()).await
+}
+
+/// Like [`build_context`], with `events`, `events_all` and their views limited to `range`; only
+/// the Parquet files of the partitions in range are read for them (partition pruning from the
+/// manifest).
+pub async fn build_context_in(
+    lake: &Lake,
+    settings: &Settings,
+    range: TimeRange,
+) -> Result<SessionContext, QueryError> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
@@ -82,8 +114,32 @@ pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionCo
             .map(|f| root.join(&f.path).display().to_string())
             .collect()
     };
-    register_files(&ctx, "events_all", events_schema(), paths("events")).await?;
+    register_files(&ctx, "lake_events", events_schema(), paths("events")).await?;
     register_files(&ctx, "rejects", rejects_schema(), paths("rejects")).await?;
+    if range.since.is_none() && range.until.is_none() {
+        ctx.register_table("events_all", ctx.table("lake_events").await?.into_view())?;
+    } else {
+        let pruned: Vec<String> = manifest
+            .files("events")
+            .filter(|f| range.keeps_date(f.date.as_deref()))
+            .map(|f| root.join(&f.path).display().to_string())
+            .collect();
+        register_files(&ctx, "events_in_range", events_schema(), pruned).await?;
+        let ts = |t: chrono::DateTime<chrono::Utc>| {
+            datafusion::prelude::lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
+                Some(t.timestamp_micros()),
+                Some(Arc::from("UTC")),
+            ))
+        };
+        let mut df = ctx.table("events_in_range").await?;
+        if let Some(s) = range.since {
+            df = df.filter(col("event_time").gt_eq(ts(s)))?;
+        }
+        if let Some(u) = range.until {
+            df = df.filter(col("event_time").lt(ts(u)))?;
+        }
+        ctx.register_table("events_all", df.into_view())?;
+    }
     let events = dedup_events(ctx.table("events_all").await?)?;
     ctx.register_table("events_dedup", events.into_view())?;
     let rules = Arc::new(Rules::new(&settings.classify));
@@ -93,6 +149,8 @@ pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionCo
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;
     ctx.register_table("ai_events", ai.into_view())?;
+    let mcp_calls = ctx.sql(include_str!("query/mcp_calls.sql")).await?;
+    ctx.register_table("mcp_calls", mcp_calls.into_view())?;
     Ok(ctx)
 }
 
@@ -147,13 +205,53 @@ pub fn sql_options(allow_writes: bool) -> SQLOptions {
         .with_allow_statements(allow_writes)
 }
 
+/// Rewrite DataFusion's "No field named x. Valid fields are …" (which lists every column) into
+/// one line naming the closest columns.
+pub fn explain_error(e: &DataFusionError) -> Option<String> {
+    let msg = e.to_string();
+    let rest = msg.split("No field named ").nth(1)?;
+    let (head, valid) = rest.split_once("Valid fields are ")?;
+    let head = head.split(" Did you mean").next().unwrap_or(head);
+    let name = head
+        .trim_end()
+        .trim_end_matches(['.', '\n', ' ', '?'])
+        .trim_matches('"');
+    let valid = valid.split(".: ").next().unwrap_or(valid);
+    let bare = name.rsplit('.').next().unwrap_or(name);
+    let mut fields: Vec<&str> = valid
+        .trim_end_matches('.')
+        .split(", ")
+        .map(|f| f.rsplit('.').next().unwrap_or(f).trim_matches('"'))
+        .collect();
+    fields.sort();
+    fields.dedup();
+    let mut scored: Vec<(f64, &str)> = fields
+        .iter()
+        .map(|f| (strsim::jaro_winkler(bare, f), *f))
+        .filter(|(s, _)| *s > 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let close: Vec<&str> = scored.iter().take(3).map(|(_, f)| *f).collect();
+    Some(if close.is_empty() {
+        format!("unknown column {name}")
+    } else {
+        format!("unknown column {name}; did you mean {}?", close.join(", "))
+    })
+}
+
 /// Plan and run `sql`, returning its batches.
 pub async fn run_sql(
     ctx: &SessionContext,
     sql: &str,
     allow_writes: bool,
 ) -> Result<(SchemaRef, Vec<arrow::array::RecordBatch>), QueryError> {
-    let df = ctx.sql_with_options(sql, sql_options(allow_writes)).await?;
+    let df = ctx
+        .sql_with_options(sql, sql_options(allow_writes))
+        .await
+        .map_err(|e| match explain_error(&e) {
+            Some(m) => QueryError::DataFusion(DataFusionError::Plan(m)),
+            None => QueryError::DataFusion(e),
+        })?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
     Ok((schema, batches))

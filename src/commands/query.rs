@@ -2,10 +2,13 @@
 
 use std::io::Write;
 
-use crate::cli::QueryArgs;
+use anyhow::Context;
+
+use crate::cli::{QueryArgs, Since};
 use crate::exit::ExitStatus;
-use crate::query::{build_context, run_sql};
+use crate::query::{TimeRange, build_context_in, run_sql};
 use crate::render::write_batches;
+use crate::settings::Settings;
 use crate::sink::Lake;
 
 /// Open a lake for reading: a folder that must already be a lake, or an S3 lake.
@@ -22,12 +25,56 @@ pub async fn open_lake(uri: &str) -> anyhow::Result<Lake> {
     Ok(Lake::open(path))
 }
 
-/// Run one statement and print its result to stdout.
+/// The time range given by `--since`/`--until`.
+pub fn time_range(since: Option<Since>, until: Option<Since>) -> TimeRange {
+    let now = chrono::Utc::now();
+    TimeRange {
+        since: since.map(|s| s.resolve(now)),
+        until: until.map(|u| u.resolve(now)),
+    }
+}
+
+/// Write batches to a Parquet file (written whole to a temporary name, then renamed).
+pub fn write_parquet(
+    path: &std::path::Path,
+    schema: &arrow::datatypes::SchemaRef,
+    batches: &[arrow::array::RecordBatch],
+) -> anyhow::Result<()> {
+    let tmp = path.with_extension("parquet.tmp");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        file,
+        schema.clone(),
+        Some(crate::sink::parquet::writer_properties()),
+    )?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.close()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Run one statement and print its result to stdout (or write it to `--output`).
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     let lake = open_lake(&args.lake).await?;
-    let settings = crate::settings::Settings::load(args.config.as_deref())?;
-    let ctx = build_context(&lake, &settings).await?;
-    let (schema, batches) = run_sql(&ctx, &args.sql, false).await?;
+    let sql = match (&args.sql, &args.file) {
+        (_, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?
+        }
+        (Some(s), None) => s.clone(),
+        (None, None) => anyhow::bail!("give a SQL statement or -f FILE"),
+    };
+    let settings = Settings::load(args.config.as_deref())?;
+    let ctx = build_context_in(&lake, &settings, time_range(args.since, args.until)).await?;
+    let (schema, batches) = run_sql(&ctx, &sql, false).await?;
+    if let Some(path) = &args.output {
+        write_parquet(path, &schema, &batches)?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        eprintln!("agenttrail query: wrote {rows} rows to {}", path.display());
+        return Ok(ExitStatus::Success);
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     write_batches(&mut out, &schema, &batches, args.format)?;

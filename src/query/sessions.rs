@@ -1,6 +1,7 @@
 //! Derive `sessions`, `mcp_links` and `ai_session_names` from the whole lake.
 //!
-//! Reads only STS and `AwsMcpEvent` rows from `events_all` (filters pushed into the Parquet scan),
+//! Reads only STS and `AwsMcpEvent` rows of the whole lake (`lake_events`, whatever time range the
+//! session is limited to; filters pushed into the Parquet scan),
 //! de-duplicates them by `dedup_key`, and hands them to `correlate`. Rebuilt for every query
 //! context, so the answer always reflects everything in the lake, whatever order it arrived in.
 
@@ -214,7 +215,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         ctx,
         &format!(
             "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
-             access_key_id, source_identity, request_parameters, response_elements FROM events_all \
+             access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
              WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
              AND response_elements IS NOT NULL"
         ),
@@ -316,7 +317,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
     let mcp_rows = collect(
         ctx,
         "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
-         additional_event_data FROM events_all WHERE event_type = 'AwsMcpEvent'",
+         additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
     )
     .await?;
     let mut links: HashMap<String, McpLink> = HashMap::new();

@@ -265,3 +265,77 @@ fn sessions_lists_ai_sessions_with_their_calls() {
         .arg(lake.path()));
     assert!(stdout(&out).ends_with("0 rows\n"), "{}", stdout(&out));
 }
+
+#[test]
+fn query_reads_files_prunes_by_time_writes_parquet_and_explains_unknown_columns() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let sql = lake.path().join("q.sql");
+    std::fs::write(&sql, "SELECT count(*) AS n FROM events").unwrap();
+    let out = run(agenttrail()
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--since",
+            "2026-11-20T16:00:00Z",
+            "--until",
+            "2026-11-20T16:10:00Z",
+            "--lake",
+        ])
+        .arg(lake.path())
+        .arg("-f")
+        .arg(&sql));
+    assert_eq!(stdout(&out), "n\n8\n", "{}", stderr(&out));
+    let out = run(agenttrail()
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--since",
+            "2026-11-21",
+            "--lake",
+        ])
+        .arg(lake.path())
+        .arg("SELECT count(*) AS n FROM events"));
+    assert_eq!(stdout(&out), "n\n0\n");
+
+    let parquet = lake.path().join("out.parquet");
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg("--output")
+        .arg(&parquet)
+        .arg("SELECT event_id, mcp_tool FROM events WHERE mcp_tool IS NOT NULL"));
+    assert!(stderr(&out).contains("wrote 12 rows"), "{}", stderr(&out));
+    let file = std::fs::File::open(&parquet).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 12);
+
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg("SELECT event_nam FROM events"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("unknown column event_nam; did you mean event_name"),
+        "{err}"
+    );
+
+    let out = run(agenttrail().args(["query", "--format", "csv", "--lake"]).arg(lake.path()).arg("SELECT mcp_tool, mcp_client, downstream FROM mcp_calls WHERE downstream LIKE '%DeleteBucket%'"));
+    assert_eq!(
+        stdout(&out),
+        "mcp_tool,mcp_client,downstream\ncall_aws,mcp-proxy-for-aws/1.2.0 claude-desktop/0.14.1,s3.amazonaws.com:DeleteBucket\n",
+        "{}",
+        stderr(&out)
+    );
+}
