@@ -51,6 +51,12 @@ pub enum Command {
     /// Run one SQL statement over the lake (read-only).
     #[command(after_help = QUERY_EXAMPLES)]
     Query(QueryArgs),
+    /// Interactive SQL shell over the lake (reads statements from stdin when not a terminal).
+    #[command(after_help = SHELL_EXAMPLES)]
+    Shell(ShellArgs),
+    /// The timeline of one session: how it was created, every call, chained sessions.
+    #[command(after_help = SESSION_EXAMPLES)]
+    Session(SessionArgs),
     /// List STS sessions: tags, AI decision, role chains and downstream calls.
     #[command(after_help = SESSIONS_EXAMPLES)]
     Sessions(SessionsArgs),
@@ -222,6 +228,56 @@ pub struct SynthArgs {
     /// Records per file at most.
     #[arg(long, default_value_t = 2_000)]
     pub records_per_file: usize,
+}
+
+const SHELL_EXAMPLES: &str = "\
+Examples:
+  agenttrail shell --lake ./lake
+  echo 'SELECT count(*) FROM ai_events;' | agenttrail shell --lake ./lake --format csv
+
+In the shell: \\d lists tables, \\d events shows columns, \\timing toggles timing, \\q quits.
+Statements end with ';'. Read-only unless --allow-writes.";
+
+/// `agenttrail shell`.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Lake folder, or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Only events at or after this (30m, 24h, 7d, a date or a timestamp); prunes partitions.
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// Only events before this.
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<Since>,
+    /// Allow statements that write (CREATE, INSERT, COPY, SET).
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Configuration file (default: ./agenttrail.toml when present).
+    #[arg(long, env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+const SESSION_EXAMPLES: &str = "\
+Examples:
+  agenttrail session --lake ./lake ASIAEXAMPLEAGENT0042
+  agenttrail session --lake ./lake arn:aws:sts::111122223333:assumed-role/agent-prod-operator/agent-session-42
+  agenttrail session --lake ./lake agent-session-42      # every session with that name (people reuse names)";
+
+/// `agenttrail session`.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    /// Lake folder, or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: String,
+    /// Configuration file (default: ./agenttrail.toml when present).
+    #[arg(long, env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+    /// Access key id, assumed-role ARN, or session name.
+    pub id: String,
 }
 
 const SESSIONS_EXAMPLES: &str = "\
@@ -415,6 +471,9 @@ pub struct QueryArgs {
     /// Only events before this.
     #[arg(long, value_parser = parse_since)]
     pub until: Option<Since>,
+    /// Allow statements that write (CREATE, INSERT, COPY, SET).
+    #[arg(long)]
+    pub allow_writes: bool,
     /// The SQL statement.
     #[arg(required_unless_present = "file")]
     pub sql: Option<String>,

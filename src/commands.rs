@@ -4,7 +4,9 @@ pub mod alarms;
 pub mod detect;
 pub mod ingest;
 pub mod query;
+pub mod session;
 pub mod sessions;
+pub mod shell;
 pub mod synth;
 
 use crate::cli::{Cli, Command};
@@ -16,6 +18,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Ingest(args) => ingest::run(args, &cli.global).await,
         Command::Query(args) => query::run(args).await,
         Command::Sessions(args) => sessions::run(args).await,
+        Command::Session(args) => session::run(args).await,
+        Command::Shell(args) => shell::run(args).await,
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args).await,
         Command::Run(args) => detect::run_job(args, &cli.global).await,

@@ -68,7 +68,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     };
     let settings = Settings::load(args.config.as_deref())?;
     let ctx = build_context_in(&lake, &settings, time_range(args.since, args.until)).await?;
-    let (schema, batches) = run_sql(&ctx, &sql, false).await?;
+    let (schema, batches) = run_sql(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {
         write_parquet(path, &schema, &batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();

@@ -339,3 +339,110 @@ fn query_reads_files_prunes_by_time_writes_parquet_and_explains_unknown_columns(
         stderr(&out)
     );
 }
+
+fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_shell_runs_multi_line_statements_meta_commands_and_refuses_writes() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let script = "\\d\n\\d sessions\nSELECT ai_mechanism,\n  count(*) AS n\nFROM ai_events\nGROUP BY 1 ORDER BY 1;\n\
+                  CREATE TABLE x AS SELECT 1;\nCOPY (SELECT 1) TO '/tmp/agenttrail-shell-copy.csv';\n\\timing\nSELECT 42 AS answer;\n\\q\nSELECT 'not reached';\n";
+    let out = run_with_stdin(
+        agenttrail()
+            .args(["shell", "--format", "csv", "--lake"])
+            .arg(lake.path()),
+        script,
+    );
+    let text = stdout(&out);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a refused statement makes the run fail: {err}"
+    );
+    assert!(
+        text.contains("table_name,table_type\n") && text.contains("mcp_calls,VIEW"),
+        "{text}"
+    );
+    assert!(
+        text.contains("column_name,data_type,is_nullable\naccess_key_id,Utf8,NO\n"),
+        "{text}"
+    );
+    assert!(text.contains("ai_mechanism,n\nchained,2\nmanaged-mcp,12\nsession-name,1\nsession-tag,17\nuser-agent,1\n"), "{text}");
+    assert!(text.contains("answer\n42\n"), "{text}");
+    assert!(!text.contains("not reached"), "\\q stops the shell");
+    assert_eq!(err.matches("not supported").count(), 2, "{err}");
+    assert!(err.contains("Elapsed "), "{err}");
+    assert!(!std::path::Path::new("/tmp/agenttrail-shell-copy.csv").exists());
+}
+
+#[test]
+fn a_session_timeline_shows_creation_calls_and_chained_sessions() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let out = run(agenttrail()
+        .args(["session", "--lake"])
+        .arg(lake.path())
+        .arg("ASIAEXAMPLEAGENT0042"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "Session ASIAEXAMPLEAGENT0042 — AI (session-tag), MCP server s3-tools",
+        "by arn:aws:sts::111122223333:assumed-role/mcp-server-host/i-0abc123def4567890 (AssumeRole in us-east-1",
+        "tags     {\"AccessType\":\"AI\",\"MCPServer\":\"s3-tools\"}",
+        "session policy NO",
+        "calls    15",
+        "2026-11-20T16:12:00Z  iam.amazonaws.com:ListAttachedRolePolicies  ERROR AccessDenied",
+        "2026-11-20T16:30:00Z  s3.amazonaws.com:DeleteBucket  [no access key: matched by session name]",
+        "  chained session:\n    Session ASIAEXAMPLECHAIN0001 — AI (chained), MCP server s3-tools",
+        "        2026-11-20T16:22:00Z  lambda.amazonaws.com:DeleteFunction20150331",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    // By session name: the agent's session and the person's reuse of the name, told apart.
+    let out = run(agenttrail()
+        .args(["session", "--lake"])
+        .arg(lake.path())
+        .arg("agent-session-42"));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Session ASIAEXAMPLEAGENT0042 — AI")
+            && text.contains("Session ASIAEXAMPLEHUMAN0042 — not AI"),
+        "{text}"
+    );
+    // The managed MCP server's calls show their tool.
+    let out = run(agenttrail()
+        .args(["session", "--lake"])
+        .arg(lake.path())
+        .arg("no-such-session"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no session with session_name no-such-session"),
+        "{}",
+        stderr(&out)
+    );
+}
