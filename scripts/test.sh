@@ -19,7 +19,14 @@ if ! "$VENV/bin/python" -c "import moto, flask; assert moto.__version__ == '$MOT
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
-# 2. Start it on a free loopback port; always stop it on exit.
+# 2. Headless Chromium for the report test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test.sh: installing chromium (Debian package)" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null; }
+fi
+
+# 3. Start it on a free loopback port; always stop it on exit.
 PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 LOG="$(mktemp -t agenttrail-moto.XXXXXX.log)"
 "$VENV/bin/python" -m moto.server -H 127.0.0.1 -p "$PORT" >"$LOG" 2>&1 &
@@ -37,11 +44,11 @@ export AGENTTRAIL_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT"
 export AGENTTRAIL_TEST_CLOUDWATCH_ENDPOINT="http://127.0.0.1:$PORT"
 echo "test.sh: moto $MOTO_VERSION on 127.0.0.1:$PORT" >&2
 
-# 3. Nothing in the tests may reach a real AWS endpoint or the instance metadata service.
+# 4. Nothing in the tests may reach a real AWS endpoint or the instance metadata service.
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN || true
 
-# 4. Lint and test (debug build; the target folder is reused between runs).
+# 5. Lint and test (debug build; the target folder is reused between runs).
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets "$@"

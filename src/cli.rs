@@ -54,6 +54,11 @@ pub enum Command {
     /// Interactive SQL shell over the lake (reads statements from stdin when not a terminal).
     #[command(after_help = SHELL_EXAMPLES)]
     Shell(ShellArgs),
+    /// Write a self-contained HTML report of AI activity (timeline, servers, findings, sessions).
+    #[command(
+        after_help = "Examples:\n  agenttrail report --lake ./lake --since 7d --out report.html"
+    )]
+    Report(ReportArgs),
     /// The timeline of one session: how it was created, every call, chained sessions.
     #[command(after_help = SESSION_EXAMPLES)]
     Session(SessionArgs),
@@ -256,6 +261,29 @@ pub struct ShellArgs {
     /// Allow statements that write (CREATE, INSERT, COPY, SET).
     #[arg(long)]
     pub allow_writes: bool,
+    /// Configuration file (default: ./agenttrail.toml when present).
+    #[arg(long, env = env_vars::CONFIG)]
+    pub config: Option<PathBuf>,
+}
+
+/// `agenttrail report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Lake folder, or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: String,
+    /// Only events at or after this (30m, 24h, 7d, a date or a timestamp).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<Since>,
+    /// Only events before this.
+    #[arg(long, value_parser = parse_since)]
+    pub until: Option<Since>,
+    /// The HTML file to write.
+    #[arg(long, default_value = "report.html")]
+    pub out: PathBuf,
+    /// Folder of detection files.
+    #[arg(long, default_value = "queries")]
+    pub queries: PathBuf,
     /// Configuration file (default: ./agenttrail.toml when present).
     #[arg(long, env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,

@@ -4,6 +4,7 @@ pub mod alarms;
 pub mod detect;
 pub mod ingest;
 pub mod query;
+pub mod report;
 pub mod session;
 pub mod sessions;
 pub mod shell;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Query(args) => query::run(args).await,
         Command::Sessions(args) => sessions::run(args).await,
         Command::Session(args) => session::run(args).await,
+        Command::Report(args) => report::run(args).await,
         Command::Shell(args) => shell::run(args).await,
         Command::Synth(args) => synth::run(args),
         Command::Detect(args) => detect::run(args).await,

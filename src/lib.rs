@@ -21,6 +21,7 @@ pub mod logging;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod report;
 pub mod runtime;
 pub mod schema;
 pub mod settings;

@@ -446,3 +446,73 @@ fn a_session_timeline_shows_creation_calls_and_chained_sessions() {
         stderr(&out)
     );
 }
+
+/// Headless Chromium, installed by scripts/test.sh (Debian's `chromium`).
+fn chromium() -> String {
+    let bin = std::env::var("AGENTTRAIL_TEST_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let ok = std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{bin} is not installed: run the tests through scripts/test.sh, which installs it"
+    );
+    bin
+}
+
+#[test]
+fn the_report_renders_in_a_browser_and_shows_the_figures() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let html = lake.path().join("report.html");
+    let out = run(agenttrail()
+        .current_dir(crate::util::repo())
+        .args(["report", "--lake"])
+        .arg(lake.path())
+        .arg("--out")
+        .arg(&html));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let profile = tempfile::tempdir().unwrap();
+    let dom = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    for want in [
+        r#"<b id="total-ai">33</b>"#,
+        r#"<b id="total-human">181</b>"#,
+        r#"<tr data-detection="ai_deletions"><td>ai_deletions</td><td class="sev-high">high</td><td class="n">10</td>"#,
+        r#"<tr data-detection="ai_logging_tampering"><td>ai_logging_tampering</td><td class="sev-critical">critical</td><td class="n">0</td>"#,
+        "<tr><td>aws-mcp.amazonaws.com</td><td>call_aws</td><td class=\"n\">12</td></tr>",
+        "<tr><td>ASIAEXAMPLEAGENT0042</td>",
+    ] {
+        assert!(dom.contains(want), "the rendered page lacks {want}:\n{dom}");
+    }
+    // One bar per hour for each kind: 9 hours of sample data.
+    assert_eq!(dom.matches(r#"<rect class="ai""#).count(), 9, "{dom}");
+    assert_eq!(dom.matches(r#"<rect class="human""#).count(), 9);
+    assert!(
+        dom.contains(r#"data-hour="2026-11-20T16:00:00Z" data-count="17""#),
+        "the 16:00 AI bar counts the agent session's 17 calls: {dom}"
+    );
+    assert!(!dom.contains("<script"), "the report runs no script");
+}
