@@ -5,8 +5,7 @@
 //! - `events_all`: every stored row;
 //! - `events`: one row per `dedup_key` (CloudTrail can deliver an event twice, in two objects or
 //!   two runs). Among copies, the one from the smallest `(source_object, source_index)` is kept, so
-//!   the answer does not depend on ingestion order. `event_time` and `event_date` are grouping keys,
-//!   so time filters are pushed below the de-duplication and prune files;
+//!   the answer does not depend on ingestion order (see `dedup_events`);
 //! - `rejects`: records and objects that could not be read;
 //! - `sessions`, `mcp_links`: derived from the whole lake by `correlate` (see `sessions.rs` here);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
@@ -29,12 +28,11 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::functions_aggregate::expr_fn::first_value;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext, col};
 use thiserror::Error;
 
 use crate::correlate::rules::Rules;
-use crate::schema::{EVENT_COLUMNS, events_schema, rejects_schema};
+use crate::schema::{events_schema, rejects_schema};
 use crate::settings::Settings;
 use crate::sink::{Lake, SinkError};
 
@@ -140,7 +138,7 @@ pub async fn build_context_in(
         }
         ctx.register_table("events_all", df.into_view())?;
     }
-    let events = dedup_events(ctx.table("events_all").await?)?;
+    let events = dedup_events(&ctx, ctx.table("events_all").await?).await?;
     ctx.register_table("events_dedup", events.into_view())?;
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
@@ -179,22 +177,26 @@ async fn register_files(
 }
 
 /// One row per `dedup_key`: the copy with the smallest `(source_object, source_index)`.
-fn dedup_events(all: DataFrame) -> Result<DataFrame, DataFusionError> {
-    const KEYS: [&str; 3] = ["dedup_key", "event_time", "event_date"];
-    let order = || {
-        vec![
-            col("source_object").sort(true, false),
-            col("source_index").sort(true, false),
-        ]
-    };
-    let aggs = EVENT_COLUMNS
-        .iter()
-        .map(|c| c.0)
-        .filter(|c| !KEYS.contains(c))
-        .map(|c| first_value(col(c), order()).alias(c))
-        .collect::<Vec<_>>();
-    let grouped = all.aggregate(KEYS.iter().map(|k| col(*k)).collect(), aggs)?;
-    grouped.select(EVENT_COLUMNS.iter().map(|c| col(c.0)).collect::<Vec<_>>())
+///
+/// The losing copies are computed once, from the whole lake, by `query/dedup_losers.sql` (one
+/// narrow GROUP BY) and kept in memory; `events` is then `events_all` minus those rows (an anti
+/// join with a tiny build side, through which filters still reach the Parquet scan), or simply
+/// `events_all` when nothing is duplicated, the usual case.
+async fn dedup_events(ctx: &SessionContext, all: DataFrame) -> Result<DataFrame, DataFusionError> {
+    let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
+    let schema: SchemaRef = Arc::new(losers.schema().as_arrow().clone());
+    let batches = losers.collect().await?;
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(all);
+    }
+    let losers = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    all.join(
+        losers,
+        datafusion::logical_expr::JoinType::LeftAnti,
+        &["dedup_key", "source_object", "source_index"],
+        &["loser_key", "loser_object", "loser_index"],
+        None,
+    )
 }
 
 /// Options for ad-hoc SQL: read-only unless `allow_writes`.
