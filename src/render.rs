@@ -156,6 +156,39 @@ mod tests {
     }
 
     #[test]
+    fn wide_and_odd_unicode_keeps_columns_aligned() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("actor", DataType::Utf8, true),
+            Field::new("n", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    "日本語のユーザー",
+                    "e\u{301}te\u{301}",
+                    "a\tb\u{7}",
+                    "plain",
+                ])),
+                Arc::new(StringArray::from(vec!["1", "2", "3", "4"])),
+            ],
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        write_batches(&mut out, &schema, &[batch], Format::Table).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let widths: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with('|') || l.starts_with('+'))
+            .map(unicode_width::UnicodeWidthStr::width)
+            .collect();
+        assert!(
+            widths.windows(2).all(|w| w[0] == w[1]),
+            "misaligned:\n{text}"
+        );
+    }
+
+    #[test]
     fn table_output_contains_no_escape_byte() {
         let schema = Arc::new(Schema::new(vec![Field::new(
             "user_agent",
