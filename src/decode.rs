@@ -12,6 +12,7 @@
 
 pub mod gzip;
 pub mod record;
+pub mod salvage;
 pub mod time;
 pub mod to_arrow;
 
@@ -75,6 +76,25 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
     };
     let text = match gzip::gunzip_capped(bytes, limits.max_decompressed_bytes) {
         Ok(t) => t,
+        Err(gzip::GzipError::Corrupt(e)) => {
+            // Keep every complete record before the damage; the object still counts as failed.
+            let partial = gzip::gunzip_partial(bytes, limits.max_decompressed_bytes);
+            let detail = format!("corrupt or truncated gzip: {e}");
+            return match decode_salvaged(source_object, &partial, limits) {
+                Some(mut d) => {
+                    d.rejects.push(Reject {
+                        record_index: None,
+                        reason: "corrupt-gzip",
+                        detail: detail.clone(),
+                        event_id: None,
+                        raw: None,
+                    });
+                    d.object_error = Some(format!("corrupt-gzip: {detail}"));
+                    d
+                }
+                None => fail("corrupt-gzip", detail),
+            };
+        }
         Err(e) => {
             let reason = match e {
                 gzip::GzipError::Empty => "empty-object",
@@ -85,8 +105,74 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
             return fail(reason, e.to_string());
         }
     };
-    decode_json(source_object, &text, limits)
-        .unwrap_or_else(|(reason, detail)| fail(reason, detail))
+    match decode_json(source_object, &text, limits) {
+        Ok(d) => d,
+        Err((reason, detail)) => match decode_salvaged(source_object, &text, limits) {
+            // The document as a whole is broken but its Records array can be cut apart: keep
+            // every readable record; the broken ones are rejects with their own reasons.
+            Some(d) if reason == "invalid-json" => d,
+            _ => fail(reason, detail),
+        },
+    }
+}
+
+/// Decode record by record after the whole-document parse failed (see `salvage`).
+fn decode_salvaged(
+    source_object: &str,
+    text: &[u8],
+    limits: &DecodeLimits,
+) -> Option<DecodedObject> {
+    let found = salvage::split_records(text)?;
+    let mut builder = EventsBuilder::new();
+    let mut rejects = Vec::new();
+    let total = found.elements.len() + usize::from(found.tail.is_some());
+    for (i, raw) in found.elements.iter().enumerate() {
+        let index = i as u32;
+        let lossy = || cap_text(&String::from_utf8_lossy(raw), limits.max_reject_raw_bytes);
+        let Ok(text) = std::str::from_utf8(raw) else {
+            rejects.push(Reject {
+                record_index: Some(index),
+                reason: "invalid-utf8",
+                detail: "the record is not valid UTF-8".into(),
+                event_id: None,
+                raw: Some(lossy()),
+            });
+            continue;
+        };
+        let mut owned = None;
+        match decode_record(text, index, &mut owned) {
+            Ok(row) => builder.push(&row, source_object),
+            Err((reason, detail)) => rejects.push(Reject {
+                record_index: Some(index),
+                reason: if reason == "invalid-record" {
+                    "invalid-json"
+                } else {
+                    reason
+                },
+                detail,
+                event_id: peek_event_id(text),
+                raw: Some(lossy()),
+            }),
+        }
+    }
+    if let Some(tail) = found.tail {
+        rejects.push(Reject {
+            record_index: Some(found.elements.len() as u32),
+            reason: "truncated-record",
+            detail: "the object ends inside this record".into(),
+            event_id: None,
+            raw: Some(cap_text(
+                &String::from_utf8_lossy(tail),
+                limits.max_reject_raw_bytes,
+            )),
+        });
+    }
+    Some(DecodedObject {
+        events: builder.finish(),
+        rejects,
+        records_seen: total,
+        object_error: None,
+    })
 }
 
 /// Decode the decompressed JSON text of one object. `Err` is an object-level reject.

@@ -53,6 +53,21 @@ pub fn gunzip_capped(input: &[u8], cap: u64) -> Result<Vec<u8>, GzipError> {
     Ok(out)
 }
 
+/// Decompress as much of `input` as can be read, up to `cap` bytes, ignoring the error that
+/// stopped it (used to keep the complete records before the damage of a truncated object).
+pub fn gunzip_partial(input: &[u8], cap: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut reader = MultiGzDecoder::new(input).take(cap);
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
