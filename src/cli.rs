@@ -473,6 +473,10 @@ pub struct IngestArgs {
     /// Cap on one object's decompressed size, in MiB (a larger object is rejected).
     #[arg(long, default_value_t = 1024, help_heading = "Limits")]
     pub max_decompressed_mib: u64,
+    /// Cap on one record's size, in MiB (a larger record is rejected; the rest of its object is
+    /// kept).
+    #[arg(long, default_value_t = 16, help_heading = "Limits")]
+    pub max_record_mib: usize,
 }
 
 /// `agenttrail query`.

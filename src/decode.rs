@@ -29,6 +29,10 @@ use self::to_arrow::{EventRow, EventsBuilder, Reject};
 pub struct DecodeLimits {
     /// Cap on one object's decompressed size.
     pub max_decompressed_bytes: u64,
+    /// Cap on one record's size; a larger record is rejected (`too-large-record`). CloudTrail's
+    /// own records stay far below it (it truncates large request parameters), so a record this
+    /// big is damage or an attack, and storing it would bloat every scan of its row group.
+    pub max_record_bytes: usize,
     /// How much of a rejected record's text is kept.
     pub max_reject_raw_bytes: usize,
 }
@@ -37,6 +41,7 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         DecodeLimits {
             max_decompressed_bytes: 1 << 30,
+            max_record_bytes: 16 << 20,
             max_reject_raw_bytes: 64 << 10,
         }
     }
@@ -140,7 +145,7 @@ fn decode_salvaged(
             continue;
         };
         let mut owned = None;
-        match decode_record(text, index, &mut owned) {
+        match decode_record(text, index, &mut owned, limits) {
             Ok(row) => builder.push(&row, source_object),
             Err((reason, detail)) => rejects.push(Reject {
                 record_index: Some(index),
@@ -198,7 +203,7 @@ pub fn decode_json(
     for (i, raw) in records.iter().enumerate() {
         let index = i as u32;
         let mut owned = None;
-        match decode_record(raw.get(), index, &mut owned) {
+        match decode_record(raw.get(), index, &mut owned, limits) {
             Ok(row) => builder.push(&row, source_object),
             Err((reason, detail)) => rejects.push(Reject {
                 record_index: Some(index),
@@ -223,7 +228,18 @@ fn decode_record<'a>(
     text: &'a str,
     index: u32,
     owned: &'a mut Option<String>,
+    limits: &DecodeLimits,
 ) -> Result<EventRow<'a>, (&'static str, String)> {
+    if text.len() > limits.max_record_bytes {
+        return Err((
+            "too-large-record",
+            format!(
+                "the record is {} bytes, over the {}-byte cap (--max-record-mib)",
+                text.len(),
+                limits.max_record_bytes
+            ),
+        ));
+    }
     if !text.trim_start().starts_with('{') {
         return Err(("not-an-object", "the record is not a JSON object".into()));
     }

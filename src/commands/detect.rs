@@ -165,6 +165,7 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         commit_rows: 250_000,
         list_page_size: None,
         max_decompressed_mib: 1024,
+        max_record_mib: 16,
     };
     let (ingest_status, summary) = super::ingest::run_with_summary(ingest_args, global).await?;
     // The window: every bucket touched by the events this run added (late events re-publish

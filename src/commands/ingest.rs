@@ -38,6 +38,7 @@ pub async fn run_with_summary(
         commit_rows: args.commit_rows.max(1),
         limits: DecodeLimits {
             max_decompressed_bytes: args.max_decompressed_mib << 20,
+            max_record_bytes: args.max_record_mib << 20,
             ..Default::default()
         },
         list_page_size: args.list_page_size,

@@ -178,6 +178,16 @@ async fn a_broken_object_is_recorded_and_does_not_stop_the_run() {
     )
     .unwrap();
     std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2320Z_empty.json.gz"),
+        b"",
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20261120T2325Z_recordsobject.json.gz"),
+        gz(b"{\"Records\":{\"eventID\":\"x\"}}"),
+    )
+    .unwrap();
+    std::fs::write(
         day.join("111122223333_CloudTrail_us-east-1_20261120T2315Z_notjson.json.gz"),
         gz(b"{\"Records\":[{\"a\":"),
     )
@@ -201,17 +211,27 @@ async fn a_broken_object_is_recorded_and_does_not_stop_the_run() {
         .map(|(u, e)| format!("{} {}", u.rsplit('_').next().unwrap(), e))
         .collect();
     failed.sort();
-    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed.len(), 5, "{failed:?}");
     assert!(
-        failed[0].starts_with("norecords.json.gz no-records: the object has no \"Records\" key"),
+        failed[0].starts_with("empty.json.gz empty-object: the object is empty"),
         "{failed:?}"
     );
     assert!(
-        failed[1].starts_with("notgzip.json.gz not-gzip: the object is not gzip"),
+        failed[1].starts_with("norecords.json.gz no-records: the object has no \"Records\" key"),
         "{failed:?}"
     );
     assert!(
-        failed[2].starts_with("truncated.json.gz corrupt-gzip: "),
+        failed[2].starts_with("notgzip.json.gz not-gzip: the object is not gzip"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[3].starts_with(
+            "recordsobject.json.gz no-records: \"Records\" is not an array of objects"
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        failed[4].starts_with("truncated.json.gz corrupt-gzip: "),
         "{failed:?}"
     );
     let rejects = query(
@@ -221,9 +241,11 @@ async fn a_broken_object_is_recorded_and_does_not_stop_the_run() {
     )
     .await;
     let want: Vec<Vec<String>> = [
+        ["empty.json.gz", "-", "empty-object"],
         ["norecords.json.gz", "-", "no-records"],
         ["notgzip.json.gz", "-", "not-gzip"],
         ["notjson.json.gz", "0", "truncated-record"],
+        ["recordsobject.json.gz", "-", "no-records"],
         ["truncated.json.gz", "-", "corrupt-gzip"],
     ]
     .iter()
@@ -283,9 +305,23 @@ async fn one_broken_record_costs_only_itself() {
     write("not-an-object", b"\"just a string\"", 9);
     let huge = format!(
         r#"{{"eventTime":"2026-11-20T10:00:00Z","eventID":"huge","userAgent":"{}"}}"#,
-        "x".repeat(20 << 20)
+        "x".repeat(12 << 20)
     );
     write("huge", huge.as_bytes(), 11);
+    // Over the 16 MiB record cap: rejected, its neighbours kept.
+    let giant = format!(
+        r#"{{"eventTime":"2026-11-20T10:00:00Z","eventID":"giant","userAgent":"{}"}}"#,
+        "x".repeat(100 << 20)
+    );
+    write("giant", giant.as_bytes(), 13);
+    // Far beyond any recursive parser's limit: valid JSON, so kept (the field is stored as text
+    // and never descended into at ingest), and queried below without overflowing a stack.
+    let deeper = format!(
+        r#"{{"eventTime":"2026-11-20T10:00:00Z","eventID":"deeper","requestParameters":{}{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    write("deeper", deeper.as_bytes(), 15);
     std::fs::write(
         day.join("111122223333_CloudTrail_us-east-1_20261120T1000Z_empty-records.json.gz"),
         gz(b"{\"Records\":[]}"),
@@ -303,10 +339,11 @@ async fn one_broken_record_costs_only_itself() {
     let kept = query(dir.path(), "SELECT event_id FROM events ORDER BY 1")
         .await
         .concat();
-    let mut want: Vec<String> = (1..=12).map(|i| format!("ok-{i}")).collect();
+    let mut want: Vec<String> = (1..=16).map(|i| format!("ok-{i}")).collect();
     want.extend([
         "7".to_string(),
         "deep".into(),
+        "deeper".into(),
         "huge".into(),
         "ok-99".into(),
     ]);
@@ -316,6 +353,11 @@ async fn one_broken_record_costs_only_itself() {
     assert_eq!(
         rejects,
         vec![
+            vec![
+                "giant.json.gz".to_string(),
+                "1".into(),
+                "too-large-record".into()
+            ],
             vec![
                 "not-an-object.json.gz".to_string(),
                 "1".into(),
@@ -327,6 +369,19 @@ async fn one_broken_record_costs_only_itself() {
                 "1".into(),
                 "invalid-utf8".into()
             ],
+        ]
+    );
+    // JSON functions over every row, the deep ones included, and the classification view: the
+    // query completes (a path into a document deeper than the JSON reader's limit is null).
+    assert_eq!(
+        query(
+            dir.path(),
+            "SELECT event_id, json_get(request_parameters, 0, 0, 0) IS NOT NULL, json_get_str(request_parameters, 'bucketName') IS NULL, is_ai FROM events WHERE event_id LIKE 'deep%' ORDER BY 1"
+        )
+        .await,
+        vec![
+            vec!["deep".to_string(), "true".into(), "true".into(), "false".into()],
+            vec!["deeper".to_string(), "false".into(), "true".into(), "false".into()]
         ]
     );
     // Numbers where strings belong are kept as text.
