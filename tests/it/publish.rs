@@ -9,7 +9,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 
 use crate::util::{agenttrail, repo, run, sample_logs, stderr, stdout};
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     let ep = std::env::var("AGENTTRAIL_TEST_CLOUDWATCH_ENDPOINT").unwrap_or_else(|_| {
         panic!(
             "AGENTTRAIL_TEST_CLOUDWATCH_ENDPOINT is not set: run the tests through scripts/test.sh"
@@ -22,7 +22,7 @@ fn endpoint() -> String {
     ep
 }
 
-fn client() -> aws_sdk_cloudwatch::Client {
+pub(crate) fn client() -> aws_sdk_cloudwatch::Client {
     let conf = aws_sdk_cloudwatch::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint())
@@ -32,7 +32,7 @@ fn client() -> aws_sdk_cloudwatch::Client {
     aws_sdk_cloudwatch::Client::from_conf(conf)
 }
 
-fn with_aws(cmd: &mut std::process::Command) -> &mut std::process::Command {
+pub(crate) fn with_aws(cmd: &mut std::process::Command) -> &mut std::process::Command {
     cmd.env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -41,7 +41,13 @@ fn with_aws(cmd: &mut std::process::Command) -> &mut std::process::Command {
 }
 
 fn run_job(lake: &Path, namespace: &str) -> std::process::Output {
+    run_job_via(&endpoint(), lake, namespace)
+}
+
+/// `run --publish` on the sample logs, with CloudWatch at `endpoint`.
+pub(crate) fn run_job_via(endpoint: &str, lake: &Path, namespace: &str) -> std::process::Output {
     run(with_aws(&mut agenttrail())
+        .env("AWS_ENDPOINT_URL", endpoint)
         .args([
             "-q",
             "run",
@@ -56,7 +62,11 @@ fn run_job(lake: &Path, namespace: &str) -> std::process::Output {
 }
 
 /// Maximum per 5-minute period of Findings{Detection=id} over the sample day, non-zero only.
-async fn maxima(c: &aws_sdk_cloudwatch::Client, namespace: &str, id: &str) -> Vec<(i64, f64)> {
+pub(crate) async fn maxima(
+    c: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    id: &str,
+) -> Vec<(i64, f64)> {
     let resp = c
         .get_metric_statistics()
         .namespace(namespace)
@@ -84,6 +94,18 @@ async fn maxima(c: &aws_sdk_cloudwatch::Client, namespace: &str, id: &str) -> Ve
     points
 }
 
+/// The ai_deletions maxima per 5-minute period of the sample day, from its labelled stories.
+pub(crate) fn sample_day_maxima() -> Vec<(i64, f64)> {
+    let at = |hh: i64, mm: i64| 1_795_132_800 + hh * 3600 + mm * 60;
+    vec![
+        (at(15, 10), 1.0),
+        (at(15, 15), 2.0),
+        (at(16, 5), 5.0),
+        (at(16, 20), 1.0),
+        (at(16, 30), 1.0),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn run_publishes_findings_per_bucket_and_a_rerun_does_not_inflate_them() {
     let namespace = format!("AgentTrailTest{}", std::process::id());
@@ -96,14 +118,7 @@ async fn run_publishes_findings_per_bucket_and_a_rerun_does_not_inflate_them() {
         stdout(&out)
     );
     let c = client();
-    let at = |hh: i64, mm: i64| 1_795_132_800 + hh * 3600 + mm * 60;
-    let expected = vec![
-        (at(15, 10), 1.0),
-        (at(15, 15), 2.0),
-        (at(16, 5), 5.0),
-        (at(16, 20), 1.0),
-        (at(16, 30), 1.0),
-    ];
+    let expected = sample_day_maxima();
     assert_eq!(maxima(&c, &namespace, "ai_deletions").await, expected);
 
     // The same window again (a fresh lake re-reads every object): the maxima do not move.
@@ -273,15 +288,8 @@ async fn a_window_that_failed_to_publish_is_published_by_the_next_run() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!lake.path().join("_publish_pending.json").exists());
     let c = client();
-    let at = |hh: i64, mm: i64| 1_795_132_800 + hh * 3600 + mm * 60;
     assert_eq!(
         maxima(&c, &namespace, "ai_deletions").await,
-        vec![
-            (at(15, 10), 1.0),
-            (at(15, 15), 2.0),
-            (at(16, 5), 5.0),
-            (at(16, 20), 1.0),
-            (at(16, 30), 1.0)
-        ]
+        sample_day_maxima()
     );
 }

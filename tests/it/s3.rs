@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::util::{agenttrail, log_files, query, run, sample_logs, stderr};
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     let ep = std::env::var("AGENTTRAIL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
         panic!("AGENTTRAIL_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts the local S3 server")
     });
@@ -21,7 +21,7 @@ fn endpoint() -> String {
     ep
 }
 
-fn client() -> aws_sdk_s3::Client {
+pub(crate) fn client() -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint())
@@ -32,7 +32,12 @@ fn client() -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-async fn upload_tree(c: &aws_sdk_s3::Client, bucket: &str, prefix: &str, root: &Path) -> usize {
+pub(crate) async fn upload_tree(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    root: &Path,
+) -> usize {
     c.create_bucket()
         .bucket(bucket)
         .send()
@@ -66,7 +71,7 @@ async fn upload_tree(c: &aws_sdk_s3::Client, bucket: &str, prefix: &str, root: &
     n
 }
 
-fn unique(name: &str) -> String {
+pub(crate) fn unique(name: &str) -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
