@@ -461,11 +461,13 @@ pub struct IngestArgs {
     /// Only these regions (repeatable or comma-separated).
     #[arg(long, value_delimiter = ',', help_heading = "Source")]
     pub region: Vec<String>,
-    /// Objects fetched at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
-    pub fetch_concurrency: u16,
-    /// Rows per commit.
-    #[arg(long, default_value_t = 250_000, help_heading = "Performance")]
+    /// Objects fetched at once [default: 16 from S3, where each GET waits on the network; the
+    /// number of cores from local files, where decoding is the bound and more in flight only
+    /// holds more memory].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
+    pub fetch_concurrency: Option<u16>,
+    /// Rows per commit (bounds memory: about two commits' rows are held at once).
+    #[arg(long, default_value_t = 100_000, help_heading = "Performance")]
     pub commit_rows: usize,
     /// Keys per S3 ListObjectsV2 page (1-1000).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = "Performance")]

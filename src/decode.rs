@@ -65,6 +65,13 @@ struct TopLevel<'a> {
     records: Option<&'a RawValue>,
 }
 
+/// The common case in one pass: `Records` is an array, each element kept as borrowed text.
+#[derive(Deserialize)]
+struct TopLevelRecords<'a> {
+    #[serde(borrow, rename = "Records")]
+    records: Vec<&'a RawValue>,
+}
+
 /// Decode the (compressed) bytes of one object.
 pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -> DecodedObject {
     let fail = |reason: &'static str, detail: String| DecodedObject {
@@ -186,18 +193,24 @@ pub fn decode_json(
     text: &[u8],
     limits: &DecodeLimits,
 ) -> Result<DecodedObject, (&'static str, String)> {
-    let top: TopLevel =
-        serde_json::from_slice(text).map_err(|e| ("invalid-json", e.to_string()))?;
-    let records_raw = top.records.ok_or((
-        "no-records",
-        "the object has no \"Records\" key".to_string(),
-    ))?;
-    let records: Vec<&RawValue> = serde_json::from_str(records_raw.get()).map_err(|e| {
-        (
-            "no-records",
-            format!("\"Records\" is not an array of objects: {e}"),
-        )
-    })?;
+    let records: Vec<&RawValue> = match serde_json::from_slice::<TopLevelRecords>(text) {
+        Ok(top) => top.records,
+        // Slow path, only for broken objects: find out what exactly is wrong.
+        Err(_) => {
+            let top: TopLevel =
+                serde_json::from_slice(text).map_err(|e| ("invalid-json", e.to_string()))?;
+            let records_raw = top.records.ok_or((
+                "no-records",
+                "the object has no \"Records\" key".to_string(),
+            ))?;
+            serde_json::from_str(records_raw.get()).map_err(|e| {
+                (
+                    "no-records",
+                    format!("\"Records\" is not an array of objects: {e}"),
+                )
+            })?
+        }
+    };
     let mut builder = EventsBuilder::new();
     let mut rejects = Vec::new();
     for (i, raw) in records.iter().enumerate() {

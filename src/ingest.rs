@@ -42,7 +42,7 @@ impl Default for IngestOptions {
         IngestOptions {
             filter: KeyFilter::default(),
             fetch_concurrency: 16,
-            commit_rows: 250_000,
+            commit_rows: 100_000,
             max_object_bytes: 256 << 20,
             limits: DecodeLimits::default(),
             list_page_size: None,
@@ -190,6 +190,9 @@ pub async fn ingest(
         .buffer_unordered(opts.fetch_concurrency.max(1));
 
     let mut pending = PendingCommit::default();
+    // At most one commit is written while the next one fills: decoding goes on during the
+    // Parquet encoding, and commits still land one after another, in order.
+    let mut writing: Option<tokio::task::JoinHandle<Result<String, SinkError>>> = None;
     while let Some((obj, decoded)) = results.next().await {
         reporter.on_object_done(obj.size);
         let decoded = match decoded {
@@ -231,11 +234,21 @@ pub async fn ingest(
             rejected
         };
         if pending.event_rows >= opts.commit_rows {
-            commit(lake, std::mem::take(&mut pending), &mut summary).await?;
+            wait_for(writing.take(), &mut summary).await?;
+            writing = Some(start_commit(
+                lake,
+                std::mem::take(&mut pending),
+                &mut summary,
+            ));
         }
     }
+    wait_for(writing.take(), &mut summary).await?;
     if pending.objects() > 0 {
-        commit(lake, pending, &mut summary).await?;
+        wait_for(
+            Some(start_commit(lake, pending, &mut summary)),
+            &mut summary,
+        )
+        .await?;
     }
     reporter.on_finish();
     summary.seconds = started.elapsed().as_secs_f64();
@@ -267,14 +280,36 @@ fn time_range(
     ))
 }
 
-async fn commit(
+/// Start writing `pending` as the next commit; its id comes back through the handle.
+fn start_commit(
     lake: &Lake,
     pending: PendingCommit,
     summary: &mut IngestSummary,
-) -> Result<(), SinkError> {
+) -> tokio::task::JoinHandle<Result<String, SinkError>> {
     // Duplicates were counted as ingested when their object was added; move them.
     summary.records_ingested -= pending.duplicates();
     summary.records_duplicate += pending.duplicates();
+    let lake = lake.clone();
+    tokio::spawn(async move { commit(&lake, pending).await })
+}
+
+/// Wait for the commit being written, if any.
+async fn wait_for(
+    writing: Option<tokio::task::JoinHandle<Result<String, SinkError>>>,
+    summary: &mut IngestSummary,
+) -> Result<(), SinkError> {
+    let Some(handle) = writing else {
+        return Ok(());
+    };
+    handle.await.map_err(|e| SinkError::Write {
+        path: "commit".into(),
+        message: e.to_string(),
+    })??;
+    summary.commits += 1;
+    Ok(())
+}
+
+async fn commit(lake: &Lake, pending: PendingCommit) -> Result<String, SinkError> {
     let join_err = |e: tokio::task::JoinError| SinkError::Write {
         path: "commit".into(),
         message: e.to_string(),
@@ -291,6 +326,5 @@ async fn commit(
         .await
         .map_err(join_err)??;
     info!(commit = %commit.id, files = commit.files.len(), sources = commit.sources.len(), "Commit written.");
-    summary.commits += 1;
-    Ok(())
+    Ok(commit.id)
 }

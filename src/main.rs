@@ -7,6 +7,12 @@ use clap::Parser;
 use agenttrail::cli::Cli;
 use agenttrail::exit::ExitStatus;
 
+/// mimalloc instead of glibc's malloc: many threads (tokio, rayon, DataFusion) allocate and free
+/// large Arrow buffers, and glibc's per-thread arenas kept freed memory mapped (ingest of 1M events
+/// peaked at 2.4 GiB RSS with glibc); it is also faster for the many small strings of decoding.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     agenttrail::logging::init(cli.global.verbose, cli.global.quiet);

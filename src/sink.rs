@@ -30,13 +30,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{
-    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch,
-};
+use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::Date32Type;
 use thiserror::Error;
 
-use crate::schema::{events_schema, rejects_schema};
+use crate::schema::rejects_schema;
 use manifest::{Commit, FileEntry, Manifest, SourceEntry};
 
 /// Errors of the sink stage; each names the file at fault.
@@ -233,8 +231,7 @@ impl Lake {
         let event_rows = pending.event_rows;
         let (events, rejects, sources) = pending.into_parts();
         if event_rows > 0 {
-            let all = concat_batches(&events_schema(), &events).map_err(aerr)?;
-            for (date, batch) in split_by_date(&all).map_err(aerr)? {
+            for (date, batch) in split_by_date(events).map_err(aerr)? {
                 let rel = format!("events/date={date}/part-{id}.parquet");
                 let tmp = staging.join(&rel);
                 let bytes = parquet::write_file(&tmp, std::slice::from_ref(&batch))?;
@@ -451,42 +448,49 @@ impl PendingCommit {
     }
 }
 
-/// Sort by (event_date, event_time) and cut into one batch per date.
+/// Sort the rows of `batches` by (event_date, event_time) and cut them into one batch per date.
+///
+/// The sorted rows are gathered straight from the input batches (no concatenated copy first),
+/// and the inputs are dropped as soon as they are gathered: a commit holds at most two copies of
+/// its rows. Ties keep arrival order, so the output does not depend on the sort algorithm.
 fn split_by_date(
-    batch: &RecordBatch,
+    batches: Vec<RecordBatch>,
 ) -> Result<Vec<(String, RecordBatch)>, arrow::error::ArrowError> {
-    let date_col = batch
-        .column_by_name("event_date")
-        .cloned()
-        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_date missing".into()))?;
-    let time_col = batch
-        .column_by_name("event_time")
-        .cloned()
-        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_time missing".into()))?;
-    let idx = lexsort_to_indices(
-        &[
-            SortColumn {
-                values: date_col,
-                options: None,
-            },
-            SortColumn {
-                values: time_col,
-                options: None,
-            },
-        ],
-        None,
-    )?;
-    let sorted = take_record_batch(batch, &idx)?;
-    let dates = sorted
-        .column_by_name("event_date")
-        .map(|c| c.as_primitive::<Date32Type>().clone())
-        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_date missing".into()))?;
+    use arrow::datatypes::TimestampMicrosecondType;
+    let missing = |c: &str| arrow::error::ArrowError::SchemaError(format!("{c} missing"));
+    let mut keys: Vec<(i32, i64, usize, usize)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let dates = batch
+            .column_by_name("event_date")
+            .and_then(|c| c.as_primitive_opt::<Date32Type>())
+            .ok_or_else(|| missing("event_date"))?;
+        let times = batch
+            .column_by_name("event_time")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| missing("event_time"))?;
+        keys.extend(
+            dates
+                .values()
+                .iter()
+                .zip(times.values().iter())
+                .enumerate()
+                .map(|(r, (d, t))| (*d, *t, b, r)),
+        );
+    }
+    keys.sort_unstable();
+    let indices: Vec<(usize, usize)> = keys.iter().map(|k| (k.2, k.3)).collect();
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let sorted = arrow::compute::interleave_record_batch(&refs, &indices)?;
+    drop(refs);
+    drop(batches);
     let mut out = Vec::new();
     let mut start = 0;
-    for i in 1..=dates.len() {
-        if i == dates.len() || dates.value(i) != dates.value(start) {
-            let day = dates
-                .value_as_date(start)
+    for i in 1..=keys.len() {
+        if i == keys.len() || keys[i].0 != keys[start].0 {
+            let day = sorted
+                .column_by_name("event_date")
+                .and_then(|c| c.as_primitive_opt::<Date32Type>())
+                .and_then(|d| d.value_as_date(start))
                 .map(|d| d.to_string())
                 .unwrap_or_default();
             out.push((day, sorted.slice(start, i - start)));
@@ -533,4 +537,62 @@ fn list_files(dir: &Path) -> Vec<PathBuf> {
 
 fn count_files(dir: &Path) -> usize {
     list_files(dir).len()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, StringArray, TimestampMicrosecondArray};
+
+    use super::*;
+
+    fn batch(rows: &[(i32, i64, &str)]) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![
+            (
+                "event_date",
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.0))) as ArrayRef,
+            ),
+            (
+                "event_time",
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )),
+            ),
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn rows_of_several_batches_come_out_sorted_and_cut_by_date() {
+        // 20777 is 2026-11-20.
+        let a = batch(&[(20778, 30, "a1"), (20777, 10, "a2"), (20778, 5, "a3")]);
+        let b = batch(&[(20777, 10, "b1"), (20778, 20, "b2"), (20777, 2, "b3")]);
+        let out: Vec<(String, Vec<String>)> = split_by_date(vec![a, b])
+            .unwrap()
+            .into_iter()
+            .map(|(day, b)| {
+                let ids = b.column_by_name("id").unwrap().as_string::<i32>();
+                (day, ids.iter().map(|v| v.unwrap().to_string()).collect())
+            })
+            .collect();
+        let want = |day: &str, ids: &[&str]| {
+            (
+                day.to_string(),
+                ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            out,
+            vec![
+                // Equal times keep arrival order (a2 came before b1).
+                want("2026-11-20", &["b3", "a2", "b1"]),
+                want("2026-11-21", &["a3", "b2", "a1"]),
+            ]
+        );
+    }
 }

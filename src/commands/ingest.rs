@@ -34,7 +34,13 @@ pub async fn run_with_summary(
             since: args.since,
             until: args.until,
         },
-        fetch_concurrency: args.fetch_concurrency as usize,
+        fetch_concurrency: match (args.fetch_concurrency, &source) {
+            (Some(n), _) => usize::from(n),
+            (None, Source::S3 { .. }) => 16,
+            (None, Source::Local { .. }) => {
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            }
+        },
         commit_rows: args.commit_rows.max(1),
         limits: DecodeLimits {
             max_decompressed_bytes: args.max_decompressed_mib << 20,
