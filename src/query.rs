@@ -90,7 +90,13 @@ pub async fn build_context_in(
     settings: &Settings,
     range: TimeRange,
 ) -> Result<SessionContext, QueryError> {
-    let config = SessionConfig::new()
+    // Filters are evaluated inside the Parquet scan (late materialisation): a detection that
+    // keeps a few rows by event_name or event_source decodes the wide JSON columns of those rows
+    // only, not of the whole lake.
+    let mut config = SessionConfig::new();
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    config.options_mut().execution.parquet.reorder_filters = true;
+    let config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
     let mut ctx = SessionContext::new_with_config(config);
@@ -138,11 +144,25 @@ pub async fn build_context_in(
         }
         ctx.register_table("events_all", df.into_view())?;
     }
-    let events = dedup_events(&ctx, ctx.table("events_all").await?).await?;
-    ctx.register_table("events_dedup", events.into_view())?;
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
-    sessions::register(&ctx, &rules).await?;
+    // Independent passes over the lake, run at once: the copies to hide, and the correlation
+    // tables (sessions, session names, MCP links).
+    let all = ctx.table("events_all").await?;
+    let (events, correlated) = tokio::join!(
+        async {
+            let started = std::time::Instant::now();
+            let events = dedup_events(&ctx, all).await;
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                "Duplicates across commits found."
+            );
+            events
+        },
+        sessions::register(&ctx, &rules)
+    );
+    correlated?;
+    ctx.register_table("events_dedup", events?.into_view())?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

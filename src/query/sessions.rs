@@ -206,21 +206,35 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
 
 /// Build and register `sessions`, `ai_session_names` and `mcp_links`.
 pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
+    let started = std::time::Instant::now();
+    let step = |what: &str| {
+        tracing::debug!(
+            step = what,
+            ms = started.elapsed().as_millis() as u64,
+            "Building correlation tables."
+        )
+    };
     let apis = SESSION_APIS
         .iter()
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let sts_rows = collect(
-        ctx,
-        &format!(
-            "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
-             access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
-             WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
-             AND response_elements IS NOT NULL"
-        ),
-    )
-    .await?;
+    // The two scans run at once (each reads a few columns of the whole lake).
+    let sts_sql = format!(
+        "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
+         access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
+         WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
+         AND response_elements IS NOT NULL"
+    );
+    let (sts_rows, mcp_rows) = tokio::try_join!(
+        collect(ctx, &sts_sql),
+        collect(
+            ctx,
+            "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
+             additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
+        )
+    )?;
+    step("sts rows read");
     let mut seen = std::collections::HashSet::new();
     let mut records = Vec::new();
     for b in &sts_rows {
@@ -246,8 +260,11 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
             records.extend(session_from_event(&ev));
         }
     }
+    step("sts records parsed");
     let sessions = classify_sessions(records, rules);
+    step("sessions classified");
     let batch = sessions_batch(&sessions)?;
+    step("sessions table built");
     ctx.register_table(
         "sessions",
         Arc::new(MemTable::try_new(sessions_schema(), vec![vec![batch]])?),
@@ -313,13 +330,8 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         Arc::new(MemTable::try_new(names_schema, vec![vec![names_batch]])?),
     )?;
 
+    step("session names built");
     // MCP links: one per request id, from the MCP server's own records.
-    let mcp_rows = collect(
-        ctx,
-        "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
-         additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
-    )
-    .await?;
     let mut links: HashMap<String, McpLink> = HashMap::new();
     for b in &mcp_rows {
         for r in 0..b.num_rows() {
@@ -391,5 +403,6 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         "mcp_links",
         Arc::new(MemTable::try_new(links_schema, vec![vec![links_batch]])?),
     )?;
+    step("mcp links built");
     Ok(())
 }
