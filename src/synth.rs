@@ -238,11 +238,15 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
         labels: Vec::new(),
     };
     let start = Utc.from_utc_datetime(&opts.day.and_hms_opt(0, 0, 0).unwrap_or_default());
+    // Event ids and the agents' access keys carry the seed, so days generated with different
+    // seeds can share a lake (the benchmark's 5M events are five such days) without colliding.
     let mut n: u64 = 0;
+    let seed = opts.seed;
     let mut next_id = || {
         n += 1;
-        format!("synth-{:010}", n)
+        format!("synth-{seed}-{n:010}")
     };
+    let tag = seed % 1000;
     let total = opts.events;
     let mut session_no = 0u64;
     while (out.records.len() as u64) < total {
@@ -347,7 +351,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                 let server = format!("mcp-{}", rng.below(5));
                 let role = format!("agent-role-{}", rng.below(8));
                 let session = format!("agent-{session_no}");
-                let key = format!("ASIAAGT{session_no:013}");
+                let key = format!("ASIAAGT{tag:03}{session_no:010}");
                 let host = assumed(account, "mcp-host", "i-0abc", "ASIAHOST0000000001", None);
                 let req = json!({"roleArn": format!("arn:aws:iam::{account}:role/{role}"), "roleSessionName": session,
                     "durationSeconds": 3600, "tags": [{"key": "AccessType", "value": "AI"}, {"key": "MCPServer", "value": server}],
@@ -384,7 +388,7 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                 }
                 match rng.below(10) {
                     0..=2 => {
-                        let child_key = format!("ASIACHN{session_no:013}");
+                        let child_key = format!("ASIACHN{tag:03}{session_no:010}");
                         let req = json!({"roleArn": format!("arn:aws:iam::{account}:role/deployer"), "roleSessionName": format!("{session}-c"),
                             "incomingTransitiveTags": {"MCPServer": server}});
                         let resp = json!({"credentials": {"accessKeyId": child_key, "expiration": sts_expiry(t)},
