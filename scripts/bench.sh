@@ -31,6 +31,7 @@ if ! "$VENV/bin/python" -c "import duckdb; assert duckdb.__version__ == '$DUCKDB
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION"
 fi
 [ -x /usr/bin/time ] || { echo "bench.sh: /usr/bin/time is needed (Debian package 'time')" >&2; exit 2; }
+command -v bc >/dev/null || { echo "bench.sh: bc is needed (Debian package 'bc')" >&2; exit 2; }
 
 echo "bench.sh: building the release binary (once; ~30 min from clean)" >&2
 cargo build --release --locked --quiet
