@@ -467,17 +467,17 @@ pub struct IngestArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
     pub fetch_concurrency: Option<u16>,
     /// Rows per commit (bounds memory: about two commits' rows are held at once).
-    #[arg(long, default_value_t = 100_000, help_heading = "Performance")]
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_COMMIT_ROWS, help_heading = "Performance")]
     pub commit_rows: usize,
     /// Keys per S3 ListObjectsV2 page (1-1000).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = "Performance")]
     pub list_page_size: Option<i32>,
     /// Cap on one object's decompressed size, in MiB (a larger object is rejected).
-    #[arg(long, default_value_t = 1024, help_heading = "Limits")]
+    #[arg(long, default_value_t = crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB, help_heading = "Limits")]
     pub max_decompressed_mib: u64,
     /// Cap on one record's size, in MiB (a larger record is rejected; the rest of its object is
     /// kept).
-    #[arg(long, default_value_t = 16, help_heading = "Limits")]
+    #[arg(long, default_value_t = crate::decode::DEFAULT_MAX_RECORD_MIB, help_heading = "Limits")]
     pub max_record_mib: usize,
 }
 

@@ -37,11 +37,16 @@ pub struct DecodeLimits {
     pub max_reject_raw_bytes: usize,
 }
 
+/// Default cap on one object's decompressed size, in MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_MIB: u64 = 1024;
+/// Default cap on one record's size, in MiB.
+pub const DEFAULT_MAX_RECORD_MIB: usize = 16;
+
 impl Default for DecodeLimits {
     fn default() -> Self {
         DecodeLimits {
-            max_decompressed_bytes: 1 << 30,
-            max_record_bytes: 16 << 20,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_MIB << 20,
+            max_record_bytes: DEFAULT_MAX_RECORD_MIB << 20,
             max_reject_raw_bytes: 64 << 10,
         }
     }

@@ -37,12 +37,15 @@ pub struct IngestOptions {
     pub list_page_size: Option<i32>,
 }
 
+/// Default rows per commit: about two commits' rows are in memory at once.
+pub const DEFAULT_COMMIT_ROWS: usize = 100_000;
+
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             filter: KeyFilter::default(),
             fetch_concurrency: 16,
-            commit_rows: 100_000,
+            commit_rows: DEFAULT_COMMIT_ROWS,
             max_object_bytes: 256 << 20,
             limits: DecodeLimits::default(),
             list_page_size: None,
@@ -192,7 +195,7 @@ pub async fn ingest(
     let mut pending = PendingCommit::default();
     // At most one commit is written while the next one fills: decoding goes on during the
     // Parquet encoding, and commits still land one after another, in order.
-    let mut writing: Option<tokio::task::JoinHandle<Result<String, SinkError>>> = None;
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), SinkError>>> = None;
     while let Some((obj, decoded)) = results.next().await {
         reporter.on_object_done(obj.size);
         let decoded = match decoded {
@@ -280,12 +283,12 @@ fn time_range(
     ))
 }
 
-/// Start writing `pending` as the next commit; its id comes back through the handle.
+/// Start writing `pending` as the next commit.
 fn start_commit(
     lake: &Lake,
     pending: PendingCommit,
     summary: &mut IngestSummary,
-) -> tokio::task::JoinHandle<Result<String, SinkError>> {
+) -> tokio::task::JoinHandle<Result<(), SinkError>> {
     // Duplicates were counted as ingested when their object was added; move them.
     summary.records_ingested -= pending.duplicates();
     summary.records_duplicate += pending.duplicates();
@@ -295,36 +298,36 @@ fn start_commit(
 
 /// Wait for the commit being written, if any.
 async fn wait_for(
-    writing: Option<tokio::task::JoinHandle<Result<String, SinkError>>>,
+    writing: Option<tokio::task::JoinHandle<Result<(), SinkError>>>,
     summary: &mut IngestSummary,
 ) -> Result<(), SinkError> {
     let Some(handle) = writing else {
         return Ok(());
     };
-    handle.await.map_err(|e| SinkError::Write {
-        path: "commit".into(),
-        message: e.to_string(),
-    })??;
+    handle.await.map_err(join_error)??;
     summary.commits += 1;
     Ok(())
 }
 
-async fn commit(lake: &Lake, pending: PendingCommit) -> Result<String, SinkError> {
-    let join_err = |e: tokio::task::JoinError| SinkError::Write {
+fn join_error(e: tokio::task::JoinError) -> SinkError {
+    SinkError::Write {
         path: "commit".into(),
         message: e.to_string(),
-    };
+    }
+}
+
+async fn commit(lake: &Lake, pending: PendingCommit) -> Result<(), SinkError> {
     let l = lake.clone();
     let prepared = tokio::task::spawn_blocking(move || l.prepare(pending))
         .await
-        .map_err(join_err)??;
+        .map_err(join_error)??;
     if let Some(remote) = lake.remote() {
         remote.push(&prepared).await?;
     }
     let l = lake.clone();
     let commit = tokio::task::spawn_blocking(move || l.finish(prepared))
         .await
-        .map_err(join_err)??;
+        .map_err(join_error)??;
     info!(commit = %commit.id, files = commit.files.len(), sources = commit.sources.len(), "Commit written.");
-    Ok(commit.id)
+    Ok(())
 }

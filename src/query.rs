@@ -146,23 +146,14 @@ pub async fn build_context_in(
     }
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
-    // Independent passes over the lake, run at once: the copies to hide, and the correlation
-    // tables (sessions, session names, MCP links).
-    let all = ctx.table("events_all").await?;
-    let (events, correlated) = tokio::join!(
-        async {
-            let started = std::time::Instant::now();
-            let events = dedup_events(&ctx, all).await;
-            tracing::debug!(
-                ms = started.elapsed().as_millis() as u64,
-                "Duplicates across commits found."
-            );
-            events
-        },
-        sessions::register(&ctx, &rules)
+    let started = std::time::Instant::now();
+    let events = dedup_events(&ctx, ctx.table("events_all").await?).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "Duplicates across commits found."
     );
-    correlated?;
-    ctx.register_table("events_dedup", events?.into_view())?;
+    ctx.register_table("events_dedup", events.into_view())?;
+    sessions::register(&ctx, &rules).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

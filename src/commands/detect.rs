@@ -162,10 +162,10 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         account: vec![],
         region: vec![],
         fetch_concurrency: None,
-        commit_rows: 100_000,
+        commit_rows: crate::ingest::DEFAULT_COMMIT_ROWS,
         list_page_size: None,
-        max_decompressed_mib: 1024,
-        max_record_mib: 16,
+        max_decompressed_mib: crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB,
+        max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,
     };
     let (ingest_status, summary) = super::ingest::run_with_summary(ingest_args, global).await?;
     // The window: every bucket touched by the events this run added (late events re-publish

@@ -219,21 +219,16 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    // The two scans run at once (each reads a few columns of the whole lake).
-    let sts_sql = format!(
-        "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
-         access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
-         WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
-         AND response_elements IS NOT NULL"
-    );
-    let (sts_rows, mcp_rows) = tokio::try_join!(
-        collect(ctx, &sts_sql),
-        collect(
-            ctx,
-            "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
-             additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
-        )
-    )?;
+    let sts_rows = collect(
+        ctx,
+        &format!(
+            "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
+             access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
+             WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
+             AND response_elements IS NOT NULL"
+        ),
+    )
+    .await?;
     step("sts rows read");
     let mut seen = std::collections::HashSet::new();
     let mut records = Vec::new();
@@ -332,6 +327,12 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 
     step("session names built");
     // MCP links: one per request id, from the MCP server's own records.
+    let mcp_rows = collect(
+        ctx,
+        "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
+         additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
+    )
+    .await?;
     let mut links: HashMap<String, McpLink> = HashMap::new();
     for b in &mcp_rows {
         for r in 0..b.num_rows() {
