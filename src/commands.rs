@@ -1,6 +1,7 @@
 //! One function per subcommand; the only place (with `main`) that uses `anyhow`.
 
 pub mod alarms;
+pub mod deploy;
 pub mod detect;
 pub mod ingest;
 pub mod query;
@@ -26,5 +27,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Detect(args) => detect::run(args).await,
         Command::Run(args) => detect::run_job(args, &cli.global).await,
         Command::Alarms(cmd) => alarms::run(cmd).await,
+        Command::Deploy(cmd) => deploy::run(cmd),
     }
 }

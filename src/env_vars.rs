@@ -2,6 +2,8 @@
 
 /// Log filter in `tracing` EnvFilter syntax (overrides `-v`/`-q`).
 pub const LOG: &str = "AGENTTRAIL_LOG";
+/// `text` or `json`: the shape of stderr (default for `--log-format`).
+pub const LOG_FORMAT: &str = "AGENTTRAIL_LOG_FORMAT";
 /// Default for `--lake`.
 pub const LAKE: &str = "AGENTTRAIL_LAKE";
 /// Default for `--source`.
@@ -12,6 +14,9 @@ pub const S3_PATH_STYLE: &str = "AGENTTRAIL_S3_PATH_STYLE";
 pub const CONFIG: &str = "AGENTTRAIL_CONFIG";
 /// Where S3 lakes are mirrored (default `$XDG_CACHE_HOME/agenttrail`, else `~/.cache/agenttrail`).
 pub const CACHE_DIR: &str = "AGENTTRAIL_CACHE_DIR";
+
+/// Lease time in seconds of the writer lease on an S3 lake (default 1800; renewed every third).
+pub const LEASE_SECONDS: &str = "AGENTTRAIL_LEASE_SECONDS";
 
 /// The cache folder for S3 lake mirrors.
 pub fn cache_dir() -> std::path::PathBuf {

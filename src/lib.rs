@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod correlate;
 pub mod decode;
+pub mod deploy;
 pub mod detect;
 pub mod env_vars;
 pub mod exit;

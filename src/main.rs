@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    agenttrail::logging::init(cli.global.verbose, cli.global.quiet);
+    agenttrail::logging::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,10 +38,7 @@ fn main() -> ExitCode {
             }
             // DataFusion errors repeat their message down the chain; print each cause once.
             let msg = agenttrail::source::error_chain(err.as_ref());
-            eprintln!(
-                "agenttrail: error: {}",
-                agenttrail::render::escape_control(&msg)
-            );
+            agenttrail::logging::fatal(&agenttrail::render::escape_control(&msg));
             ExitStatus::Error.into()
         }
     }

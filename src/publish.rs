@@ -122,3 +122,139 @@ pub async fn send(
     }
     Ok(sent)
 }
+
+/// One line of the dry-run plan: what would be sent for one metric and dimension set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRow {
+    /// Metric name.
+    pub metric: String,
+    /// Dimensions as `Name=value` joined by `, ` (empty for none).
+    pub dimensions: String,
+    /// Datums (one per 5-minute bucket, or one per run for job metrics).
+    pub datums: u64,
+    /// Datums whose value is not zero.
+    pub nonzero: u64,
+    /// The largest value: what an alarm on `Maximum` would see.
+    pub max: f64,
+}
+
+/// Summarise requests per metric and dimension set, in first-seen order of metric, then by
+/// dimensions: the short view of a dry run (the requests themselves can hold thousands of datums).
+pub fn plan(reqs: &[PutMetricDataRequest]) -> Vec<PlanRow> {
+    let mut rows: Vec<PlanRow> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for d in reqs.iter().flat_map(|r| r.metric_data.iter()) {
+        let dimensions = d
+            .dimensions
+            .iter()
+            .map(|x| format!("{}={}", x.name, x.value))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let i = *index
+            .entry((d.metric_name.clone(), dimensions.clone()))
+            .or_insert_with(|| {
+                rows.push(PlanRow {
+                    metric: d.metric_name.clone(),
+                    dimensions,
+                    datums: 0,
+                    nonzero: 0,
+                    max: 0.0,
+                });
+                rows.len() - 1
+            });
+        let row = &mut rows[i];
+        row.datums += 1;
+        row.nonzero += u64::from(d.value != 0.0);
+        row.max = row.max.max(d.value);
+    }
+    rows
+}
+
+/// The plan as one Arrow batch (metric, dimensions, datums, nonzero, max), for the renderers.
+pub fn plan_batch(rows: &[PlanRow]) -> arrow::record_batch::RecordBatch {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("metric", DataType::Utf8, false),
+        Field::new("dimensions", DataType::Utf8, false),
+        Field::new("datums", DataType::Int64, false),
+        Field::new("nonzero", DataType::Int64, false),
+        Field::new("max", DataType::Float64, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.metric.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.dimensions.as_str()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.datums as i64),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.nonzero as i64),
+        )),
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.max))),
+    ];
+    arrow::record_batch::RecordBatch::try_new(schema, columns)
+        .expect("the plan's columns match its schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datums::Dim;
+
+    fn datum(metric: &str, dims: &[(&str, &str)], minute: i64, value: f64) -> Datum {
+        Datum {
+            metric_name: metric.into(),
+            dimensions: dims.iter().map(|(k, v)| Dim::new(k, v)).collect(),
+            timestamp: DateTime::from_timestamp(1_700_000_000 + minute * 60, 0).unwrap(),
+            value,
+            unit: "Count",
+        }
+    }
+
+    #[test]
+    fn the_plan_counts_datums_per_metric_and_dimensions_across_requests() {
+        let mut ds = Vec::new();
+        for m in 0..1500 {
+            ds.push(datum("Findings", &[("Detection", "ai_deletions")], m, 0.0));
+        }
+        ds.push(datum("Findings", &[("Detection", "ai_deletions")], 5, 3.0));
+        ds.push(datum("Findings", &[("Detection", "mcp_bypass")], 5, 2.0));
+        ds.push(datum("JobHeartbeat", &[], 0, 1.0));
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let (reqs, dropped) = requests("AgentTrail", ds, now);
+        assert_eq!((reqs.len(), dropped), (2, 0));
+        let plan = plan(&reqs);
+        assert_eq!(
+            plan,
+            vec![
+                PlanRow {
+                    metric: "Findings".into(),
+                    dimensions: "Detection=ai_deletions".into(),
+                    datums: 1501,
+                    nonzero: 1,
+                    max: 3.0
+                },
+                PlanRow {
+                    metric: "Findings".into(),
+                    dimensions: "Detection=mcp_bypass".into(),
+                    datums: 1,
+                    nonzero: 1,
+                    max: 2.0
+                },
+                PlanRow {
+                    metric: "JobHeartbeat".into(),
+                    dimensions: String::new(),
+                    datums: 1,
+                    nonzero: 1,
+                    max: 1.0
+                },
+            ]
+        );
+        assert_eq!(plan_batch(&plan).num_rows(), 3);
+    }
+}

@@ -20,6 +20,7 @@
 //! commits or runs are removed when the lake is queried (see `query`), which keeps ingest memory
 //! flat whatever the lake's size.
 
+pub mod lease;
 pub mod manifest;
 pub mod parquet;
 pub mod remote;
@@ -67,6 +68,18 @@ pub enum SinkError {
     /// Another ingest holds the lake.
     #[error("the lake {0} is locked by another running ingest")]
     Locked(String),
+    /// Another run holds the S3 lake's lease.
+    #[error(
+        "the lake {lake} is held by run {holder} until {expires}; one run at a time writes an S3 lake"
+    )]
+    Leased {
+        /// The lease object.
+        lake: String,
+        /// Who holds it.
+        holder: String,
+        /// When it lapses.
+        expires: String,
+    },
     /// Arrow failed while preparing a commit.
     #[error("failed to prepare commit {commit}: {message}")]
     Arrow {

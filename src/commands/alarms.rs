@@ -55,8 +55,8 @@ async fn plan_or_apply(a: AlarmsArgs, apply: bool) -> anyhow::Result<ExitStatus>
         }
     }
     let verb = if apply { "applied" } else { "plan" };
-    eprintln!(
+    crate::logging::status(&format!(
         "agenttrail alarms {verb}: {created} to create, {updated} to update, {unchanged} unchanged"
-    );
+    ));
     Ok(ExitStatus::Success)
 }

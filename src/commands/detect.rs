@@ -9,9 +9,9 @@ use crate::cli::{DetectArgs, DetectOptions, GlobalArgs, IngestArgs, RunArgs};
 use crate::detect::{DetectionRun, catalog, run_all};
 use crate::exit::ExitStatus;
 use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
-use crate::publish::{requests, send};
+use crate::publish::{PutMetricDataRequest, plan, plan_batch, requests, send};
 use crate::query::build_context;
-use crate::render::write_batches;
+use crate::render::{Format, write_batches};
 use crate::settings::Settings;
 
 async fn detect(
@@ -41,7 +41,7 @@ fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result
     let mut out = stdout.lock();
     let fired: Vec<&DetectionRun> = runs.iter().filter(|r| r.rows() > 0).collect();
     match opts.format {
-        crate::render::Format::Table => {
+        Format::Table => {
             for r in &fired {
                 writeln!(
                     out,
@@ -68,13 +68,20 @@ fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result
         .iter()
         .map(|r| format!("{} {}", r.detection.id, r.rows()))
         .collect();
-    eprintln!(
+    crate::logging::status(&format!(
         "agenttrail detect: {} detections, {} fired; {}",
         runs.len(),
         fired.len(),
         summary.join(", ")
-    );
+    ));
     Ok(())
+}
+
+/// What a publish did: requests and datums, and whether they were sent.
+struct Published {
+    requests: usize,
+    datums: usize,
+    sent: bool,
 }
 
 async fn publish(
@@ -83,7 +90,7 @@ async fn publish(
     counters: &[(&str, u64)],
     opts: &DetectOptions,
     dry_run: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Published> {
     let now = Utc::now();
     let mut datums = finding_datums(runs, window);
     datums.extend(job_datums(now, counters));
@@ -96,26 +103,72 @@ async fn publish(
     }
     let total: usize = reqs.iter().map(|r| r.metric_data.len()).sum();
     if dry_run {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        writeln!(out, "== PutMetricData requests (dry run, not sent)")?;
-        for r in &reqs {
-            serde_json::to_writer_pretty(&mut out, r)?;
+        print_dry_run(&reqs, opts)?;
+        crate::logging::status(&format!(
+            "agenttrail publish: dry run, {} requests, {total} datums not sent (--publish sends them{})",
+            reqs.len(),
+            if opts.show_requests {
+                ""
+            } else {
+                "; --show-requests prints them"
+            }
+        ));
+        return Ok(Published {
+            requests: reqs.len(),
+            datums: total,
+            sent: false,
+        });
+    }
+    let client = crate::publish::client().await;
+    let sent = send(&client, &reqs).await?;
+    crate::logging::status(&format!(
+        "agenttrail publish: {sent} datums sent in {} requests to namespace {}",
+        reqs.len(),
+        opts.namespace
+    ));
+    Ok(Published {
+        requests: reqs.len(),
+        datums: sent,
+        sent: true,
+    })
+}
+
+/// A dry run prints a short plan (one row per metric and dimension set) in table or CSV
+/// format, and the whole PutMetricData requests with `--show-requests` or in JSON formats.
+fn print_dry_run(reqs: &[PutMetricDataRequest], opts: &DetectOptions) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match opts.format {
+        Format::Table | Format::Csv if !opts.show_requests => {
+            let batch = plan_batch(&plan(reqs));
+            if opts.format == Format::Table {
+                writeln!(
+                    out,
+                    "== CloudWatch metrics (dry run, not sent; namespace {})",
+                    opts.namespace
+                )?;
+            }
+            write_batches(&mut out, &batch.schema(), &[batch], opts.format)?;
+        }
+        Format::Ndjson => {
+            for r in reqs {
+                serde_json::to_writer(&mut out, r)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Json if !opts.show_requests => {
+            serde_json::to_writer_pretty(&mut out, reqs)?;
             writeln!(out)?;
         }
-        eprintln!(
-            "agenttrail publish: dry run, {} requests, {total} datums not sent (--publish sends them)",
-            reqs.len()
-        );
-    } else {
-        let client = crate::publish::client().await;
-        let sent = send(&client, &reqs).await?;
-        eprintln!(
-            "agenttrail publish: {sent} datums sent in {} requests to namespace {}",
-            reqs.len(),
-            opts.namespace
-        );
+        _ => {
+            writeln!(out, "== PutMetricData requests (dry run, not sent)")?;
+            for r in reqs {
+                serde_json::to_writer_pretty(&mut out, r)?;
+                writeln!(out)?;
+            }
+        }
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -167,7 +220,33 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         max_decompressed_mib: crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB,
         max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,
     };
-    let (ingest_status, summary) = super::ingest::run_with_summary(ingest_args, global).await?;
+    // An S3 lake is written by one run at a time: hold its lease for the whole job (ingest,
+    // detect, publish and the owed-window state), so overlapping scheduled runs cannot interleave.
+    let lake = crate::sink::Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
+        .await
+        .with_context(|| format!("cannot open the lake {}", args.lake))?;
+    let lease = match lake.remote() {
+        Some(remote) => Some(remote.lease().await?),
+        None => None,
+    };
+    let result = job(args, ingest_args, global, &lake).await;
+    if let Some(lease) = lease {
+        lease.release().await?;
+    }
+    let (exit, record) = result?;
+    crate::logging::summary("run", &record);
+    Ok(exit)
+}
+
+async fn job(
+    args: RunArgs,
+    ingest_args: IngestArgs,
+    global: &GlobalArgs,
+    lake: &crate::sink::Lake,
+) -> anyhow::Result<(ExitStatus, serde_json::Value)> {
+    let started = std::time::Instant::now();
+    let (ingest_status, summary) =
+        super::ingest::run_with_summary(ingest_args, global, false).await?;
     // The window: every bucket touched by the events this run added (late events re-publish
     // their bucket with the full count), or the current bucket when nothing new arrived, widened
     // by any window an earlier run failed to publish.
@@ -182,13 +261,11 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
             bucket_start(now) + chrono::Duration::seconds(300),
         ),
     };
-    let lake = super::query::open_lake(&args.lake).await?;
-    let pending_path = lake.root().join("_publish_pending.json");
     let publishing = args.publish && !args.opts.dry_run;
     // Buckets owed: this run's window, plus those of windows earlier runs failed to publish.
     let mut owed: Vec<DateTime<Utc>> = buckets(start, end);
     if publishing {
-        for (s, e) in read_pending(&pending_path) {
+        for (s, e) in read_pending(lake).await? {
             tracing::info!(start = %s, end = %e, "Re-publishing a window an earlier run did not publish.");
             owed.extend(buckets(s, e));
             start = start.min(s);
@@ -196,7 +273,7 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         }
         owed.sort();
         owed.dedup();
-        write_pending(&pending_path, &owed)?;
+        write_pending(lake, &owed).await?;
     }
     let runs = detect(&args.lake, &args.opts, Some(start), Some(end)).await?;
     print_findings(&runs, &args.opts)?;
@@ -205,40 +282,98 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         ("RecordsRejected", summary.records_rejected),
         ("ObjectsFailed", summary.objects_failed.len() as u64),
     ];
-    publish(&runs, &owed, &counters, &args.opts, !publishing).await?;
+    let published = publish(&runs, &owed, &counters, &args.opts, !publishing).await?;
     if publishing {
         // Published: nothing is owed any more. (A crash before this line re-publishes the same
         // values next time, which the Maximum-based alarms absorb.)
-        let _ = std::fs::remove_file(&pending_path);
+        write_pending(lake, &[]).await?;
     }
-    Ok(status(
-        &runs,
-        &args.opts,
-        ingest_status == ExitStatus::Success,
-    ))
+    let exit = status(&runs, &args.opts, ingest_status == ExitStatus::Success);
+    let record = run_summary(&summary, &runs, &published, exit, started.elapsed());
+    Ok((exit, record))
 }
 
+/// The end-of-run record: what CloudWatch Logs Insights queries to chart a job's health.
+fn run_summary(
+    ingest: &crate::ingest::IngestSummary,
+    runs: &[DetectionRun],
+    published: &Published,
+    exit: ExitStatus,
+    elapsed: std::time::Duration,
+) -> serde_json::Value {
+    let findings: serde_json::Map<String, serde_json::Value> = runs
+        .iter()
+        .map(|r| (r.detection.id.clone(), (r.rows() as u64).into()))
+        .collect();
+    let mut v = ingest_summary_json(ingest);
+    v["findings"] = findings.into();
+    v["findings_total"] = runs.iter().map(|r| r.rows() as u64).sum::<u64>().into();
+    v["metrics"] = serde_json::json!({
+        "requests": published.requests,
+        "datums": published.datums,
+        "published": published.sent,
+    });
+    v["exit_status"] = (exit as u8).into();
+    v["seconds"] = ((elapsed.as_secs_f64() * 1000.0).round() / 1000.0).into();
+    v
+}
+
+/// The ingest part of a summary record (shared by `ingest` and `run`).
+pub fn ingest_summary_json(s: &crate::ingest::IngestSummary) -> serde_json::Value {
+    serde_json::json!({
+        "objects": {
+            "listed": s.objects_listed,
+            "read": s.objects_read,
+            "skipped": s.objects_skipped.values().sum::<u64>(),
+            "skipped_by_reason": s.objects_skipped,
+            "failed": s.objects_failed.len(),
+            "failed_objects": s.objects_failed.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>(),
+        },
+        "records": {
+            "ingested": s.records_ingested,
+            "rejected": s.records_rejected,
+            "duplicate": s.records_duplicate,
+        },
+        "commits": s.commits,
+        "ingest_seconds": (s.seconds * 1000.0).round() / 1000.0,
+    })
+}
+
+/// Where a run keeps the windows it owes CloudWatch: in the lake, so that a scheduled job on a
+/// fresh machine (ECS Fargate) still finds what the previous run failed to publish.
+const PENDING: &str = "_publish_pending.json";
+
 /// Windows earlier runs failed to publish, as (start, end) pairs of contiguous buckets.
-fn read_pending(path: &std::path::Path) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
+async fn read_pending(
+    lake: &crate::sink::Lake,
+) -> anyhow::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    let text = match lake.remote() {
+        Some(remote) => remote.get_state(PENDING).await?,
+        None => std::fs::read(lake.root().join(PENDING)).ok(),
     };
-    let Ok(v) = serde_json::from_str::<Vec<(String, String)>>(&text) else {
-        tracing::warn!(path = %path.display(), "Ignoring an unreadable pending-publish file.");
-        return Vec::new();
+    let Some(text) = text else {
+        return Ok(Vec::new());
     };
-    v.iter()
+    let Ok(v) = serde_json::from_slice::<Vec<(String, String)>>(&text) else {
+        tracing::warn!(
+            file = PENDING,
+            "Ignoring an unreadable pending-publish file."
+        );
+        return Ok(Vec::new());
+    };
+    Ok(v.iter()
         .filter_map(|(s, e)| {
             Some((
                 s.parse::<DateTime<Utc>>().ok()?,
                 e.parse::<DateTime<Utc>>().ok()?,
             ))
         })
-        .collect()
+        .collect())
 }
 
-/// Record `owed` buckets as contiguous windows (written atomically).
-fn write_pending(path: &std::path::Path, owed: &[DateTime<Utc>]) -> anyhow::Result<()> {
+/// Record `owed` buckets as contiguous windows (an empty list once everything is published).
+/// Locally: temp file + rename; on S3: one PUT, which replaces the object atomically.
+async fn write_pending(lake: &crate::sink::Lake, owed: &[DateTime<Utc>]) -> anyhow::Result<()> {
     let step = chrono::Duration::seconds(crate::publish::datums::BUCKET_SECONDS);
     let mut windows: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
     for b in owed {
@@ -251,8 +386,18 @@ fn write_pending(path: &std::path::Path, owed: &[DateTime<Utc>]) -> anyhow::Resu
         .iter()
         .map(|(s, e)| (s.to_rfc3339(), e.to_rfc3339()))
         .collect();
+    let json = serde_json::to_vec(&body)?;
+    if let Some(remote) = lake.remote() {
+        remote.put_state(PENDING, json).await?;
+        return Ok(());
+    }
+    let path = lake.root().join(PENDING);
+    if owed.is_empty() {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_string(&body)?)?;
-    std::fs::rename(&tmp, path)?;
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, &path)?;
     Ok(())
 }

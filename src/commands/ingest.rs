@@ -15,18 +15,41 @@ use crate::source::{KeyFilter, Source};
 
 /// Run `ingest` and print its summary to stderr.
 pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    Ok(run_with_summary(args, global).await?.0)
+    let (status, summary) = run_with_summary(args, global, true).await?;
+    let mut record = super::detect::ingest_summary_json(&summary);
+    record["exit_status"] = (status as u8).into();
+    crate::logging::summary("ingest", &record);
+    Ok(status)
 }
 
-/// Run `ingest`, print its summary, and return it.
+/// Run `ingest`, print its summary, and return it. With `take_lease`, an S3 lake's writer lease
+/// is held for the ingest (`run` holds it itself, for the whole job).
 pub async fn run_with_summary(
     args: IngestArgs,
     global: &GlobalArgs,
+    take_lease: bool,
 ) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
     let lake = Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
         .await
         .with_context(|| format!("cannot open the lake {}", args.lake))?;
+    let lease = match lake.remote() {
+        Some(remote) if take_lease => Some(remote.lease().await?),
+        _ => None,
+    };
+    let result = ingest_into(&source, &lake, args, global).await;
+    if let Some(lease) = lease {
+        lease.release().await?;
+    }
+    result
+}
+
+async fn ingest_into(
+    source: &Source,
+    lake: &Lake,
+    args: IngestArgs,
+    global: &GlobalArgs,
+) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
     let opts = IngestOptions {
         filter: KeyFilter {
             accounts: args.account,
@@ -34,7 +57,7 @@ pub async fn run_with_summary(
             since: args.since,
             until: args.until,
         },
-        fetch_concurrency: match (args.fetch_concurrency, &source) {
+        fetch_concurrency: match (args.fetch_concurrency, source) {
             (Some(n), _) => usize::from(n),
             (None, Source::S3 { .. }) => 16,
             (None, Source::Local { .. }) => {
@@ -55,11 +78,15 @@ pub async fn run_with_summary(
         && global.verbose == 0
         && std::io::stderr().is_terminal();
     let bar = Bar::new(show);
-    let summary = ingest(&source, &lake, &opts, &bar).await?;
+    let summary = ingest(source, lake, &opts, &bar).await?;
     if global.quiet < 2 {
-        eprintln!("agenttrail ingest: {}", summary.line());
+        crate::logging::status(&format!("agenttrail ingest: {}", summary.line()));
         for (uri, err) in &summary.objects_failed {
-            eprintln!("  failed: {}: {}", escape_control(uri), escape_control(err));
+            crate::logging::status(&format!(
+                "  failed: {}: {}",
+                escape_control(uri),
+                escape_control(err)
+            ));
         }
     }
     let status = if summary.objects_failed.is_empty() {

@@ -72,7 +72,10 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     if let Some(path) = &args.output {
         write_parquet(path, &schema, &batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        eprintln!("agenttrail query: wrote {rows} rows to {}", path.display());
+        crate::logging::status(&format!(
+            "agenttrail query: wrote {rows} rows to {}",
+            path.display()
+        ));
         return Ok(ExitStatus::Success);
     }
     let stdout = std::io::stdout();

@@ -110,6 +110,6 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitStatus> {
     let tmp = args.out.with_extension("html.tmp");
     std::fs::write(&tmp, page)?;
     std::fs::rename(&tmp, &args.out)?;
-    eprintln!("agenttrail report: wrote {}", args.out.display());
+    crate::logging::status(&format!("agenttrail report: wrote {}", args.out.display()));
     Ok(ExitStatus::Success)
 }

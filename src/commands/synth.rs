@@ -20,13 +20,13 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
-    eprintln!(
+    crate::logging::status(&format!(
         "agenttrail synth: {} events in {} files, {:.1} MiB compressed, {:.1} s; labels: {}",
         s.events,
         s.files,
         s.bytes as f64 / 1048576.0,
         started.elapsed().as_secs_f64(),
         mix.join(", ")
-    );
+    ));
     Ok(ExitStatus::Success)
 }

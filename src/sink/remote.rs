@@ -6,7 +6,7 @@
 //! its manifest entry last, so a commit appears on S3 whole or not at all. Files uploaded by a
 //! run that died before its manifest upload are invisible (no manifest names them) and are left
 //! in place (deleting them would need `s3:DeleteObject`, which the tool does not ask for).
-//! Concurrent writers to one S3 lake are not coordinated: schedule one ingest per lake.
+//! One run at a time writes an S3 lake: `ingest` and `run` take the lease of `lease` first.
 
 use std::path::Path;
 
@@ -55,20 +55,10 @@ impl RemoteLake {
         if dst.exists() {
             return Ok(());
         }
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(rel))
-            .send()
-            .await
-            .map_err(|e| self.err(rel, &e))?;
-        let bytes = resp
-            .body
-            .collect()
-            .await
-            .map_err(|e| self.err(rel, &e))?
-            .into_bytes();
+        let bytes = self.get_state(rel).await?.ok_or_else(|| SinkError::Write {
+            path: format!("s3://{}/{}", self.bucket, self.key(rel)),
+            message: "named by the manifest but absent from S3".into(),
+        })?;
         if let Some(dir) = dst.parent() {
             std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
         }
@@ -143,4 +133,59 @@ impl RemoteLake {
             .map_err(|e| self.err(&rel, &e))?;
         Ok(())
     }
+
+    /// Take the lake's writer lease (see `lease`).
+    pub async fn lease(&self) -> Result<super::lease::Lease, SinkError> {
+        super::lease::acquire(&self.client, &self.bucket, &self.key("_lease.json")).await
+    }
+
+    /// One object of the lake, e.g. a data file or `_publish_pending.json`; None when absent.
+    pub async fn get_state(&self, rel: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.key(rel))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(
+                out.body
+                    .collect()
+                    .await
+                    .map_err(|e| self.err(rel, &e))?
+                    .into_bytes()
+                    .to_vec(),
+            )),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(self.err(rel, &e)),
+        }
+    }
+
+    /// Write a small state file of the lake (one PUT: S3 replaces objects atomically).
+    pub async fn put_state(&self, rel: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.key(rel))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| self.err(rel, &e))?;
+        Ok(())
+    }
+}
+
+/// Whether a GET failed because the object does not exist: 404, or 403 when the caller may not
+/// list the key's folder (S3 answers a missing key with 403 unless `s3:ListBucket` covers it, and
+/// the least-privilege policy grants listing only under the lake's prefix with a condition).
+/// A real denial of `s3:GetObject` surfaces anyway at the conditional PUT that follows.
+pub fn is_absent(
+    e: &aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+) -> bool {
+    e.as_service_error().is_some_and(|s| s.is_no_such_key())
+        || e.raw_response().is_some_and(|r| r.status().as_u16() == 403)
 }

@@ -4,6 +4,7 @@ mod classify;
 mod cli;
 mod conformance;
 mod crash;
+mod deploy;
 mod detections;
 mod fault_proxy;
 mod faults;

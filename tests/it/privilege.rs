@@ -10,7 +10,7 @@ use crate::fault_proxy::FaultProxy;
 use crate::util::{agenttrail, log_files, repo, run, sample_logs, stderr};
 
 /// The IAM action of one request, from its identity (`METHOD /target [Action]`).
-fn action(identity: &str, buckets: &[&str]) -> String {
+pub(crate) fn action(identity: &str, buckets: &[&str]) -> String {
     let mut parts = identity.split(' ');
     let (method, target) = (parts.next().unwrap(), parts.next().unwrap());
     if let Some(a) = parts.next() {

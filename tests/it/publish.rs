@@ -248,6 +248,37 @@ fn run_without_arguments_shows_the_whole_product_on_the_sample_logs() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("== ai_deletions (high)"), "{text}");
+    // A newcomer's first look: the metrics as a short table, one row per metric and dimension
+    // set, not the thousands of lines of the requests themselves.
+    assert!(
+        text.contains("== CloudWatch metrics (dry run, not sent; namespace AgentTrail)"),
+        "{text}"
+    );
+    assert!(!text.contains("\"MetricName\""), "{text}");
+    let plan_row = |metric: &str, dims: &str| {
+        text.lines().find(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            cells.len() > 3 && cells[1] == metric && cells[2] == dims
+        })
+    };
+    let deletions = plan_row("Findings", "Detection=ai_deletions").expect("ai_deletions row");
+    let cells: Vec<&str> = deletions.split('|').map(str::trim).collect();
+    assert!(cells[3].parse::<u64>().unwrap() > 1, "{deletions}");
+    assert!(cells[4].parse::<u64>().unwrap() >= 1, "{deletions}");
+    assert!(plan_row("JobHeartbeat", "").is_some(), "{text}");
+    assert!(text.lines().count() < 200, "{} lines", text.lines().count());
+    assert!(
+        stderr(&out).contains("--show-requests prints them"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The whole requests on request.
+    let out = run(agenttrail()
+        .current_dir(dir.path())
+        .args(["run", "--show-requests"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
     assert!(
         text.contains("== PutMetricData requests (dry run, not sent)"),
         "{text}"
