@@ -138,6 +138,32 @@ FIXTURES = {
     ],
 }
 
+# Detections over the trail itself (log-file integrity): a fixture is a set of log files, signed with
+# hourly digests by the test harness (agenttrail's own digest writer and the committed test key),
+# then tampered with as each file's "tamper" says: "modify" (a byte changes after signing),
+# "delete" (removed after signing), "inject" (written after signing, never in a digest),
+# "backfill" (delivered late and named by a backfill digest: valid). Files named fires-… must be
+# found; quiet-… ones must not.
+def trail_file(name, time, minute, tamper=None):
+    f = {"name": name, "time": time, "Records": [
+        ev(f"{name}-0001", minute, BOB, "s3.amazonaws.com", "GetObject", {"bucketName": "reports", "key": name})]}
+    if tamper:
+        f["tamper"] = tamper
+    return f
+
+
+TRAIL_FIXTURES = {
+    "log_integrity": [
+        trail_file("quiet-intact", "20261120T1005Z", 5),
+        trail_file("fires-modified", "20261120T1010Z", 10, "modify"),
+        trail_file("fires-deleted", "20261120T1015Z", 15, "delete"),
+        trail_file("fires-injected", "20261120T1020Z", 20, "inject"),
+        trail_file("quiet-backfilled", "20261120T1025Z", 25, "backfill"),
+        trail_file("quiet-next-hour", "20261120T1105Z", 65),
+        trail_file("quiet-hour-after", "20261120T1205Z", 125),
+    ],
+}
+
 CONFIG = {
     "ai_tags_from_unexpected_caller": '[classify]\nmcp_server_callers = ["arn:aws:sts::*:assumed-role/mcp-server-host/*"]\n',
 }
@@ -150,4 +176,8 @@ for did, records in FIXTURES.items():
     if did in CONFIG:
         with open(os.path.join(OUT, f"{did}.toml"), "w") as f:
             f.write(CONFIG[did])
-print(f"wrote {len(FIXTURES)} fixtures to {OUT}")
+for did, files in TRAIL_FIXTURES.items():
+    with open(os.path.join(OUT, f"{did}.json"), "w") as f:
+        json.dump({"files": files}, f, indent=1)
+        f.write("\n")
+print(f"wrote {len(FIXTURES) + len(TRAIL_FIXTURES)} fixtures to {OUT}")

@@ -378,18 +378,13 @@ def main():
     dup = next(r for recs in files.values() for r in recs if r["eventName"] == "DeleteTable")
     write(os.path.join(ROOT, "AWSLogs", ACCT, "CloudTrail", "eu-west-1", "2026", "11", "20",
                        f"{ACCT}_CloudTrail_eu-west-1_20261120T1630Z_redeliveredDupA1.json.gz"), [dup])
-    # A digest file, which ingest must skip.
-    digest = {"awsAccountId": ACCT, "digestStartTime": "2026-11-20T15:00:00Z", "digestEndTime": "2026-11-20T16:00:00Z",
-              "digestS3Bucket": "example-trail-bucket", "logFiles": [], "digestSignatureAlgorithm": "SHA256withRSA"}
-    path = os.path.join(ROOT, "AWSLogs", ACCT, "CloudTrail-Digest", "us-east-1", "2026", "11", "20",
-                        f"{ACCT}_CloudTrail-Digest_us-east-1_example-trail_us-east-1_20261120T160000Z.json.gz")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as g:
-            g.write(json.dumps(digest).encode())
+    # Digests (CloudTrail-Digest/, signed hourly, chained, with public-keys.json) are written by
+    # agenttrail itself, with the committed test key, so that signing has one implementation:
+    #   agenttrail synth-digests --trail sample-logs --signing-key tests/fixtures/digest-test-key.pk8
     write_labels()
     total = sum(len(r) for r in files.values())
-    print(f"wrote {total} records (+1 malformed, +1 re-delivered) in {len(files) + 1} log files and 1 digest under {ROOT}",
+    print(f"wrote {total} records (+1 malformed, +1 re-delivered) in {len(files) + 1} log files under {ROOT};"
+          " now sign them: cargo run -q -- synth-digests --trail sample-logs --signing-key tests/fixtures/digest-test-key.pk8",
           file=sys.stderr)
 
 

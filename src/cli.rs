@@ -79,6 +79,12 @@ pub enum Command {
     /// CloudWatch alarms defined in alarms/: plan, apply, export.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// Check CloudTrail digests: every log file present and unchanged, every digest signed and chained.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Sign a trail folder with hourly CloudTrail-style digests (test keys; for tests and demos).
+    #[command(after_help = SYNTH_DIGESTS_EXAMPLES)]
+    SynthDigests(SynthDigestsArgs),
     /// Deploy the scheduled job: print its CloudFormation template (Fargate task, schedule, alarms).
     #[command(subcommand)]
     Deploy(DeployCommand),
@@ -170,6 +176,9 @@ pub struct RunArgs {
     /// Send the metrics to CloudWatch (without it, `run` prints what it would send).
     #[arg(long)]
     pub publish: bool,
+    /// Digest checking.
+    #[command(flatten)]
+    pub verify: VerifyOptions,
     /// Shared options.
     #[command(flatten)]
     pub opts: DetectOptions,
@@ -212,6 +221,53 @@ pub struct AlarmsExportArgs {
     /// Template format.
     #[arg(long, value_parser = ["cloudformation"], default_value = "cloudformation")]
     pub format: String,
+}
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  agenttrail verify --source s3://trail-bucket --lake ./lake
+  agenttrail verify --source s3://org-trail --account 111122223333 --region eu-west-1 --since 2026-11-01
+  agenttrail verify --source ./sample-logs --public-keys keys.json --all --format csv
+  aws cloudtrail list-public-keys --start-time 2026-01-01 > keys.json   # for air-gapped checks
+
+Statuses: valid, missing, modified, not-in-digest, digest-missing, chain-gap, digest-invalid,
+signature-invalid, key-unknown. With --lake, results go to the lake's `integrity` table and
+digests settled by an earlier check are not checked again.
+Exit status: 0, or 1 with --fail-on-problems when anything is not valid; 2 on error.";
+
+/// `agenttrail verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// s3://bucket[/prefix] or a local folder holding the trail (log files and digests).
+    #[arg(long, env = env_vars::SOURCE)]
+    pub source: String,
+    /// Keep the results in this lake (folder or s3://bucket/prefix) and skip settled digests.
+    #[arg(long, env = env_vars::LAKE)]
+    pub lake: Option<String>,
+    /// Only digests and files delivered on or after this date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub since: Option<NaiveDate>,
+    /// Only digests and files delivered on or before this date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub until: Option<NaiveDate>,
+    /// Only these accounts (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub account: Vec<String>,
+    /// Only these regions (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<String>,
+    /// Public keys (see `ingest --help`).
+    #[arg(long, env = env_vars::PUBLIC_KEYS)]
+    pub public_keys: Option<PathBuf>,
+    /// Print every check, not only the problems.
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Exit 1 when anything is not valid.
+    #[arg(long)]
+    pub fail_on_problems: bool,
 }
 
 /// `agenttrail deploy …`.
@@ -270,9 +326,47 @@ pub struct SynthArgs {
     /// The day the events happen on (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date, default_value = "2026-11-20")]
     pub day: NaiveDate,
+    /// Also write signed hourly digests (CloudTrail-Digest/), with a fresh test key whose public
+    /// half goes to OUT/public-keys.json (see `synth-digests`).
+    #[arg(long)]
+    pub digests: bool,
     /// Records per file at most.
     #[arg(long, default_value_t = 2_000)]
     pub records_per_file: usize,
+}
+
+const SYNTH_DIGESTS_EXAMPLES: &str = "\
+Examples:
+  agenttrail synth-digests --trail ./sample-logs --signing-key tests/fixtures/digest-test-key.pk8
+  agenttrail synth-digests --trail /tmp/ct --write-signing-key /tmp/key.pk8
+
+Writes one digest per hour, account and Region (empty hours included), chained and signed with
+RSA SHA-256 as CloudTrail signs them; each signature in <digest>.metadata.json (the S3 object
+metadata a real digest carries), and the public key as TRAIL/public-keys.json in the shape of
+`aws cloudtrail list-public-keys`. Existing digests are replaced. The key is a test key: digests
+signed with it prove nothing about real CloudTrail logs.";
+
+/// `agenttrail synth-digests`.
+#[derive(Debug, Args)]
+pub struct SynthDigestsArgs {
+    /// The trail folder (holding AWSLogs/…).
+    #[arg(long)]
+    pub trail: PathBuf,
+    /// Sign with this PKCS#8 DER RSA key (default: a fresh key).
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Keep the (fresh) signing key in this file.
+    #[arg(long)]
+    pub write_signing_key: Option<PathBuf>,
+    /// Bucket name the digests record.
+    #[arg(long, default_value = "example-trail-bucket")]
+    pub bucket: String,
+    /// Trail name.
+    #[arg(long, default_value = "example-trail")]
+    pub trail_name: String,
+    /// The trail's home Region.
+    #[arg(long, default_value = "us-east-1")]
+    pub home_region: String,
 }
 
 const SHELL_EXAMPLES: &str = "\
@@ -519,6 +613,21 @@ pub struct IngestArgs {
     /// kept).
     #[arg(long, default_value_t = crate::decode::DEFAULT_MAX_RECORD_MIB, help_heading = "Limits")]
     pub max_record_mib: usize,
+    /// Digest checking.
+    #[command(flatten)]
+    pub verify: VerifyOptions,
+}
+
+/// Log-file integrity options shared by `ingest`, `run` and `verify`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VerifyOptions {
+    /// Do not check CloudTrail digests (checked by default when the source has any).
+    #[arg(long, help_heading = "Integrity")]
+    pub no_verify: bool,
+    /// CloudTrail public keys as `aws cloudtrail list-public-keys` prints them [default: the
+    /// lake's cache, then `public-keys.json` at the root of a local source, then ListPublicKeys].
+    #[arg(long, env = env_vars::PUBLIC_KEYS, help_heading = "Integrity")]
+    pub public_keys: Option<PathBuf>,
 }
 
 /// `agenttrail query`.

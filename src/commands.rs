@@ -10,6 +10,7 @@ pub mod session;
 pub mod sessions;
 pub mod shell;
 pub mod synth;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -24,9 +25,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(args).await,
         Command::Shell(args) => shell::run(args).await,
         Command::Synth(args) => synth::run(args),
+        Command::SynthDigests(args) => synth::run_digests(args),
         Command::Detect(args) => detect::run(args).await,
         Command::Run(args) => detect::run_job(args, &cli.global).await,
         Command::Alarms(cmd) => alarms::run(cmd).await,
         Command::Deploy(cmd) => deploy::run(cmd),
+        Command::Verify(args) => verify::run(args).await,
     }
 }

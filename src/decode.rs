@@ -62,6 +62,9 @@ pub struct DecodedObject {
     pub records_seen: usize,
     /// Set when the object as a whole could not be read.
     pub object_error: Option<String>,
+    /// Hex SHA-256 of the decompressed bytes, when they decompressed whole: what a CloudTrail
+    /// digest records for the file (see `integrity`).
+    pub sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +93,7 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
         }],
         records_seen: 0,
         object_error: Some(format!("{reason}: {detail}")),
+        sha256: None,
     };
     let text = match gzip::gunzip_capped(bytes, limits.max_decompressed_bytes) {
         Ok(t) => t,
@@ -122,7 +126,8 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
             return fail(reason, e.to_string());
         }
     };
-    match decode_json(source_object, &text, limits) {
+    let sha256 = Some(crate::integrity::digest::sha256_hex(&text));
+    let mut decoded = match decode_json(source_object, &text, limits) {
         Ok(d) => d,
         Err((reason, detail)) => match decode_salvaged(source_object, &text, limits) {
             // The document as a whole is broken but its Records array can be cut apart: keep
@@ -130,7 +135,9 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
             Some(d) if reason == "invalid-json" => d,
             _ => fail(reason, detail),
         },
-    }
+    };
+    decoded.sha256 = sha256;
+    decoded
 }
 
 /// Decode record by record after the whole-document parse failed (see `salvage`).
@@ -189,6 +196,7 @@ fn decode_salvaged(
         rejects,
         records_seen: total,
         object_error: None,
+        sha256: None,
     })
 }
 
@@ -237,6 +245,7 @@ pub fn decode_json(
         rejects,
         records_seen: records.len(),
         object_error: None,
+        sha256: None,
     })
 }
 

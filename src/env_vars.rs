@@ -4,6 +4,8 @@
 pub const LOG: &str = "AGENTTRAIL_LOG";
 /// `text` or `json`: the shape of stderr (default for `--log-format`).
 pub const LOG_FORMAT: &str = "AGENTTRAIL_LOG_FORMAT";
+/// Default for `--public-keys`: CloudTrail public keys (ListPublicKeys JSON).
+pub const PUBLIC_KEYS: &str = "AGENTTRAIL_PUBLIC_KEYS";
 /// Default for `--lake`.
 pub const LAKE: &str = "AGENTTRAIL_LAKE";
 /// Default for `--source`.

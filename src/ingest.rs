@@ -221,6 +221,7 @@ pub async fn ingest(
             rejected,
             duplicates: 0,
             error: decoded.object_error.clone(),
+            sha256: decoded.sha256.clone(),
         };
         if let Some((lo, hi)) = time_range(&decoded.events) {
             summary.event_time_range = Some(match summary.event_time_range {
@@ -316,7 +317,9 @@ fn join_error(e: tokio::task::JoinError) -> SinkError {
     }
 }
 
-async fn commit(lake: &Lake, pending: PendingCommit) -> Result<(), SinkError> {
+/// Write and commit `pending` (Parquet on a blocking thread; an S3 lake gets the files first and
+/// the manifest entry last).
+pub async fn commit(lake: &Lake, pending: PendingCommit) -> Result<(), SinkError> {
     let l = lake.clone();
     let prepared = tokio::task::spawn_blocking(move || l.prepare(pending))
         .await

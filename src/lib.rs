@@ -18,6 +18,7 @@ pub mod detect;
 pub mod env_vars;
 pub mod exit;
 pub mod ingest;
+pub mod integrity;
 pub mod logging;
 pub mod publish;
 pub mod query;

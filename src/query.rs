@@ -7,6 +7,8 @@
 //!   two runs). Among copies, the one from the smallest `(source_object, source_index)` is kept, so
 //!   the answer does not depend on ingestion order (see `dedup_events`);
 //! - `rejects`: records and objects that could not be read;
+//! - `integrity`: every digest check (see `integrity`); `integrity_status` the latest per object,
+//!   and `tainted_events` the events of files found modified or unknown to the digests;
 //! - `sessions`, `mcp_links`: derived from the whole lake by `correlate` (see `sessions.rs` here);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
@@ -120,6 +122,15 @@ pub async fn build_context_in(
     };
     register_files(&ctx, "lake_events", events_schema(), paths("events")).await?;
     register_files(&ctx, "rejects", rejects_schema(), paths("rejects")).await?;
+    register_files(
+        &ctx,
+        "integrity",
+        crate::schema::integrity_schema(),
+        paths("integrity"),
+    )
+    .await?;
+    let status = ctx.sql(include_str!("query/integrity_status.sql")).await?;
+    ctx.register_table("integrity_status", status.into_view())?;
     if range.since.is_none() && range.until.is_none() {
         ctx.register_table("events_all", ctx.table("lake_events").await?.into_view())?;
     } else {
@@ -160,6 +171,8 @@ pub async fn build_context_in(
     ctx.register_table("ai_events", ai.into_view())?;
     let mcp_calls = ctx.sql(include_str!("query/mcp_calls.sql")).await?;
     ctx.register_table("mcp_calls", mcp_calls.into_view())?;
+    let tainted = ctx.sql(include_str!("query/tainted_events.sql")).await?;
+    ctx.register_table("tainted_events", tainted.into_view())?;
     Ok(ctx)
 }
 

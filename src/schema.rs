@@ -262,6 +262,61 @@ pub const REJECT_COLUMNS: &[(&str, Col, bool, &str)] = &[
     ),
 ];
 
+/// Columns of the `integrity` table: one row per check of a log file or digest (see `integrity`).
+pub const INTEGRITY_COLUMNS: &[(&str, Col, bool, &str)] = &[
+    (
+        "object",
+        Col::Str,
+        false,
+        "The log file or digest checked (`s3://bucket/key` or a local path).",
+    ),
+    ("kind", Col::Str, false, "`log-file` or `digest`."),
+    (
+        "status",
+        Col::Str,
+        false,
+        "`valid`, `missing`, `modified`, `not-in-digest`, `digest-missing`, `chain-gap`, `digest-invalid`, `signature-invalid` or `key-unknown`.",
+    ),
+    (
+        "digest",
+        Col::Str,
+        true,
+        "The digest that named the object, or whose check found the problem.",
+    ),
+    ("account_id", Col::Str, true, "Account of the trail files."),
+    ("region", Col::Str, true, "Region of the trail files."),
+    (
+        "expected_sha256",
+        Col::Str,
+        true,
+        "Hash the digest records (hex SHA-256 of the uncompressed bytes).",
+    ),
+    (
+        "actual_sha256",
+        Col::Str,
+        true,
+        "Hash of the object as read.",
+    ),
+    ("detail", Col::Str, false, "What was found, in words."),
+    (
+        "period_end",
+        Col::Ts,
+        true,
+        "End of the hour the digest covers.",
+    ),
+    (
+        "checked_at",
+        Col::Ts,
+        false,
+        "When agenttrail checked it; the latest row per object is its status.",
+    ),
+];
+
+/// Schema of the `integrity` table.
+pub fn integrity_schema() -> SchemaRef {
+    schema_of(INTEGRITY_COLUMNS)
+}
+
 /// Column kinds used by the lake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Col {

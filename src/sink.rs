@@ -100,6 +100,9 @@ impl SinkError {
     }
 }
 
+/// The lake's small tables besides `events` and `rejects`, one folder each, written by commits.
+pub const SMALL_TABLES: &[&str] = &["integrity"];
+
 /// A lake: a local folder, or an S3 prefix mirrored into a local cache folder.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -204,7 +207,7 @@ impl Lake {
             .flat_map(|c| c.files.iter())
             .map(|f| self.root.join(&f.path))
             .collect();
-        for table in ["events", "rejects"] {
+        for table in ["events", "rejects"].iter().chain(SMALL_TABLES) {
             for path in list_files(&self.root.join(table)) {
                 if !known.contains(&path) {
                     tracing::info!(path = %path.display(), "Removing orphan file of an interrupted run.");
@@ -231,7 +234,7 @@ impl Lake {
 
     /// First half of a commit: write every Parquet file whole into `_staging/<id>/` and render
     /// the manifest entry. Nothing is visible to readers yet.
-    pub fn prepare(&self, pending: PendingCommit) -> Result<PreparedCommit, SinkError> {
+    pub fn prepare(&self, mut pending: PendingCommit) -> Result<PreparedCommit, SinkError> {
         let id = new_commit_id();
         let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
             commit: id.clone(),
@@ -242,7 +245,30 @@ impl Lake {
         let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
 
         let event_rows = pending.event_rows;
+        let tables = std::mem::take(&mut pending.tables);
         let (events, rejects, sources) = pending.into_parts();
+        for table in SMALL_TABLES {
+            let batches: Vec<RecordBatch> = tables
+                .iter()
+                .filter(|(t, _)| t == table)
+                .map(|(_, b)| b.clone())
+                .collect();
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows == 0 {
+                continue;
+            }
+            let rel = format!("{table}/part-{id}.parquet");
+            let tmp = staging.join(&rel);
+            let bytes = parquet::write_file(&tmp, &batches)?;
+            files.push(FileEntry {
+                table: (*table).into(),
+                path: rel.clone(),
+                date: None,
+                rows: rows as u64,
+                bytes,
+            });
+            staged.push((tmp, self.root.join(rel)));
+        }
         if event_rows > 0 {
             for (date, batch) in split_by_date(events).map_err(aerr)? {
                 let rel = format!("events/date={date}/part-{id}.parquet");
@@ -373,6 +399,8 @@ pub struct PendingCommit {
     sources: Vec<SourceEntry>,
     seen: HashMap<String, (usize, usize)>,
     duplicates: u64,
+    /// Rows of the lake's small tables (e.g. `integrity`), by table.
+    tables: Vec<(&'static str, RecordBatch)>,
     /// Rows in `events` so far, duplicates excluded.
     pub event_rows: usize,
 }
@@ -386,6 +414,13 @@ impl PendingCommit {
     /// Duplicates dropped so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
+    }
+
+    /// Add rows to one of the lake's small tables (`integrity`), committed with the rest.
+    pub fn add_rows(&mut self, table: &'static str, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.tables.push((table, batch));
+        }
     }
 
     /// Add one decoded object (all rows of `events` come from `source.uri`).

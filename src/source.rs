@@ -78,6 +78,8 @@ pub struct Listing {
     pub objects: Vec<SourceObject>,
     /// Objects seen and not read, by reason.
     pub skipped: BTreeMap<SkipReason, u64>,
+    /// Digest files the filter keeps (counted under `skipped` as `digest` too), sorted by key.
+    pub digests: Vec<SourceObject>,
 }
 
 /// Where CloudTrail objects come from.
@@ -208,6 +210,7 @@ impl Source {
             }
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        listing.digests.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(listing)
     }
 
@@ -254,6 +257,77 @@ impl Source {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Source {
+    /// Fetch a digest file and the signature S3 keeps in its metadata (`x-amz-meta-signature`);
+    /// from a local folder, the signature comes from `<file>.metadata.json` beside it.
+    pub async fn fetch_signed(
+        &self,
+        obj: &SourceObject,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, Option<String>), SourceError> {
+        match self {
+            Source::Local { .. } => {
+                let bytes = self.fetch(obj, max_bytes).await?;
+                let meta = format!("{}{}", obj.uri, crate::integrity::forge::METADATA_SUFFIX);
+                let signature = tokio::fs::read(&meta)
+                    .await
+                    .ok()
+                    .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m).ok())
+                    .and_then(|v| v["signature"].as_str().map(str::to_string));
+                Ok((bytes, signature))
+            }
+            Source::S3 { client, bucket, .. } => {
+                let mut attempt = 1;
+                loop {
+                    let result = async {
+                        let resp = client
+                            .get_object()
+                            .bucket(bucket)
+                            .key(&obj.key)
+                            .send()
+                            .await
+                            .map_err(|e| SourceError::Fetch {
+                                uri: obj.uri.clone(),
+                                message: error_chain(&e),
+                            })?;
+                        let signature = resp.metadata().and_then(|m| m.get("signature").cloned());
+                        let bytes = resp.body.collect().await.map_err(|e| SourceError::Fetch {
+                            uri: obj.uri.clone(),
+                            message: error_chain(&e),
+                        })?;
+                        Ok::<_, SourceError>((bytes.into_bytes().to_vec(), signature))
+                    }
+                    .await;
+                    match result {
+                        Ok((b, _)) if b.len() as u64 > max_bytes => {
+                            return Err(SourceError::TooLarge {
+                                uri: obj.uri.clone(),
+                                limit: max_bytes,
+                            });
+                        }
+                        Ok(r) => return Ok(r),
+                        Err(e) if attempt < 4 => {
+                            warn!(uri = %obj.uri, attempt, error = %e, "Retrying digest fetch.");
+                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                            attempt += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The location a digest records for an object of this source (`bucket`, `key`): the S3
+    /// bucket, or none for a local folder (a copy has no bucket; only keys are compared).
+    pub fn bucket(&self) -> Option<&str> {
+        match self {
+            Source::Local { .. } => None,
+            Source::S3 { bucket, .. } => Some(bucket),
         }
     }
 }
@@ -306,6 +380,9 @@ fn push_checked(listing: &mut Listing, filter: &KeyFilter, obj: SourceObject) {
         Err(reason) => {
             debug!(uri = %obj.uri, reason = reason.as_str(), "Skipping object.");
             *listing.skipped.entry(reason).or_default() += 1;
+            if reason == SkipReason::Digest && filter.keeps_digest(&obj.key) {
+                listing.digests.push(obj);
+            }
         }
     }
 }

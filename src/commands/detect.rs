@@ -219,6 +219,7 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         list_page_size: None,
         max_decompressed_mib: crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB,
         max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,
+        verify: args.verify.clone(),
     };
     // An S3 lake is written by one run at a time: hold its lease for the whole job (ingest,
     // detect, publish and the owed-window state), so overlapping scheduled runs cannot interleave.
@@ -245,7 +246,7 @@ async fn job(
     lake: &crate::sink::Lake,
 ) -> anyhow::Result<(ExitStatus, serde_json::Value)> {
     let started = std::time::Instant::now();
-    let (ingest_status, summary) =
+    let (ingest_status, summary, integrity) =
         super::ingest::run_with_summary(ingest_args, global, false).await?;
     // The window: every bucket touched by the events this run added (late events re-publish
     // their bucket with the full count), or the current bucket when nothing new arrived, widened
@@ -264,6 +265,20 @@ async fn job(
     let publishing = args.publish && !args.opts.dry_run;
     // Buckets owed: this run's window, plus those of windows earlier runs failed to publish.
     let mut owed: Vec<DateTime<Utc>> = buckets(start, end);
+    // Integrity problems are findings of `log_integrity` at the time they were found: publish
+    // the current bucket too.
+    if integrity.as_ref().is_some_and(|r| {
+        r.rows
+            .iter()
+            .any(|row| row.status != crate::integrity::Status::Valid)
+    }) {
+        let b = bucket_start(now);
+        owed.push(b);
+        owed.sort();
+        owed.dedup();
+        start = start.min(b);
+        end = end.max(b + chrono::Duration::seconds(300));
+    }
     if publishing {
         for (s, e) in read_pending(lake).await? {
             tracing::info!(start = %s, end = %e, "Re-publishing a window an earlier run did not publish.");
@@ -277,11 +292,14 @@ async fn job(
     }
     let runs = detect(&args.lake, &args.opts, Some(start), Some(end)).await?;
     print_findings(&runs, &args.opts)?;
-    let counters = [
+    let mut counters = vec![
         ("RecordsIngested", summary.records_ingested),
         ("RecordsRejected", summary.records_rejected),
         ("ObjectsFailed", summary.objects_failed.len() as u64),
     ];
+    if let Some(report) = &integrity {
+        counters.extend(report.metric_counts());
+    }
     let published = publish(&runs, &owed, &counters, &args.opts, !publishing).await?;
     if publishing {
         // Published: nothing is owed any more. (A crash before this line re-publishes the same
@@ -289,7 +307,10 @@ async fn job(
         write_pending(lake, &[]).await?;
     }
     let exit = status(&runs, &args.opts, ingest_status == ExitStatus::Success);
-    let record = run_summary(&summary, &runs, &published, exit, started.elapsed());
+    let mut record = run_summary(&summary, &runs, &published, exit, started.elapsed());
+    if let Some(report) = &integrity {
+        record["integrity"] = super::verify::report_json(report);
+    }
     Ok((exit, record))
 }
 

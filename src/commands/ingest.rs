@@ -15,8 +15,11 @@ use crate::source::{KeyFilter, Source};
 
 /// Run `ingest` and print its summary to stderr.
 pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    let (status, summary) = run_with_summary(args, global, true).await?;
+    let (status, summary, integrity) = run_with_summary(args, global, true).await?;
     let mut record = super::detect::ingest_summary_json(&summary);
+    if let Some(report) = &integrity {
+        record["integrity"] = super::verify::report_json(report);
+    }
     record["exit_status"] = (status as u8).into();
     crate::logging::summary("ingest", &record);
     Ok(status)
@@ -28,7 +31,11 @@ pub async fn run_with_summary(
     args: IngestArgs,
     global: &GlobalArgs,
     take_lease: bool,
-) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
+) -> anyhow::Result<(
+    ExitStatus,
+    crate::ingest::IngestSummary,
+    Option<crate::integrity::Report>,
+)> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
     let lake = Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
         .await
@@ -49,7 +56,12 @@ async fn ingest_into(
     lake: &Lake,
     args: IngestArgs,
     global: &GlobalArgs,
-) -> anyhow::Result<(ExitStatus, crate::ingest::IngestSummary)> {
+) -> anyhow::Result<(
+    ExitStatus,
+    crate::ingest::IngestSummary,
+    Option<crate::integrity::Report>,
+)> {
+    let verify = args.verify.clone();
     let opts = IngestOptions {
         filter: KeyFilter {
             accounts: args.account,
@@ -94,7 +106,29 @@ async fn ingest_into(
     } else {
         ExitStatus::Error
     };
-    Ok((status, summary))
+    // Digests are checked when the trail has any (they are listed and counted as skipped).
+    let has_digests = summary.objects_skipped.contains_key("digest");
+    let integrity = if verify.no_verify || !has_digests {
+        None
+    } else {
+        let keys =
+            crate::integrity::check::public_keys(verify.public_keys.as_deref(), source, Some(lake))
+                .await?;
+        let report = crate::integrity::check::check(
+            source,
+            Some(lake),
+            &opts.filter,
+            &keys,
+            opts.list_page_size,
+            chrono::Utc::now(),
+        )
+        .await?;
+        if global.quiet < 2 {
+            crate::logging::status(&format!("agenttrail verify: {}", report.line()));
+        }
+        Some(report)
+    };
+    Ok((status, summary, integrity))
 }
 
 struct Bar(ProgressBar);

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::TimestampMicrosecondType;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::Serialize;
@@ -93,6 +93,11 @@ pub fn finding_datums(runs: &[DetectionRun], window: &[DateTime<Utc>]) -> Vec<Da
         let mut total: BTreeMap<DateTime<Utc>, u64> = window.iter().map(|b| (*b, 0)).collect();
         let mut by_dim: BTreeMap<(&'static str, String, DateTime<Utc>), u64> = BTreeMap::new();
         for batch in &run.batches {
+            // A query may type its text columns Utf8View (e.g. `CAST(NULL AS VARCHAR)`): read
+            // every text column as Utf8, so no finding is skipped for its column type.
+            let Ok(batch) = &as_utf8(batch) else {
+                continue;
+            };
             let (Some(times), Some(accounts), Some(servers)) = (
                 batch
                     .column_by_name("event_time")
@@ -151,6 +156,22 @@ pub fn finding_datums(runs: &[DetectionRun], window: &[DateTime<Utc>]) -> Vec<Da
         }
     }
     out
+}
+
+fn as_utf8(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if matches!(f.data_type(), DataType::Utf8View | DataType::LargeUtf8) {
+            columns.push(arrow::compute::cast(c, &DataType::Utf8)?);
+            fields.push(Field::new(f.name(), DataType::Utf8, f.is_nullable()));
+        } else {
+            columns.push(c.clone());
+            fields.push(f.as_ref().clone());
+        }
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
 }
 
 /// Job metrics at `now`: the heartbeat and the ingest counters.

@@ -45,6 +45,10 @@ pub struct SourceEntry {
     /// Set when the object as a whole could not be read; its reason is in `rejects`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Hex SHA-256 of the decompressed bytes (what a CloudTrail digest records), when the
+    /// object decompressed whole: integrity checks compare it without fetching the file again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A Parquet file written by a commit.
@@ -102,6 +106,15 @@ impl Manifest {
             .iter()
             .flat_map(|c| c.sources.iter())
             .map(|s| (s.uri.as_str(), s.version.as_str()))
+            .collect()
+    }
+
+    /// Map of ingested `uri` → (`version`, `sha256`) for objects whose hash is known.
+    pub fn hashes(&self) -> HashMap<&str, (&str, &str)> {
+        self.commits
+            .iter()
+            .flat_map(|c| c.sources.iter())
+            .filter_map(|s| Some((s.uri.as_str(), (s.version.as_str(), s.sha256.as_deref()?))))
             .collect()
     }
 

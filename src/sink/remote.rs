@@ -95,6 +95,11 @@ impl RemoteLake {
         Ok(pulled)
     }
 
+    /// Copy one lake file into the mirror unless it is there already.
+    pub async fn pull_file(&self, rel: &str, root: &Path) -> Result<(), SinkError> {
+        self.download(rel, root).await
+    }
+
     /// Copy the files the manifest names that the mirror lacks. Returns how many.
     pub async fn pull_files(&self, lake: &Lake, manifest: &Manifest) -> Result<usize, SinkError> {
         let mut pulled = 0;

@@ -127,6 +127,21 @@ impl KeyFilter {
             && self.until.is_none()
     }
 
+    /// Whether `key` is a digest file (`CloudTrail-Digest/…json.gz`) the filter keeps: digests
+    /// are not ingested, but integrity checking reads those of the accounts, Regions and dates
+    /// selected.
+    pub fn keeps_digest(&self, key: &str) -> bool {
+        let Some(k) = parse_key(key) else {
+            return false;
+        };
+        k.kind == ObjectKind::Digest
+            && key.ends_with(".json.gz")
+            && (self.accounts.is_empty() || self.accounts.contains(&k.account))
+            && (self.regions.is_empty() || self.regions.contains(&k.region))
+            && self.since.is_none_or(|s| k.date >= s)
+            && self.until.is_none_or(|u| k.date <= u)
+    }
+
     /// Decide from the key alone whether the object is read; `Err` says why not.
     ///
     /// A `.json.gz` key outside CloudTrail's layout is read when no filter is set (logs copied
@@ -134,13 +149,13 @@ impl KeyFilter {
     /// checked.
     pub fn check(&self, key: &str) -> Result<(), SkipReason> {
         let parsed = parse_key(key);
+        if !key.ends_with(".json.gz") {
+            return Err(SkipReason::NotJsonGz);
+        }
         if matches!(&parsed, Some(k) if k.kind == ObjectKind::Digest)
             || key.contains("/CloudTrail-Digest/")
         {
             return Err(SkipReason::Digest);
-        }
-        if !key.ends_with(".json.gz") {
-            return Err(SkipReason::NotJsonGz);
         }
         let Some(k) = parsed else {
             return if self.is_empty() {

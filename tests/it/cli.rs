@@ -17,7 +17,7 @@ fn ingest_then_query_the_sample_logs() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("objects: 14 read, 2 skipped (digest 1, not-json-gz 1), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"),
+        err.contains("objects: 14 read, 34 skipped (digest 16, not-json-gz 18), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"),
         "{err}"
     );
 
@@ -215,6 +215,7 @@ fn the_readme_documents_every_column() {
     for (name, ..) in agenttrail::schema::EVENT_COLUMNS
         .iter()
         .chain(agenttrail::schema::REJECT_COLUMNS)
+        .chain(agenttrail::schema::INTEGRITY_COLUMNS)
     {
         assert!(
             readme.contains(&format!("| `{name}` |")),

@@ -193,7 +193,10 @@ async fn the_scheduled_task_runs_as_rendered_and_needs_exactly_the_task_roles_pe
         crate::s3::unique("deploy-trail"),
         crate::s3::unique("deploy-lake"),
     );
-    crate::s3::upload_tree(&s3, &trail, "", &sample_logs()).await;
+    // The trail as CloudTrail delivers it, digests signed for this bucket; the task has no key
+    // file, so it asks CloudTrail for the keys (moto does not serve ListPublicKeys: the digests
+    // stay key-unknown, which is what a task without that permission would report).
+    crate::s3::upload_signed_sample(&s3, &trail).await;
     s3.create_bucket()
         .bucket(lake_bucket.as_str())
         .send()
@@ -275,6 +278,9 @@ async fn the_scheduled_task_runs_as_rendered_and_needs_exactly_the_task_roles_pe
     assert_eq!(s["objects"]["read"], 14, "{s}");
     assert_eq!(s["metrics"]["published"], true, "{s}");
     assert!(s["findings"]["ai_deletions"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["integrity"]["digests_checked"], 16, "{s}");
+    assert_eq!(s["integrity"]["problems"]["key-unknown"], 16, "{s}");
+    assert_eq!(s["integrity"]["metrics"]["DigestsInvalid"], 16, "{s}");
 
     // Metrics arrived, per bucket, as the sample day's stories say.
     let cw = crate::publish::client();
@@ -516,7 +522,7 @@ fn json_logs_are_one_object_per_line_with_the_run_summary_and_text_stays_the_def
     let text = stderr(&out);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("agenttrail ingest: objects: 0 read, 16 skipped")),
+            .any(|l| l.starts_with("agenttrail ingest: objects: 0 read, 48 skipped")),
         "{text}"
     );
     assert!(

@@ -9,26 +9,114 @@ use agenttrail::sink::Lake;
 
 use crate::util::{gz, repo};
 
+/// A trail fixture (`{"files": [...]}`): log files signed with hourly digests by agenttrail's
+/// digest writer and the committed test key, then tampered with as each file's `tamper` says;
+/// ingested, then checked (integrity rows stamped at a fixed time). Returns the lake.
+async fn trail_lake(files: &[serde_json::Value]) -> (tempfile::TempDir, tempfile::TempDir) {
+    use agenttrail::integrity::forge::{Signer, TrailSpec, write_digest, write_digests};
+    let src = tempfile::tempdir().unwrap();
+    let rel = |f: &serde_json::Value| {
+        format!(
+            "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/111122223333_CloudTrail_eu-west-1_{}_{}.json.gz",
+            f["time"].as_str().unwrap(),
+            f["name"].as_str().unwrap()
+        )
+    };
+    let write = |f: &serde_json::Value, extra: &str| {
+        let path = src.path().join(rel(f));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let body = serde_json::json!({"Records": f["Records"]}).to_string() + extra;
+        std::fs::write(path, gz(body.as_bytes())).unwrap();
+    };
+    let tamper = |f: &serde_json::Value| f["tamper"].as_str().unwrap_or("").to_string();
+    for f in files
+        .iter()
+        .filter(|f| !["inject", "backfill"].contains(&tamper(f).as_str()))
+    {
+        write(f, "");
+    }
+    let key = std::fs::read(repo().join("tests/fixtures/digest-test-key.pk8")).unwrap();
+    let signer = Signer::from_pkcs8(&key).unwrap();
+    let spec = TrailSpec {
+        bucket: "example-trail-bucket".into(),
+        trail: "example-trail".into(),
+        home_region: "us-east-1".into(),
+    };
+    write_digests(src.path(), &spec, &signer).unwrap();
+    for f in files {
+        match tamper(f).as_str() {
+            "modify" => write(f, "\n"),
+            "delete" => std::fs::remove_file(src.path().join(rel(f))).unwrap(),
+            "inject" => write(f, ""),
+            "backfill" => {
+                write(f, "");
+                let end = "2026-11-20T13:00:00Z".parse().unwrap();
+                write_digest(
+                    src.path(),
+                    &spec,
+                    &signer,
+                    "AWSLogs/111122223333",
+                    "eu-west-1",
+                    end,
+                    &[rel(f)],
+                    None,
+                    true,
+                )
+                .unwrap();
+            }
+            _ => {}
+        }
+    }
+    let lake_dir = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+    let source = agenttrail::source::Source::Local {
+        root: src.path().to_path_buf(),
+    };
+    let lake = Lake::open(lake_dir.path());
+    let keys = agenttrail::integrity::check::public_keys(None, &source, Some(&lake))
+        .await
+        .unwrap();
+    agenttrail::integrity::check::check(
+        &source,
+        Some(&lake),
+        &Default::default(),
+        &keys,
+        None,
+        "2026-11-20T14:00:00Z".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    (src, lake_dir)
+}
+
 async fn findings_csv(id: &str) -> String {
     let dir = repo().join("tests/detections");
     let body = std::fs::read(dir.join(format!("{id}.json")))
         .unwrap_or_else(|_| panic!("detection {id} has no fixture tests/detections/{id}.json"));
-    let src = tempfile::tempdir().unwrap();
-    let day = src
-        .path()
-        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
-    std::fs::create_dir_all(&day).unwrap();
-    std::fs::write(
-        day.join(format!(
-            "111122223333_CloudTrail_eu-west-1_20261120T1000Z_{id}.json.gz"
-        )),
-        gz(&body),
-    )
-    .unwrap();
-    let lake_dir = tempfile::tempdir().unwrap();
-    let s = crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+    let fixture: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    // The trail the fixture becomes (kept alive while the lake is queried) and the lake.
+    let (src, lake_dir) = match fixture["files"].as_array() {
+        Some(files) => trail_lake(files).await,
+        None => {
+            let src = tempfile::tempdir().unwrap();
+            let day = src
+                .path()
+                .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+            std::fs::create_dir_all(&day).unwrap();
+            std::fs::write(
+                day.join(format!(
+                    "111122223333_CloudTrail_eu-west-1_20261120T1000Z_{id}.json.gz"
+                )),
+                gz(&body),
+            )
+            .unwrap();
+            let lake_dir = tempfile::tempdir().unwrap();
+            let s = crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+            assert_eq!(s.records_rejected, 0, "fixture {id} has unreadable records");
+            (src, lake_dir)
+        }
+    };
     let lake = Lake::open(lake_dir.path());
-    assert_eq!(s.records_rejected, 0, "fixture {id} has unreadable records");
     let settings = match std::fs::read_to_string(dir.join(format!("{id}.toml"))) {
         Ok(text) => Settings::from_toml(&text, id).unwrap(),
         Err(_) => Settings::default(),
@@ -43,7 +131,10 @@ async fn findings_csv(id: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     write_batches(&mut out, &run.schema, &run.batches, Format::Csv).unwrap();
-    String::from_utf8(out).unwrap()
+    // Paths of a temporary trail (integrity findings name files), made stable.
+    String::from_utf8(out)
+        .unwrap()
+        .replace(&format!("{}/", src.path().display()), "trail/")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,10 +178,17 @@ fn every_detection_has_a_fixture_that_fires_and_near_misses_that_do_not() {
             "{}: the expected result is empty: it never fires",
             d.id
         );
+        let trail = fixture.contains("\"files\"");
         for row in rows {
             let event_id = row.split(',').nth(2).unwrap();
+            // A trail fixture's findings are files: their names carry fires-/quiet-.
+            let name = if trail {
+                event_id.rsplit('_').next().unwrap()
+            } else {
+                event_id
+            };
             assert!(
-                event_id.starts_with("fires-"),
+                name.starts_with("fires-"),
                 "{}: a finding on {event_id}, which is not a fires-… event",
                 d.id
             );

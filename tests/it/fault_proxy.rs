@@ -164,9 +164,19 @@ fn identity(req: &Request) -> String {
             body = plain;
         }
     }
-    let action = String::from_utf8_lossy(&body)
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string));
+    // JSON-protocol services (CloudTrail) name the operation in X-Amz-Target, e.g.
+    // `CloudTrail_20131101.ListPublicKeys`: identified as `cloudtrail:ListPublicKeys`.
+    let target_action = header(&req.head, "x-amz-target").and_then(|t| {
+        let mut segs = t.rsplit('.');
+        let op = segs.next()?;
+        let service = segs.next()?.split('_').next()?.to_ascii_lowercase();
+        Some(format!("{service}:{op}"))
+    });
+    let action = target_action.or_else(|| {
+        String::from_utf8_lossy(&body)
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
+    });
     match action {
         Some(a) => format!("{method} {target} {a}"),
         None => format!("{method} {target}"),

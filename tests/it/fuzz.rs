@@ -499,3 +499,94 @@ fn fuzz_corpus_inputs_keep_the_invariants() {
     }
     assert!(n >= 10, "the corpus is there: {n} inputs");
 }
+
+/// A real digest of sample-logs/ (signed with the test key) and its signature.
+fn sample_digest() -> &'static (Vec<u8>, String) {
+    static D: OnceLock<(Vec<u8>, String)> = OnceLock::new();
+    D.get_or_init(|| {
+        let dir =
+            repo().join("sample-logs/AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20");
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+            .min()
+            .unwrap();
+        let bytes =
+            agenttrail::decode::gzip::gunzip_capped(&std::fs::read(&path).unwrap(), 1 << 20)
+                .unwrap();
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.metadata.json", path.display())).unwrap(),
+        )
+        .unwrap();
+        (bytes, meta["signature"].as_str().unwrap().to_string())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
+            "tests/it/fuzz.proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
+    /// The digest parser, the key-name parser and the DER reader take any input without panic.
+    #[test]
+    fn fuzz_digest_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), key in "\\PC{0,160}") {
+        let _ = agenttrail::integrity::digest::Digest::parse(&bytes);
+        let _ = agenttrail::integrity::keys::rsa_public_key(&bytes);
+        if let Some(k) = agenttrail::integrity::digest::parse_digest_key(&key) {
+            prop_assert!(key.contains("/CloudTrail-Digest/"));
+            prop_assert!(key.contains(&k.account));
+        }
+        let _ = agenttrail::integrity::digest::log_file_time(&key);
+    }
+
+    /// Any change to a signed digest's bytes is caught: it no longer parses, or its signature no
+    /// longer verifies. Never a panic, never a pass.
+    #[test]
+    fn fuzz_a_damaged_digest_never_verifies(at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+        let (bytes, sig) = sample_digest();
+        let mut damaged = bytes.clone();
+        let i = at.index(damaged.len());
+        if cut {
+            damaged.truncate(i);
+        } else {
+            prop_assume!(damaged[i] != byte);
+            damaged[i] = byte;
+        }
+        let keys = agenttrail::integrity::keys::PublicKeys::from_json(
+            &std::fs::read_to_string(repo().join("sample-logs/public-keys.json")).unwrap(),
+        )
+        .unwrap();
+        if let Ok(d) = agenttrail::integrity::digest::Digest::parse(&damaged) {
+            let sha = agenttrail::integrity::digest::sha256_hex(&damaged);
+            let key = keys.find(&d.digest_public_key_fingerprint);
+            let ok = key.is_some_and(|k| agenttrail::integrity::keys::verify_signature(
+                k,
+                d.signing_string(&sha).as_bytes(),
+                &hex::decode(sig).unwrap(),
+            ));
+            prop_assert!(!ok, "a damaged digest verified");
+        }
+    }
+}
+
+#[test]
+fn the_undamaged_sample_digest_verifies() {
+    // The property above is only meaningful if the intact digest does verify.
+    let (bytes, sig) = sample_digest();
+    let keys = agenttrail::integrity::keys::PublicKeys::from_json(
+        &std::fs::read_to_string(repo().join("sample-logs/public-keys.json")).unwrap(),
+    )
+    .unwrap();
+    let d = agenttrail::integrity::digest::Digest::parse(bytes).unwrap();
+    let k = keys.find(&d.digest_public_key_fingerprint).unwrap();
+    let sha = agenttrail::integrity::digest::sha256_hex(bytes);
+    assert!(agenttrail::integrity::keys::verify_signature(
+        k,
+        d.signing_string(&sha).as_bytes(),
+        &hex::decode(sig).unwrap()
+    ));
+}

@@ -9,6 +9,7 @@ mod detections;
 mod fault_proxy;
 mod faults;
 mod fuzz;
+mod integrity;
 mod lake;
 mod privilege;
 mod publish;
