@@ -130,6 +130,8 @@ pub struct Prior {
     pub settled_digests: HashSet<String>,
     /// Log files some digest named.
     pub named: HashSet<String>,
+    /// The hash a digest records for each named log file.
+    pub expected: HashMap<String, String>,
     /// Latest status per object.
     pub latest: HashMap<String, String>,
 }
@@ -142,9 +144,13 @@ impl Prior {
         let mut latest_at: HashMap<String, i64> = HashMap::new();
         for b in batches {
             let col = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
-            let (Some(object), Some(kind), Some(status), Some(digest)) =
-                (col("object"), col("kind"), col("status"), col("digest"))
-            else {
+            let (Some(object), Some(kind), Some(status), Some(digest), Some(expected)) = (
+                col("object"),
+                col("kind"),
+                col("status"),
+                col("digest"),
+                col("expected_sha256"),
+            ) else {
                 continue;
             };
             let checked = b.column_by_name("checked_at").and_then(|c| {
@@ -158,6 +164,11 @@ impl Prior {
                 }
                 if k == "log-file" && !digest.is_null(i) {
                     prior.named.insert(o.to_string());
+                    if !expected.is_null(i) {
+                        prior
+                            .expected
+                            .insert(o.to_string(), expected.value(i).to_string());
+                    }
                 }
                 let at = checked.as_ref().map_or(0, |c| c.value(i));
                 if latest_at.get(o).is_none_or(|t| at >= *t) {
@@ -296,6 +307,40 @@ pub async fn verify(inputs: &Inputs<'_>, listing: &Listing) -> Result<Report, So
             report.rows.extend(rows);
         }
     }
+
+    // Files of settled digests that changed since: a new version (ETag) that ingest read and
+    // hashed, no longer matching the digest. Caught without fetching the digest again.
+    let checked_now: HashSet<&str> = report.rows.iter().map(|r| r.object.as_str()).collect();
+    let mut changed = Vec::new();
+    for obj in &listing.objects {
+        let (Some(expected), Some((version, sha))) = (
+            inputs.prior.expected.get(&obj.uri),
+            inputs.hashes.get(&obj.uri),
+        ) else {
+            continue;
+        };
+        let was_valid = inputs.prior.latest.get(&obj.uri).map(String::as_str) == Some("valid");
+        if *version == obj.version
+            && was_valid
+            && !checked_now.contains(obj.uri.as_str())
+            && !sha.eq_ignore_ascii_case(expected)
+        {
+            let k = crate::source::key::parse_key(&obj.key);
+            changed.push(Row {
+                object: obj.uri.clone(),
+                kind: "log-file",
+                status: Status::Modified,
+                digest: None,
+                account_id: k.as_ref().map(|k| k.account.clone()),
+                region: k.as_ref().map(|k| k.region.clone()),
+                expected_sha256: Some(expected.clone()),
+                actual_sha256: Some(sha.clone()),
+                detail: "replaced after it was checked: the new version's hash differs from the one its digest records".into(),
+                period_end: None,
+            });
+        }
+    }
+    report.rows.extend(changed);
 
     // Files that no digest names although the digest of the following hour has arrived.
     let now_named: HashSet<&str> = named.iter().map(String::as_str).collect();

@@ -207,20 +207,74 @@ async fn register_files(
 /// join with a tiny build side, through which filters still reach the Parquet scan), or simply
 /// `events_all` when nothing is duplicated, the usual case.
 async fn dedup_events(ctx: &SessionContext, all: DataFrame) -> Result<DataFrame, DataFusionError> {
+    use arrow::array::{Array, AsArray};
     let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
-    let schema: SchemaRef = Arc::new(losers.schema().as_arrow().clone());
     let batches = losers.collect().await?;
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Ok(all);
     }
-    let losers = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    all.join(
+    // Losing copies told apart from the winner by (source_object, source_index) go through the
+    // anti-join; "tied" ones (a replaced object read again: same object, same index) cannot, so
+    // their keys are removed whole and one copy per key is added back.
+    let mut plain = Vec::new();
+    let mut tied: Vec<String> = Vec::new();
+    for b in &batches {
+        let flags = b.column(3).as_boolean();
+        let keys = b.column(0).as_string::<i32>();
+        let mask: arrow::array::BooleanArray = (0..b.num_rows())
+            .map(|i| Some(!(flags.is_valid(i) && flags.value(i))))
+            .collect();
+        for i in 0..b.num_rows() {
+            if flags.is_valid(i) && flags.value(i) {
+                tied.push(keys.value(i).to_string());
+            }
+        }
+        plain.push(arrow::compute::filter_record_batch(b, &mask)?.project(&[0, 1, 2])?);
+    }
+    let schema: SchemaRef = match plain.first() {
+        Some(b) => b.schema(),
+        None => return Ok(all),
+    };
+    let losers = ctx.read_table(Arc::new(MemTable::try_new(schema, vec![plain])?))?;
+    let mut events = all.join(
         losers,
         datafusion::logical_expr::JoinType::LeftAnti,
         &["dedup_key", "source_object", "source_index"],
         &["loser_key", "loser_object", "loser_index"],
         None,
-    )
+    )?;
+    if !tied.is_empty() {
+        tied.sort();
+        tied.dedup();
+        let keys = arrow::array::StringArray::from(tied);
+        let keys_schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("tied_key", arrow::datatypes::DataType::Utf8, false),
+        ]));
+        let batch = arrow::array::RecordBatch::try_new(keys_schema.clone(), vec![Arc::new(keys)])?;
+        ctx.register_table(
+            "dedup_tied_keys",
+            Arc::new(MemTable::try_new(keys_schema, vec![vec![batch]])?),
+        )?;
+        let one_each = ctx
+            .sql(
+                "SELECT * EXCLUDE (dedup_rn) FROM ( \
+                   SELECT *, row_number() OVER (PARTITION BY dedup_key ORDER BY source_object, source_index) AS dedup_rn \
+                   FROM events_all WHERE dedup_key IN (SELECT tied_key FROM dedup_tied_keys)) \
+                 WHERE dedup_rn = 1",
+            )
+            .await?;
+        let keys = ctx.table("dedup_tied_keys").await?;
+        events = events
+            .join(
+                keys,
+                datafusion::logical_expr::JoinType::LeftAnti,
+                &["dedup_key"],
+                &["tied_key"],
+                None,
+            )?
+            .union(one_each)?;
+    }
+    Ok(events)
 }
 
 /// Options for ad-hoc SQL: read-only unless `allow_writes`.

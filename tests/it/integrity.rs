@@ -405,3 +405,51 @@ async fn run_publishes_the_integrity_metrics_and_a_rerun_does_not_check_settled_
     assert_eq!(second["digests_checked"], 0, "{second}");
     assert_eq!(second["digests_settled"], 3, "{second}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_replaced_after_its_check_is_caught_and_its_events_are_marked_tainted() {
+    let base = format!("AWSLogs/{ACCT}");
+    let t = trail("example-trail-bucket", &base);
+    let lake = tempfile::tempdir().unwrap();
+    let ingest = || {
+        run(agenttrail()
+            .args(["ingest", "--source"])
+            .arg(t.dir.path())
+            .arg("--lake")
+            .arg(lake.path()))
+    };
+    let out = ingest();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("digests: 3 checked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("no problems"), "{}", stderr(&out));
+    assert_eq!(
+        crate::util::query(lake.path(), "SELECT count(*) FROM tainted_events").await,
+        vec![vec!["0".to_string()]]
+    );
+    // The file is replaced (a record edited) after the check: ingest reads the new version, and
+    // the check compares its hash with the settled digest's without fetching the digest again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_log(t.dir.path(), &t.files[1], "evt-1", " ");
+    let out = ingest();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "digests: 0 checked, 3 settled earlier; log files fetched for hashing: 0; modified 1"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let rows = crate::util::query(
+        lake.path(),
+        "SELECT event_id, integrity_status FROM tainted_events",
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec!["evt-1".to_string(), "modified".to_string()]]
+    );
+}
