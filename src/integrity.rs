@@ -651,3 +651,59 @@ pub fn rows_batch(rows: &[Row], checked_at: DateTime<Utc>) -> RecordBatch {
     RecordBatch::try_new(crate::schema::integrity_schema(), columns)
         .expect("integrity rows match the integrity schema")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Status) -> Row {
+        Row {
+            object: "o".into(),
+            kind: "log-file",
+            status,
+            digest: None,
+            account_id: None,
+            region: None,
+            expected_sha256: None,
+            actual_sha256: None,
+            detail: String::new(),
+            period_end: None,
+        }
+    }
+
+    #[test]
+    fn every_problem_counts_in_exactly_one_metric_and_valid_in_none() {
+        let all = [
+            Status::Valid,
+            Status::Missing,
+            Status::Modified,
+            Status::NotInDigest,
+            Status::DigestMissing,
+            Status::ChainGap,
+            Status::DigestInvalid,
+            Status::SignatureInvalid,
+            Status::KeyUnknown,
+        ];
+        let report = Report {
+            rows: all.iter().map(|s| row(*s)).collect(),
+            ..Default::default()
+        };
+        let counts: BTreeMap<&str, u64> = report.metric_counts().into_iter().collect();
+        assert_eq!(
+            counts,
+            [
+                ("DigestChainGaps", 2),
+                ("DigestsInvalid", 3),
+                ("LogFilesMissing", 1),
+                ("LogFilesModified", 2),
+            ]
+            .into()
+        );
+        assert_eq!(report.problems().values().sum::<u64>(), 8);
+        assert_eq!(
+            rows_batch(&report.rows, Utc::now()).num_rows(),
+            all.len(),
+            "every row fits the integrity schema"
+        );
+    }
+}

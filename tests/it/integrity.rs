@@ -453,3 +453,45 @@ async fn a_file_replaced_after_its_check_is_caught_and_its_events_are_marked_tai
         vec![vec!["evt-1".to_string(), "modified".to_string()]]
     );
 }
+
+#[test]
+fn a_generated_day_with_digests_verifies_clean_and_one_deleted_file_is_missing() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args([
+            "synth",
+            "--events",
+            "3000",
+            "--records-per-file",
+            "500",
+            "--digests",
+            "--out",
+        ])
+        .arg(out_dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let verify = || {
+        run(agenttrail()
+            .args([
+                "verify",
+                "--fail-on-problems",
+                "--format",
+                "csv",
+                "--source",
+            ])
+            .arg(out_dir.path()))
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no problems"), "{}", stderr(&out));
+    let victim = crate::util::log_files(out_dir.path()).remove(0);
+    std::fs::remove_file(&victim).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(
+        rows[0].starts_with(&format!("{},log-file,missing,", victim.display())),
+        "{text}"
+    );
+}
