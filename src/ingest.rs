@@ -78,6 +78,9 @@ pub struct IngestSummary {
     pub seconds: f64,
     /// Earliest and latest `event_time` among the records read (None when none were).
     pub event_time_range: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    /// What the source listing found (log files and digests): the digest check reuses it, so a
+    /// run lists the trail once.
+    pub listing: crate::source::Listing,
 }
 
 impl IngestSummary {
@@ -159,16 +162,17 @@ pub async fn ingest(
             .insert(reason.as_str().to_string(), *n);
     }
     let mut todo: Vec<SourceObject> = Vec::new();
-    for obj in listing.objects {
+    for obj in &listing.objects {
         if ingested.get(obj.uri.as_str()) == Some(&obj.version.as_str()) {
             *summary
                 .objects_skipped
                 .entry("already-ingested".into())
                 .or_default() += 1;
         } else {
-            todo.push(obj);
+            todo.push(obj.clone());
         }
     }
+    summary.listing = listing;
     drop(ingested);
     drop(manifest);
     info!(source = %source.describe(), lake = %lake.root().display(), objects = todo.len(), "Ingest started.");

@@ -72,7 +72,7 @@ pub struct SourceObject {
 }
 
 /// The result of listing a source.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Listing {
     /// Objects to read, sorted by key.
     pub objects: Vec<SourceObject>,

@@ -114,12 +114,11 @@ async fn ingest_into(
         let keys =
             crate::integrity::check::public_keys(verify.public_keys.as_deref(), source, Some(lake))
                 .await?;
-        let report = crate::integrity::check::check(
+        let report = crate::integrity::check::check_listing(
             source,
             Some(lake),
-            &opts.filter,
+            &summary.listing,
             &keys,
-            opts.list_page_size,
             chrono::Utc::now(),
         )
         .await?;

@@ -151,6 +151,17 @@ pub async fn check(
     checked_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, IntegrityError> {
     let listing = source.list(filter, page_size).await?;
+    check_listing(source, lake, &listing, keys, checked_at).await
+}
+
+/// [`check`] over a listing already made (ingest's: the trail is listed once per run).
+pub async fn check_listing(
+    source: &Source,
+    lake: Option<&Lake>,
+    listing: &crate::source::Listing,
+    keys: &PublicKeys,
+    checked_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Report, IntegrityError> {
     let mut keys = keys.clone();
     let (prior, hashes) = match lake {
         Some(lake) => {
@@ -190,7 +201,7 @@ pub async fn check(
         prior: &prior,
         hashes: &hashes,
     };
-    let report = verify(&inputs, &listing).await?;
+    let report = verify(&inputs, listing).await?;
     if let Some(lake) = lake
         && !report.rows.is_empty()
     {

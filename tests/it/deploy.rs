@@ -324,6 +324,17 @@ async fn the_scheduled_task_runs_as_rendered_and_needs_exactly_the_task_roles_pe
         namespace.as_str()
     );
 
+    // The trail is listed once per run: the digest check reuses ingest's listing.
+    let trail_lists: u32 = identities
+        .iter()
+        .filter(|id| {
+            crate::privilege::action(id, &buckets) == "s3:ListBucket"
+                && id.contains(&format!("/{trail}"))
+        })
+        .map(|id| proxy.seen(id))
+        .sum();
+    assert_eq!(trail_lists, 1, "{identities:?}");
+
     // The lease was taken and given back.
     let lease = s3
         .get_object()
