@@ -10,8 +10,10 @@
 //!   after following role chains;
 //! - `mcp_links`: request ids of calls made by AWS-managed MCP servers, with tool and client
 //!   (`mcp`);
-//! - `events`: every event joined to its session by access key and to its MCP link by request
-//!   id, plus the per-event rules (`rules`): managed-MCP `invokedBy`, user-agent markers, and the
+//! - `signin_grants` / `signin_mcp_sessions`: AWS Sign-In OAuth grants and the sign-in sessions
+//!   granted to an MCP endpoint, with the person behind them (`signin`);
+//! - `events`: every event joined to its session by access key, to its sign-in session, and to
+//!   its MCP link by request id (or inferred, `signin`), plus the per-event rules (`rules`): managed-MCP `invokedBy`, user-agent markers, and the
 //!   low-confidence session-name fallback for calls without an access key.
 //!
 //! The same objects therefore give the same labels whether ingested in one run, in any order, or
@@ -20,4 +22,5 @@
 pub mod mcp;
 pub mod rules;
 pub mod sessions;
+pub mod signin;
 pub mod sts;

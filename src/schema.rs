@@ -146,6 +146,12 @@ pub const EVENT_COLUMNS: &[(&str, Col, bool, &str)] = &[
         "`userIdentity.sessionContext.sourceIdentity`.",
     ),
     (
+        "signin_session_arn",
+        Col::Str,
+        true,
+        "`userIdentity.sessionContext.signInSessionArn`: the AWS Sign-In session (OAuth token) the call was made under, e.g. by the AWS MCP Server.",
+    ),
+    (
         "source_ip",
         Col::Str,
         true,

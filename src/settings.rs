@@ -20,10 +20,17 @@ pub struct Settings {
 #[serde(deny_unknown_fields, default)]
 pub struct ClassifySettings {
     /// Session tags (`Key=Value`) that mark an STS session as an AI session; any one suffices.
-    /// Keys compare case-insensitively (as IAM does), values exactly.
+    /// Keys compare case-insensitively (as IAM does), prefixed keys included
+    /// (`vouch:AccessType=ai`); values case-insensitively unless
+    /// `ai_session_tag_values_case_sensitive` (users write `ai`, `AI` and `Ai` alike).
     pub ai_session_tags: Vec<String>,
+    /// Compare the values of `ai_session_tags` exactly (IAM tag values are case-sensitive).
+    pub ai_session_tag_values_case_sensitive: bool,
     /// The tag whose value names the MCP server behind a tagged session.
     pub mcp_server_tag: String,
+    /// Glob patterns of MCP endpoints (`requestParameters.resource` of AWS Sign-In
+    /// `CreateOAuth2Token`): events under a sign-in session granted to one are `mcp-oauth`.
+    pub mcp_oauth_resources: Vec<String>,
     /// Glob patterns for `userIdentity.invokedBy` of AWS-managed MCP servers.
     pub managed_mcp_invoked_by: Vec<String>,
     /// MCP servers the organisation approves (invokedBy values or `MCPServer` tag values).
@@ -47,7 +54,12 @@ impl Default for ClassifySettings {
     fn default() -> Self {
         ClassifySettings {
             ai_session_tags: vec!["AccessType=AI".into()],
+            ai_session_tag_values_case_sensitive: false,
             mcp_server_tag: "MCPServer".into(),
+            mcp_oauth_resources: vec![
+                "https://*-mcp.*.api.aws/*".into(),
+                "https://aws-mcp.*".into(),
+            ],
             managed_mcp_invoked_by: vec!["*-mcp.amazonaws.com".into()],
             approved_mcp_servers: vec![
                 "aws-mcp.amazonaws.com".into(),

@@ -8,9 +8,11 @@ use crate::settings::ClassifySettings;
 #[derive(Debug, Clone)]
 pub struct Rules {
     ai_tags: Vec<(String, String)>,
+    tag_values_exact: bool,
     /// Tag naming the MCP server of a tagged session.
     pub mcp_server_tag: String,
     managed_mcp: Vec<WildMatch>,
+    oauth_resources: Vec<WildMatch>,
     approved: Vec<String>,
     agent_roles: Vec<WildMatch>,
     callers: Vec<WildMatch>,
@@ -31,8 +33,10 @@ impl Rules {
                 .filter_map(|t| t.split_once('='))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 .collect(),
+            tag_values_exact: settings.ai_session_tag_values_case_sensitive,
             mcp_server_tag: settings.mcp_server_tag.clone(),
             managed_mcp: globs(&settings.managed_mcp_invoked_by),
+            oauth_resources: globs(&settings.mcp_oauth_resources),
             approved: settings.approved_mcp_servers.clone(),
             agent_roles: globs(&settings.agent_roles),
             callers: globs(&settings.mcp_server_callers),
@@ -50,7 +54,14 @@ impl Rules {
         tags.into_iter().find_map(|(k, v)| {
             self.ai_tags
                 .iter()
-                .any(|(rk, rv)| k.eq_ignore_ascii_case(rk) && v == rv)
+                .any(|(rk, rv)| {
+                    k.eq_ignore_ascii_case(rk)
+                        && if self.tag_values_exact {
+                            v == rv
+                        } else {
+                            v.eq_ignore_ascii_case(rv)
+                        }
+                })
                 .then(|| format!("{k}={v}"))
         })
     }
@@ -58,6 +69,11 @@ impl Rules {
     /// `invokedBy` (or an event source) of an AWS-managed MCP server.
     pub fn is_managed_mcp(&self, invoked_by: &str) -> bool {
         self.managed_mcp.iter().any(|g| g.matches(invoked_by))
+    }
+
+    /// An MCP endpoint an OAuth grant can be for (`mcp-oauth`).
+    pub fn is_mcp_oauth_resource(&self, resource: &str) -> bool {
+        self.oauth_resources.iter().any(|g| g.matches(resource))
     }
 
     /// An approved MCP server.
@@ -118,6 +134,33 @@ mod tests {
     }
 
     #[test]
+    fn prefixed_keys_match_when_configured_and_exact_values_when_asked() {
+        let r = Rules::new(&ClassifySettings {
+            ai_session_tags: vec!["AccessType=AI".into(), "vouch:AccessType=ai".into()],
+            ..Default::default()
+        });
+        let m = |k: &str, v: &str| {
+            let t = [(k.to_string(), v.to_string())];
+            r.ai_tag(t.iter().map(|(k, v)| (k, v)))
+        };
+        assert_eq!(
+            m("vouch:AccessType", "ai").as_deref(),
+            Some("vouch:AccessType=ai")
+        );
+        assert!(m("VOUCH:accesstype", "AI").is_some());
+        assert!(m("vouch:Agent", "ai").is_none());
+        assert!(m("other:AccessType", "ai").is_none());
+        let exact = Rules::new(&ClassifySettings {
+            ai_session_tag_values_case_sensitive: true,
+            ..Default::default()
+        });
+        let t = [("AccessType".to_string(), "ai".to_string())];
+        assert!(exact.ai_tag(t.iter().map(|(k, v)| (k, v))).is_none());
+        let t = [("accesstype".to_string(), "AI".to_string())];
+        assert!(exact.ai_tag(t.iter().map(|(k, v)| (k, v))).is_some());
+    }
+
+    #[test]
     fn each_rule_matches_and_near_misses_do_not() {
         let r = rules();
         let tags = |kv: &[(&str, &str)]| {
@@ -135,10 +178,17 @@ mod tests {
             r.ai_tag(t.iter().map(|(k, v)| (k, v))).is_some(),
             "tag keys are case-insensitive"
         );
+        for value in ["ai", "Ai"] {
+            let t = tags(&[("AccessType", value)]);
+            assert!(
+                r.ai_tag(t.iter().map(|(k, v)| (k, v))).is_some(),
+                "values compare case-insensitively by default: {value}"
+            );
+        }
         for near in [
-            ("AccessType", "ai"),
             ("AccessType", "Human"),
             ("Access", "AI"),
+            ("vouch:AccessType", "AI"),
         ] {
             let t = tags(&[near]);
             assert_eq!(r.ai_tag(t.iter().map(|(k, v)| (k, v))), None, "{near:?}");

@@ -126,6 +126,13 @@ pub struct SessionContext<'a> {
     pub attributes: Option<SessionAttributes<'a>>,
     #[serde(borrow, default, deserialize_with = "lenient_str")]
     pub source_identity: Option<Cow<'a, str>>,
+    #[serde(
+        borrow,
+        default,
+        rename = "signInSessionArn",
+        deserialize_with = "lenient_str"
+    )]
+    pub signin_session_arn: Option<Cow<'a, str>>,
 }
 
 /// `userIdentity.sessionContext.sessionIssuer`.

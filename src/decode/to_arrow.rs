@@ -41,7 +41,7 @@ pub struct EventsBuilder {
     strs1: [StringBuilder; 17],
     session_creation_date: TimestampMicrosecondBuilder,
     mfa_authenticated: BooleanBuilder,
-    strs2: [StringBuilder; 8],
+    strs2: [StringBuilder; 9],
     bools: [BooleanBuilder; 3],
     blobs: [StringBuilder; 8],
     source_object: StringBuilder,
@@ -122,8 +122,9 @@ impl EventsBuilder {
             .append_option(row.session_creation.map(|t| t.timestamp_micros()));
         self.mfa_authenticated
             .append_option(attrs.and_then(|a| a.mfa_authenticated));
-        let s2: [Option<&str>; 8] = [
+        let s2: [Option<&str>; 9] = [
             ctx.and_then(|c| c.source_identity.as_deref()),
+            ctx.and_then(|c| c.signin_session_arn.as_deref()),
             r.source_ip_address.as_deref(),
             r.user_agent.as_deref(),
             r.error_code.as_deref().filter(|c| !c.is_empty()),

@@ -21,6 +21,9 @@ use datafusion::prelude::SessionContext;
 use crate::correlate::mcp::{McpLink, links_from_event};
 use crate::correlate::rules::Rules;
 use crate::correlate::sessions::{Session, classify_sessions};
+use crate::correlate::signin::{
+    Grant, SigninSession, announced, grant_from_event, infer, mcp_sessions,
+};
 use crate::correlate::sts::{SESSION_APIS, StsEvent, session_from_event};
 use crate::schema::timestamp_type;
 
@@ -78,6 +81,10 @@ pub const SESSION_COLUMNS: &[(&str, &str)] = &[
     ),
     ("root_access_key_id", "First session of the chain."),
     (
+        "root_caller_arn",
+        "Who called STS for the chain's first session: the person or workload behind an AI session.",
+    ),
+    (
         "chain_depth",
         "0 for a session created with long-term credentials, 1 for its child, …",
     ),
@@ -116,6 +123,7 @@ fn sessions_schema() -> SchemaRef {
         s("caller_access_key_id"),
         s("parent_access_key_id"),
         s("root_access_key_id"),
+        s("root_caller_arn"),
         Field::new("chain_depth", DataType::UInt32, false),
         Field::new("is_ai", DataType::Boolean, false),
         s("ai_mechanism"),
@@ -141,6 +149,15 @@ fn sessions_batch(sessions: &[Session]) -> Result<RecordBatch, arrow::error::Arr
                 .with_timezone("UTC"),
         )
     };
+    let callers: HashMap<&str, Option<&String>> = sessions
+        .iter()
+        .map(|s| {
+            (
+                s.record.access_key_id.as_str(),
+                s.record.caller_arn.as_ref(),
+            )
+        })
+        .collect();
     let cols: Vec<ArrayRef> = vec![
         st(&|s| Some(s.record.access_key_id.clone())),
         st(&|s| Some(s.record.sts_event_id.clone())),
@@ -166,6 +183,13 @@ fn sessions_batch(sessions: &[Session]) -> Result<RecordBatch, arrow::error::Arr
         st(&|s| s.record.caller_access_key_id.clone()),
         st(&|s| s.parent_access_key_id.clone()),
         st(&|s| Some(s.root_access_key_id.clone())),
+        st(&|s| {
+            callers
+                .get(s.root_access_key_id.as_str())
+                .copied()
+                .flatten()
+                .cloned()
+        }),
         Arc::new(
             sessions
                 .iter()
@@ -405,5 +429,218 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         Arc::new(MemTable::try_new(links_schema, vec![vec![links_batch]])?),
     )?;
     step("mcp links built");
+    register_signin(ctx, rules).await?;
+    step("sign-in sessions built");
+    Ok(())
+}
+
+/// Build and register `signin_grants` (every AWS Sign-In OAuth grant), `signin_mcp_sessions`
+/// (sign-in sessions granted to an MCP endpoint, with the person and client behind them) and
+/// `mcp_inferred_links` (downstream records without a request id, linked to the tool call that
+/// announced them; see `correlate::signin`).
+async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
+    let rows = collect(
+        ctx,
+        "SELECT dedup_key, event_time, identity_arn, access_key_id, request_parameters, \
+         additional_event_data FROM lake_events WHERE event_source = 'signin.amazonaws.com' \
+         AND event_name = 'CreateOAuth2Token' AND error_code IS NULL",
+    )
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut grants = Vec::new();
+    for b in &rows {
+        for r in 0..b.num_rows() {
+            let Some(key) = col_str(b, "dedup_key", r) else {
+                continue;
+            };
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            grants.extend(grant_from_event(
+                &key,
+                col_time(b, "event_time", r).unwrap_or_default(),
+                col_str(b, "identity_arn", r).as_deref(),
+                col_str(b, "access_key_id", r).as_deref(),
+                col_str(b, "request_parameters", r).as_deref(),
+                col_str(b, "additional_event_data", r).as_deref(),
+            ));
+        }
+    }
+    grants.sort_by(|a, b| (a.granted_at, &a.event_id).cmp(&(b.granted_at, &b.event_id)));
+    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let grants_schema = Arc::new(Schema::new(vec![
+        Field::new("signin_session_arn", DataType::Utf8, false),
+        Field::new("granted_at", timestamp_type(), false),
+        s("resource"),
+        s("client_id"),
+        s("grant_type"),
+        s("caller_arn"),
+        s("caller_access_key_id"),
+        Field::new("event_id", DataType::Utf8, false),
+        Field::new("is_mcp", DataType::Boolean, false),
+    ]));
+    let gs = |f: &dyn Fn(&Grant) -> Option<String>| -> ArrayRef {
+        Arc::new(grants.iter().map(f).collect::<StringArray>())
+    };
+    let is_mcp = |g: &Grant| {
+        g.resource
+            .as_deref()
+            .is_some_and(|r| rules.is_mcp_oauth_resource(r))
+    };
+    let batch = RecordBatch::try_new(
+        grants_schema.clone(),
+        vec![
+            gs(&|g| Some(g.signin_session_arn.clone())),
+            Arc::new(
+                grants
+                    .iter()
+                    .map(|g| Some(micros(&g.granted_at)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            gs(&|g| g.resource.clone()),
+            gs(&|g| g.client_id.clone()),
+            gs(&|g| g.grant_type.clone()),
+            gs(&|g| g.caller_arn.clone()),
+            gs(&|g| g.caller_access_key_id.clone()),
+            gs(&|g| Some(g.event_id.clone())),
+            Arc::new(
+                grants
+                    .iter()
+                    .map(|g| Some(is_mcp(g)))
+                    .collect::<BooleanArray>(),
+            ),
+        ],
+    )?;
+    ctx.register_table(
+        "signin_grants",
+        Arc::new(MemTable::try_new(grants_schema, vec![vec![batch]])?),
+    )?;
+
+    let sessions = mcp_sessions(&grants, |r| rules.is_mcp_oauth_resource(r));
+    let mcp_schema = Arc::new(Schema::new(vec![
+        Field::new("signin_session_arn", DataType::Utf8, false),
+        s("caller_arn"),
+        s("client_id"),
+        s("resource"),
+    ]));
+    let ss = |f: &dyn Fn(&SigninSession) -> Option<String>| -> ArrayRef {
+        Arc::new(sessions.iter().map(f).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        mcp_schema.clone(),
+        vec![
+            ss(&|x| Some(x.signin_session_arn.clone())),
+            ss(&|x| x.caller_arn.clone()),
+            ss(&|x| x.client_id.clone()),
+            ss(&|x| x.resource.clone()),
+        ],
+    )?;
+    ctx.register_table(
+        "signin_mcp_sessions",
+        Arc::new(MemTable::try_new(mcp_schema, vec![vec![batch]])?),
+    )?;
+
+    // Downstream records of sign-in sessions that carry no request id, matched to the tool call
+    // that announced them.
+    let tool_calls = collect(
+        ctx,
+        "SELECT dedup_key, event_time, event_name, event_source, user_agent, request_parameters, \
+         additional_event_data, signin_session_arn FROM lake_events \
+         WHERE event_type = 'AwsMcpEvent' AND signin_session_arn IS NOT NULL",
+    )
+    .await?;
+    let mut announced_calls = Vec::new();
+    let mut tool_of: HashMap<String, McpLink> = HashMap::new();
+    for b in &tool_calls {
+        for r in 0..b.num_rows() {
+            let (Some(id), Some(at), Some(arn)) = (
+                col_str(b, "dedup_key", r),
+                col_time(b, "event_time", r),
+                col_str(b, "signin_session_arn", r),
+            ) else {
+                continue;
+            };
+            announced_calls.extend(announced(
+                &id,
+                at,
+                &arn,
+                col_str(b, "additional_event_data", r).as_deref(),
+            ));
+            // The tool and client, as a request-id link would give them.
+            if let Some(l) = links_from_event(
+                &id,
+                &col_str(b, "event_name", r).unwrap_or_default(),
+                &col_str(b, "event_source", r).unwrap_or_default(),
+                Some(&id),
+                col_str(b, "user_agent", r).as_deref(),
+                col_str(b, "request_parameters", r).as_deref(),
+                None,
+            )
+            .into_iter()
+            .next()
+            {
+                tool_of.insert(id, l);
+            }
+        }
+    }
+    let mut inferred: Vec<(String, McpLink)> = Vec::new();
+    if !announced_calls.is_empty() {
+        let candidates = collect(
+            ctx,
+            "SELECT dedup_key, event_time, event_source, event_name, aws_region, signin_session_arn \
+             FROM lake_events WHERE request_id IS NULL AND signin_session_arn IS NOT NULL \
+             AND (event_type IS NULL OR event_type <> 'AwsMcpEvent')",
+        )
+        .await?;
+        let mut seen = std::collections::HashSet::new();
+        for b in &candidates {
+            for r in 0..b.num_rows() {
+                let (Some(key), Some(at), Some(arn), Some(src), Some(name)) = (
+                    col_str(b, "dedup_key", r),
+                    col_time(b, "event_time", r),
+                    col_str(b, "signin_session_arn", r),
+                    col_str(b, "event_source", r),
+                    col_str(b, "event_name", r),
+                ) else {
+                    continue;
+                };
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                let region = col_str(b, "aws_region", r);
+                if let Some(a) = infer(&announced_calls, &arn, &src, &name, region.as_deref(), at)
+                    && let Some(l) = tool_of.get(&a.mcp_event_id)
+                {
+                    inferred.push((key, l.clone()));
+                }
+            }
+        }
+    }
+    inferred.sort_by(|a, b| a.0.cmp(&b.0));
+    let inferred_schema = Arc::new(Schema::new(vec![
+        Field::new("dedup_key", DataType::Utf8, false),
+        Field::new("mcp_tool", DataType::Utf8, false),
+        s("mcp_client"),
+        Field::new("mcp_event_id", DataType::Utf8, false),
+        Field::new("mcp_server", DataType::Utf8, false),
+    ]));
+    let is = |f: &dyn Fn(&(String, McpLink)) -> Option<String>| -> ArrayRef {
+        Arc::new(inferred.iter().map(f).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        inferred_schema.clone(),
+        vec![
+            is(&|x| Some(x.0.clone())),
+            is(&|x| Some(x.1.mcp_tool.clone())),
+            is(&|x| x.1.mcp_client.clone()),
+            is(&|x| Some(x.1.mcp_event_id.clone())),
+            is(&|x| Some(x.1.mcp_server.clone())),
+        ],
+    )?;
+    ctx.register_table(
+        "mcp_inferred_links",
+        Arc::new(MemTable::try_new(inferred_schema, vec![vec![batch]])?),
+    )?;
     Ok(())
 }

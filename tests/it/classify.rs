@@ -254,3 +254,137 @@ async fn a_generated_day_is_classified_exactly_as_labelled() {
         &wrong[..wrong.len().min(5)]
     );
 }
+
+/// The AWS MCP Server under an AWS Sign-In OAuth grant (shapes of a published capture of Claude
+/// Code, July 2026): the grant, a tool call, a downstream call with a request id and one without,
+/// a call made only under the token; and the same person's `aws login` session, which stays
+/// human. Checked with every record in one object, and with one object per record ingested in
+/// reverse, so the grant arrives last.
+#[tokio::test(flavor = "multi_thread")]
+async fn oauth_mcp_sessions_name_the_person_the_client_and_the_tool_in_any_order() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/oauth-mcp-session.json")).unwrap(),
+    )
+    .unwrap();
+    let records = fixture["Records"].as_array().unwrap();
+    let write = |dir: &Path, name: &str, recs: &[serde_json::Value]| {
+        let day = dir.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/07/10");
+        std::fs::create_dir_all(&day).unwrap();
+        let body = serde_json::json!({ "Records": recs }).to_string();
+        std::fs::write(
+            day.join(format!(
+                "111122223333_CloudTrail_us-east-1_20260710T0910Z_{name}.json.gz"
+            )),
+            crate::util::gz(body.as_bytes()),
+        )
+        .unwrap();
+    };
+    let sql = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
+               coalesce(ai_principal, ''), coalesce(mcp_client, ''), coalesce(mcp_tool, ''), \
+               coalesce(mcp_link, ''), coalesce(mcp_server, '') FROM events ORDER BY event_id";
+    let alice =
+        "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0a1b/alice@example.com";
+    let client = "claude-code/2.1.202 (cli)";
+    let row = |cells: [&str; 8]| cells.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    let expected = vec![
+        row([
+            "downstream-no-request-id",
+            "true",
+            "managed-mcp,mcp-oauth",
+            alice,
+            client,
+            "aws___call_aws",
+            "inferred",
+            "aws-mcp.amazonaws.com",
+        ]),
+        row([
+            "downstream-with-request-id",
+            "true",
+            "managed-mcp,mcp-oauth",
+            alice,
+            client,
+            "aws___call_aws",
+            "request-id",
+            "aws-mcp.amazonaws.com",
+        ]),
+        row(["grant-cli-login-0001", "false", "", "", "", "", "", ""]),
+        row(["grant-mcp-0001", "false", "", "", "", "", "", ""]),
+        row(["human-cli-login-call", "false", "", "", "", "", "", ""]),
+        // Only the token marks it: the client is what the grant names.
+        row([
+            "oauth-only-call",
+            "true",
+            "mcp-oauth",
+            alice,
+            "arn:aws:signin:us-east-1::external-client/dcr/7f1e2d3c",
+            "",
+            "",
+            "aws-mcp.us-east-1.api.aws",
+        ]),
+        row([
+            "tool-call-0001",
+            "true",
+            "managed-mcp,mcp-oauth",
+            alice,
+            client,
+            "aws___call_aws",
+            "request-id",
+            "aws-mcp.amazonaws.com",
+        ]),
+    ];
+
+    let one_src = tempfile::tempdir().unwrap();
+    write(one_src.path(), "all", records);
+    let one = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(one_src.path(), one.path()).await;
+    assert_eq!(query(one.path(), sql).await, expected, "one object");
+
+    let each = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let d = each.path().join(format!("r{i}"));
+        write(&d, &format!("r{i}"), std::slice::from_ref(r));
+        files.extend(log_files(&d));
+    }
+    files.reverse();
+    let rev = tempfile::tempdir().unwrap();
+    ingest_one_by_one(&files, rev.path()).await;
+    assert_eq!(
+        query(rev.path(), sql).await,
+        expected,
+        "one object per record, grant last"
+    );
+
+    let grants = query(
+        one.path(),
+        "SELECT event_id, CAST(is_mcp AS VARCHAR), grant_type, caller_arn FROM signin_grants ORDER BY granted_at",
+    )
+    .await;
+    assert_eq!(
+        grants,
+        vec![
+            row([
+                "grant-cli-login-0001",
+                "false",
+                "authorization_code",
+                alice,
+                "",
+                "",
+                "",
+                ""
+            ])[..4]
+                .to_vec(),
+            row([
+                "grant-mcp-0001",
+                "true",
+                "authorization_code",
+                alice,
+                "",
+                "",
+                "",
+                ""
+            ])[..4]
+                .to_vec(),
+        ]
+    );
+}
