@@ -2,6 +2,7 @@
 -- severity: medium
 -- summary: An AI session hit five or more access-denied errors within five minutes.
 -- metric: Findings
+-- mitre: T1526, T1580, T1069.003
 --
 -- ## What it detects
 -- AI-driven calls failing with `AccessDenied`, `AccessDeniedException`, `UnauthorizedOperation`
@@ -10,6 +11,11 @@
 -- ## Why it matters
 -- A burst of denials is what probing looks like, and what a prompt-injected agent does while it
 -- looks for a way to reach what it was told to.
+-- ## Triage
+-- Look first at `evidence` (the denied APIs) and the session's `ai_principal`: an agent
+-- enumerating what it may do is probing, a retry loop on one API is a bug. Then `agenttrail
+-- session <access key>` for what succeeded in the same minutes. Common false positive: an agent
+-- with a deliberately narrow role exploring its limits once after deployment.
 -- ## False positives
 -- Agents exploring an account with read-only discovery tools; raise the threshold (edit `>= 5`).
 -- ## References

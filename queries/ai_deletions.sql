@@ -2,6 +2,7 @@
 -- severity: high
 -- summary: An AI-driven call deleted or terminated a resource.
 -- metric: Findings
+-- mitre: T1485, T1490, T1578.003
 --
 -- ## What it detects
 -- Successful calls made by an AI agent (any mechanism: AWS-managed MCP server, tagged or chained
@@ -14,6 +15,11 @@
 -- ## Why it matters
 -- An agent can destroy production data at machine speed after a hallucination or a prompt
 -- injection; this is the signal behind the main alarm.
+-- ## Triage
+-- Look first at what was deleted (`evidence`), through which server and tool (`mcp_server`,
+-- `mcp_tool`), and for whom (`ai_principal`); then `agenttrail session <access key>` for the calls
+-- before it (a listing then a delete is a plan; a delete out of nowhere after reading untrusted
+-- input is a prompt injection). Common false positives: clean-up agents on scratch resources.
 -- ## False positives
 -- Agents whose job is clean-up. Scope them with a dedicated role and exclude it here, or raise
 -- the alarm threshold for that account.

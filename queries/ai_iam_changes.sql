@@ -2,6 +2,7 @@
 -- severity: high
 -- summary: An AI-driven call changed IAM permissions or credentials.
 -- metric: Findings
+-- mitre: T1098, T1098.001, T1136.003
 --
 -- ## What it detects
 -- Successful IAM calls by an AI agent that grant or change permissions or create credentials:
@@ -11,6 +12,10 @@
 -- ## Why it matters
 -- An agent that can change its own (or anyone's) permissions can escalate privileges; a
 -- prompt-injected agent may try exactly that.
+-- ## Triage
+-- Look first at the policy or principal changed (`evidence`) and whether the change widens the
+-- agent's own permissions (a role attaching a policy to itself). Common false positives:
+-- infrastructure agents run by the platform team under change control.
 -- ## False positives
 -- Agents that manage IAM as their task (infrastructure-as-code runners). Give them a dedicated
 -- role and suppress by `actor_arn`.

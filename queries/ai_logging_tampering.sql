@@ -2,6 +2,7 @@
 -- severity: critical
 -- summary: An AI-driven call weakened logging or threat detection.
 -- metric: Findings
+-- mitre: T1562.008
 --
 -- ## What it detects
 -- Successful calls by an AI agent that stop or narrow audit logging and detection: CloudTrail
@@ -12,6 +13,10 @@
 -- `DeleteConfigurationRecorder`, `DeleteDeliveryChannel`) and CloudWatch Logs (`DeleteLogGroup`).
 -- ## Why it matters
 -- Blinding the audit trail is the classic step before or after abuse; no agent should need it.
+-- ## Triage
+-- Treat as an incident: check that the trail is logging again (`aws cloudtrail get-trail-status`),
+-- run `agenttrail verify` for gaps, and look at everything the same session did next. Common false
+-- positive: a sanctioned agent rotating a trail's configuration.
 -- ## False positives
 -- Rare: an agent administering logging configuration on purpose.
 -- ## References

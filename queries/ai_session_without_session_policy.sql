@@ -2,12 +2,16 @@
 -- severity: low
 -- summary: An AI session was created without a session policy to scope its credentials.
 -- metric: Findings
+-- mitre: T1078.004
 --
 -- ## What it detects
 -- AI sessions (tagged, chained, agent role or source identity) whose `AssumeRole*` call carried
 -- neither `policy` nor `policyArns`, so the agent holds every permission of the role.
 -- ## Why it matters
 -- Scoping each tool's credentials with a session policy limits what a misled agent can do.
+-- ## Triage
+-- Look at the role's own permissions: without a session policy the agent holds all of them. Common
+-- false positive: roles already scoped to exactly what the agent needs.
 -- ## False positives
 -- Roles that are already narrowly scoped for one agent task.
 -- ## References

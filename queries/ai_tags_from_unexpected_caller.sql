@@ -2,6 +2,7 @@
 -- severity: medium
 -- summary: A session was tagged as AI by a caller that is not an approved MCP server role.
 -- metric: Findings
+-- mitre: T1078.004, T1550.001
 --
 -- ## What it detects
 -- Sessions that are AI because of their own tags (not inherited through a chain) whose STS
@@ -10,6 +11,10 @@
 -- servers run as.
 -- ## Why it matters
 -- Session tags are set by whoever calls AssumeRole; anyone can claim (or fake) to be an agent.
+-- ## Triage
+-- Look first at the caller (`actor_arn`): a person or host marking their own session as AI can
+-- hide activity among agent traffic or trigger agent-only allowances. Add legitimate MCP server
+-- roles to `mcp_server_callers`.
 -- ## False positives
 -- MCP servers not yet listed in `mcp_server_callers`.
 -- ## References

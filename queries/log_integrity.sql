@@ -2,6 +2,7 @@
 -- severity: critical
 -- summary: CloudTrail log files or digests are missing, altered, or outside the signed chain.
 -- metric: Findings
+-- mitre: T1070, T1565.001, T1562.008
 --
 -- ## What it detects
 -- Every problem the digest check (`agenttrail verify`, and each `ingest`/`run`) found, at the
@@ -16,6 +17,10 @@
 -- that show what it did. CloudTrail signs hourly digests of what it delivered; anything that
 -- does not match them is evidence that cannot be trusted, and often a sign of tampering.
 -- Events read from such files are listed by `SELECT * FROM tainted_events`.
+-- ## Triage
+-- Look first at `event_name` (the status) and `event_id` (the object); `SELECT * FROM
+-- tainted_events` lists the events read from altered files. `chain-gap` pairs with a `StopLogging`
+-- event; `key-unknown` usually means the job lacks `cloudtrail:ListPublicKeys`.
 -- ## False positives
 -- `key-unknown` when the job may not call `cloudtrail:ListPublicKeys` and no `--public-keys`
 -- file is given; `not-in-digest` for a file CloudTrail delivered late, until its backfill digest

@@ -2,6 +2,7 @@
 -- severity: medium
 -- summary: A principal used by AI agents also acted directly, outside any MCP server, within an hour.
 -- metric: Findings
+-- mitre: T1078.004
 --
 -- ## What it detects
 -- Human (not AI-driven) calls by a principal — the role behind an assumed-role session, or an
@@ -10,6 +11,10 @@
 -- ## Why it matters
 -- Controls enforced in an MCP server (tool allow-lists, confirmations, session policies) do not
 -- apply to calls made with the same credentials or role directly from the CLI or an SDK.
+-- ## Triage
+-- Look first at whether the principal is one marked for agents (a tagged session's role, an agent
+-- role, an agent source identity) and what it did directly. Common false positive: a person using
+-- their own role shortly after their agent used it through the AWS MCP server.
 -- ## False positives
 -- People who legitimately share a role with agents; give agents their own roles.
 -- ## References

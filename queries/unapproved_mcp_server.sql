@@ -2,6 +2,7 @@
 -- severity: medium
 -- summary: AI activity went through an MCP server that is not in the approved registry.
 -- metric: Findings
+-- mitre: T1078.004, T1199
 --
 -- ## What it detects
 -- AI-driven calls whose MCP server (the managed server's `invokedBy`, the `MCPServer` session
@@ -10,6 +11,9 @@
 -- ## Why it matters
 -- Unreviewed MCP servers run with someone's credentials; the registry is the control that says
 -- which tools agents may use.
+-- ## Triage
+-- Look first at `mcp_server` and who runs it: add sanctioned servers to `approved_mcp_servers`;
+-- anything else is shadow tooling with someone's credentials.
 -- ## False positives
 -- A newly adopted server not yet added to the registry: add it.
 -- ## References

@@ -99,6 +99,7 @@ Examples:
   agenttrail detect --lake ./lake --window 1h --format json
   agenttrail detect --lake ./lake --since 2026-11-20 --until 2026-11-21 --publish --dry-run
   agenttrail detect --lake ./lake --only ai_deletions --fail-on-findings
+  agenttrail detect --explain ai_deletions
 
 Exit status: 0, or 1 with --fail-on-findings when any detection fired; 2 on error.";
 
@@ -145,8 +146,12 @@ pub struct DetectOptions {
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// Lake folder, or s3://bucket/prefix.
-    #[arg(long, env = env_vars::LAKE)]
-    pub lake: String,
+    #[arg(long, env = env_vars::LAKE, required_unless_present = "explain")]
+    pub lake: Option<String>,
+    /// Explain a detection (what it detects, MITRE ATT&CK techniques, triage, false positives)
+    /// instead of running anything.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
     /// Findings with event time at or after this (30m, 24h, 7d, a date or a timestamp).
     #[arg(long, value_parser = parse_since, conflicts_with = "window")]
     pub since: Option<Since>,

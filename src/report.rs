@@ -25,8 +25,9 @@ pub struct ReportData {
     pub hours: Vec<HourBucket>,
     /// (MCP server, tool, AI calls).
     pub servers: Vec<(String, String, u64)>,
-    /// (detection, severity, findings, latest time, latest actor, latest evidence).
-    pub findings: Vec<(String, String, u64, String, String, String)>,
+    /// (detection, severity, findings, latest time, latest actor, latest evidence, MITRE ATT&CK
+    /// techniques).
+    pub findings: Vec<(String, String, u64, String, String, String, String)>,
     /// (session, actor, MCP server, destructive calls, writes, calls).
     pub sessions: Vec<(String, String, String, u64, u64, u64)>,
 }
@@ -138,18 +139,19 @@ td{{max-width:420px;overflow-wrap:anywhere}} td.n{{text-align:right}} .yaxis{{fo
         );
     }
     p.push_str("</table>");
-    p.push_str(r#"<h2>Findings per detection (latest)</h2><table id="findings"><tr><th>detection</th><th>severity</th><th>findings</th><th>latest</th><th>actor</th><th>evidence</th></tr>"#);
-    for (id, sev, n, t, actor, ev) in &d.findings {
+    p.push_str(r#"<h2>Findings per detection (latest)</h2><table id="findings"><tr><th>detection</th><th>severity</th><th>findings</th><th>latest</th><th>actor</th><th>evidence</th><th>ATT&amp;CK</th></tr>"#);
+    for (id, sev, n, t, actor, ev, mitre) in &d.findings {
         let _ = write!(
             p,
-            r#"<tr data-detection="{}"><td>{}</td><td class="sev-{}">{}</td><td class="n">{n}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr data-detection="{}"><td>{}</td><td class="sev-{}">{}</td><td class="n">{n}</td><td>{}</td><td>{}</td><td>{}</td><td class="mitre">{}</td></tr>"#,
             html(id),
             html(id),
             html(sev),
             html(sev),
             html(t),
             html(actor),
-            html(ev)
+            html(ev),
+            html(mitre)
         );
     }
     p.push_str("</table>");

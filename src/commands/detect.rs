@@ -184,10 +184,29 @@ fn status(runs: &[DetectionRun], opts: &DetectOptions, ok: bool) -> ExitStatus {
 
 /// `agenttrail detect`.
 pub async fn run(args: DetectArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(id) = &args.explain {
+        let cat = catalog::load(&args.opts.queries).with_context(|| {
+            format!(
+                "cannot load detections from {}",
+                args.opts.queries.display()
+            )
+        })?;
+        let d = cat.iter().find(|d| &d.id == id).with_context(|| {
+            let ids: Vec<&str> = cat.iter().map(|d| d.id.as_str()).collect();
+            format!("no detection {id:?}; there are: {}", ids.join(", "))
+        })?;
+        let mut out = std::io::stdout().lock();
+        // Detection files are the operator's own, but keep the terminal safe line by line.
+        for line in d.explain().lines() {
+            writeln!(out, "{}", crate::render::escape_control(line))?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let lake = args.lake.clone().context("--lake is required")?;
     let now = Utc::now();
     let since = args.since.or(args.window).map(|s| s.resolve(now));
     let until = args.until.map(|s| s.resolve(now));
-    let runs = detect(&args.lake, &args.opts, since, until).await?;
+    let runs = detect(&lake, &args.opts, since, until).await?;
     print_findings(&runs, &args.opts)?;
     if args.publish || args.opts.dry_run {
         let start = since.context("--publish needs a window: give --since or --window")?;

@@ -104,6 +104,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitStatus> {
             t,
             actor,
             evidence,
+            run.detection.mitre.join(", "),
         ));
     }
     let page = render(&d);

@@ -22,6 +22,8 @@ pub struct Detection {
     pub summary: String,
     /// CloudWatch metric name the findings count goes to.
     pub metric: String,
+    /// MITRE ATT&CK technique ids (`-- mitre: T1485, T1578.003`).
+    pub mitre: Vec<String>,
     /// The documentation part of the header.
     pub doc: String,
     /// The SQL (comments included).
@@ -42,6 +44,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
         .unwrap_or_default()
         .to_string();
     let (mut id, mut severity, mut summary, mut metric) = (None, None, None, None);
+    let mut mitre = Vec::new();
     let mut doc = Vec::new();
     let mut in_header = true;
     for line in text.lines() {
@@ -63,6 +66,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
                 "severity" => severity = Some(v),
                 "summary" => summary = Some(v),
                 "metric" => metric = Some(v),
+                "mitre" => {
+                    for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                        if !is_technique(t) {
+                            return Err(err(format!(
+                                "{t:?} is not a MITRE ATT&CK technique id (T1234 or T1234.001)"
+                            )));
+                        }
+                        mitre.push(t.to_string());
+                    }
+                }
                 other => return Err(err(format!("unknown header key {other:?}"))),
             }
         } else {
@@ -86,10 +99,45 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
         severity,
         summary: summary.ok_or_else(|| err("missing `-- summary:`".into()))?,
         metric: metric.ok_or_else(|| err("missing `-- metric:`".into()))?,
+        mitre,
         doc: doc.join("\n"),
         sql: text.to_string(),
         path: path.to_path_buf(),
     })
+}
+
+/// `T1234` or `T1234.001`.
+fn is_technique(t: &str) -> bool {
+    let b = t.as_bytes();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    match b.len() {
+        5 => b[0] == b'T' && digits(&b[1..]),
+        9 => b[0] == b'T' && digits(&b[1..5]) && b[5] == b'.' && digits(&b[6..]),
+        _ => false,
+    }
+}
+
+impl Detection {
+    /// The detection explained for a person: header, techniques with their links, and the doc.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "{} ({}): {}\nmetric: {} (dimension Detection={})\n",
+            self.id, self.severity, self.summary, self.metric, self.id
+        );
+        if !self.mitre.is_empty() {
+            out.push_str("MITRE ATT&CK:\n");
+            for t in &self.mitre {
+                out.push_str(&format!(
+                    "  {t}  https://attack.mitre.org/techniques/{}/\n",
+                    t.replace('.', "/")
+                ));
+            }
+        }
+        out.push('\n');
+        out.push_str(&self.doc);
+        out.push('\n');
+        out
+    }
 }
 
 /// Load every `*.sql` in `dir`, sorted by id.
@@ -140,7 +188,20 @@ mod tests {
                 ok.replace("-- summary: S", "-- owner: me"),
                 "unknown header key",
             ),
+            (
+                ok.replace(
+                    "-- metric: Findings",
+                    "-- metric: Findings\n-- mitre: T1485, TA0040",
+                ),
+                "not a MITRE ATT&CK technique id",
+            ),
         ];
+        let with = ok.replace(
+            "-- metric: Findings",
+            "-- metric: Findings\n-- mitre: T1485, T1578.003",
+        );
+        let d = parse(Path::new("q/x.sql"), &with).unwrap();
+        assert_eq!(d.mitre, vec!["T1485", "T1578.003"]);
         for (text, want) in cases {
             let e = parse(Path::new("q/x.sql"), &text).unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("q/x.sql"), "{e}");

@@ -210,6 +210,50 @@ fn every_detection_has_a_fixture_that_fires_and_near_misses_that_do_not() {
 }
 
 #[test]
+fn every_detection_names_its_attack_techniques_and_how_to_triage_it() {
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    for d in &detections {
+        assert!(!d.mitre.is_empty(), "{}: no `-- mitre:` techniques", d.id);
+        assert!(
+            d.doc.contains("## Triage"),
+            "{}: no `## Triage` section",
+            d.id
+        );
+        let text = d.explain();
+        for t in &d.mitre {
+            assert!(
+                text.contains(&format!(
+                    "https://attack.mitre.org/techniques/{}/",
+                    t.replace('.', "/")
+                )),
+                "{}: {t} not linked",
+                d.id
+            );
+        }
+    }
+    // `detect --explain` prints it; an unknown id is an error naming the known ones.
+    let out = crate::util::run(crate::util::agenttrail().current_dir(repo()).args([
+        "detect",
+        "--explain",
+        "ai_deletions",
+    ]));
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let text = crate::util::stdout(&out);
+    assert!(
+        text.contains("T1485  https://attack.mitre.org/techniques/T1485/"),
+        "{text}"
+    );
+    assert!(text.contains("## Triage"), "{text}");
+    let out = crate::util::run(crate::util::agenttrail().current_dir(repo()).args([
+        "detect",
+        "--explain",
+        "no_such",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(crate::util::stderr(&out).contains("ai_deletions"));
+}
+
+#[test]
 fn every_alarm_watches_a_metric_something_emits() {
     let detections = catalog::load(&repo().join("queries")).unwrap();
     let alarms = agenttrail::publish::alarms::load(&repo().join("alarms")).unwrap();
