@@ -1,24 +1,38 @@
 -- id: mcp_bypass
 -- severity: medium
--- summary: A principal used by AI agents also acted directly, outside any MCP server, within an hour.
+-- summary: A role marked for agents was used without the marking, outside any MCP server.
 -- metric: Findings
 -- mitre: T1078.004
 --
 -- ## What it detects
--- Human (not AI-driven) calls by a principal — the role behind an assumed-role session, or an
--- IAM user — that has AI-driven activity within 60 minutes before or after. Edit the interval
--- below to change the window.
+-- Calls that are not AI-driven made with a role that the organisation marks for agents: a role
+-- that AI sessions assume (sessions tagged as AI by a self-managed MCP server, chained from one,
+-- or carrying an agent source identity), used by a session without that marking — a person or a
+-- script acting with the agent's permissions outside the MCP server. A person's own role used by
+-- that person, after their agent used it through the AWS MCP Server (`managed-mcp`, `mcp-oauth`),
+-- is how that server is meant to be used and stays quiet.
 -- ## Why it matters
 -- Controls enforced in an MCP server (tool allow-lists, confirmations, session policies) do not
--- apply to calls made with the same credentials or role directly from the CLI or an SDK.
+-- apply to calls made with the agent's role directly from the CLI or an SDK; a person borrowing
+-- the agent's role also hides their actions among the agent's.
 -- ## Triage
--- Look first at whether the principal is one marked for agents (a tagged session's role, an agent
--- role, an agent source identity) and what it did directly. Common false positive: a person using
--- their own role shortly after their agent used it through the AWS MCP server.
+-- Look first at who created the unmarked session (`agenttrail session <access key>`: its caller)
+-- and what it did; then whether the role should trust that caller at all. Common false positive:
+-- an engineer debugging the agent with its role; give them a role of their own.
 -- ## False positives
--- People who legitimately share a role with agents; give agents their own roles.
+-- People who legitimately share a role with agents; give agents their own roles. To also report
+-- people acting with their own roles near their agents' activity (noisy: about 9% of events on
+-- a held-out set), widen `marked` to every principal with AI activity.
 -- ## References
 -- - https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html
+WITH marked AS (
+  -- Roles of AI sessions, with how they were marked and the server behind them.
+  SELECT role_arn, min(ai_mechanism) AS how, min(mcp_server) AS mcp_server,
+         min(issued_at) AS first_marked
+  FROM sessions
+  WHERE is_ai AND role_arn IS NOT NULL
+  GROUP BY role_arn
+)
 SELECT
   'mcp_bypass' AS detection_id,
   h.event_time,
@@ -26,17 +40,11 @@ SELECT
   h.recipient_account_id AS account_id,
   h.identity_arn AS actor_arn,
   h.access_key_id,
-  a.mcp_server,
+  m.mcp_server,
   h.event_name,
-  'principal ' || a.principal || ' had AI activity ' || CAST(a.first_ai AS VARCHAR) || ' to ' || CAST(a.last_ai AS VARCHAR) AS evidence
+  'role ' || m.role_arn || ' is marked for agents (' || m.how || ', first ' ||
+    CAST(m.first_marked AS VARCHAR) || ') but this session carries no marking' AS evidence
 FROM events h
-JOIN (
-  SELECT coalesce(session_issuer_arn, identity_arn) AS principal,
-         min(event_time) AS first_ai, max(event_time) AS last_ai, min(mcp_server) AS mcp_server
-  FROM events
-  WHERE is_ai AND coalesce(session_issuer_arn, identity_arn) IS NOT NULL
-  GROUP BY 1
-) a ON coalesce(h.session_issuer_arn, h.identity_arn) = a.principal
+JOIN marked m ON h.session_issuer_arn = m.role_arn
 WHERE NOT h.is_ai
-  AND h.event_time >= a.first_ai - INTERVAL '60 minutes'
-  AND h.event_time <= a.last_ai + INTERVAL '60 minutes'
+  AND h.identity_type = 'AssumedRole'

@@ -118,9 +118,13 @@ FIXTURES = {
         assume("quiet-bob-assumes-agent-role", 20, BOB, "agent-role", "bob-debug", "ASIABOBSESSION000001"),
         ev("fires-direct-call-with-agent-role", 30, assumed("agent-role", "bob-debug", "ASIABOBSESSION000001"), "s3.amazonaws.com",
            "DeleteObject", {"bucketName": "prod-data", "key": "c"}, ua="aws-cli/2.22.0"),
-        ev("quiet-direct-call-hours-later", 200, assumed("agent-role", "bob-debug", "ASIABOBSESSION000001"), "s3.amazonaws.com",
+        ev("fires-direct-call-hours-later", 200, assumed("agent-role", "bob-debug", "ASIABOBSESSION000001"), "s3.amazonaws.com",
            "ListBuckets", {}, ua="aws-cli/2.22.0"),
         ev("quiet-bob-own-user", 31, BOB, "s3.amazonaws.com", "ListBuckets", {}, ua="aws-cli/2.22.0"),
+        # Carol's own SSO role: her agent used it through the AWS MCP server, then she used it herself.
+        ev("quiet-agent-through-managed-mcp", 40, MANAGED, "s3.amazonaws.com", "ListBuckets", {}),
+        ev("quiet-person-own-role-after-agent", 45, assumed("AWSReservedSSO_Dev", "carol@example.com", "ASIACAROL0000000001"),
+           "s3.amazonaws.com", "DeleteObject", {"bucketName": "team-notes", "key": "draft"}, ua="aws-cli/2.22.0"),
     ],
     "ai_session_without_session_policy": [
         assume("fires-assume-without-policy", 0, HOST, "agent-role", "agent-1", "ASIAAGENT00000000001", tags=AI_TAGS),
