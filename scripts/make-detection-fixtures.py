@@ -168,6 +168,31 @@ TRAIL_FIXTURES = {
     ],
 }
 
+def on_day(record, day, hhmm="10:05"):
+    """The record moved `day` days after 2026-11-20, at hh:mm (for detections that look back days)."""
+    import datetime
+    d = datetime.date(2026, 11, 20) + datetime.timedelta(days=day)
+    record["eventTime"] = f"{d.isoformat()}T{hhmm}:00Z"
+    return record
+
+
+FIXTURES["ai_first_seen_api"] = [
+    SETUP,
+    # Day 0: the agent's first calls build its baseline (a principal with no history is not
+    # reported: everything would be new).
+    ev("quiet-baseline-list", 5, AGENT, "s3.amazonaws.com", "ListBuckets", {}),
+    ev("quiet-baseline-get", 6, AGENT, "s3.amazonaws.com", "GetObject", {"bucketName": "reports", "key": "a"}),
+    # Day 3: the same API again, and one it never called.
+    on_day(ev("quiet-known-api-again", 0, AGENT, "s3.amazonaws.com", "ListBuckets", {}), 3),
+    on_day(ev("fires-new-api-delete-bucket", 0, AGENT, "s3.amazonaws.com", "DeleteBucket", {"bucketName": "reports"}), 3, "10:06"),
+    # A person calling an API for the first time is not an agent.
+    on_day(ev("quiet-human-new-api", 0, BOB, "iam.amazonaws.com", "CreateUser", {"userName": "eve"}), 3, "10:07"),
+    # Day 20: an API last called 17 days ago counts as new again (look-back 14 days).
+    on_day(ev("fires-api-unused-for-17-days", 0, AGENT, "s3.amazonaws.com", "GetObject", {"bucketName": "reports", "key": "b"}), 20),
+    # … but the same day's second call of it does not.
+    on_day(ev("quiet-second-call-same-day", 0, AGENT, "s3.amazonaws.com", "GetObject", {"bucketName": "reports", "key": "c"}), 20, "10:30"),
+]
+
 CONFIG = {
     "ai_tags_from_unexpected_caller": '[classify]\nmcp_server_callers = ["arn:aws:sts::*:assumed-role/mcp-server-host/*"]\n',
 }
