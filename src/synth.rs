@@ -126,6 +126,20 @@ impl Out {
         }
     }
 
+    /// Turn the record just added into an AWS Sign-In `CreateOAuth2Token` grant.
+    fn make_last_signin_grant(&mut self, params: Value, signin_session_arn: &str) {
+        if let Some(last) = self.records.last_mut() {
+            last.3["eventSource"] = json!("signin.amazonaws.com");
+            last.3["eventName"] = json!("CreateOAuth2Token");
+            last.3["requestParameters"] = params;
+            last.3["additionalEventData"] = json!({"signInSessionArn": signin_session_arn});
+            last.3["eventCategory"] = json!("Management");
+            last.3["managementEvent"] = json!(true);
+            last.3["readOnly"] = json!(false);
+            strip_error(&mut last.3);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn call(
         &mut self,
@@ -294,8 +308,138 @@ pub fn generate(dir: &Path, opts: &SynthOptions) -> std::io::Result<SynthSummary
                     None,
                 );
             }
+            // The AWS MCP Server under an AWS Sign-In OAuth grant: the person's grant, a tool call
+            // and its downstream calls (one of them without a request id, as a published capture
+            // shows); now and then the same person's `aws login` grant and a call of their own.
+            60..=62 => {
+                let person = format!("dev{}@example.com", rng.below(20));
+                let human = assumed(
+                    account,
+                    "AWSReservedSSO_Dev",
+                    &person,
+                    &format!("ASIASSO{:013}", rng.below(1000)),
+                    None,
+                );
+                let signin = format!("arn:aws:signin:us-east-1:{account}:session/{}", rng.hex(12));
+                let grant = json!({"resource": "https://aws-mcp.us-east-1.api.aws/mcp",
+                    "client_id": format!("arn:aws:signin:us-east-1::external-client/dcr/{}", rng.hex(8)),
+                    "grant_type": "authorization_code"});
+                out.call(
+                    &mut rng,
+                    next_id(),
+                    t,
+                    account,
+                    "us-east-1",
+                    human.clone(),
+                    "Bun/1.4.0",
+                    "198.51.100.44",
+                    ("", ""),
+                    None,
+                );
+                out.make_last_signin_grant(grant, &signin);
+                let key = format!("ASIAOAU{:013}", rng.below(1000));
+                let mut ident = assumed(
+                    account,
+                    "AWSReservedSSO_Dev",
+                    &person,
+                    &key,
+                    Some("aws-mcp.amazonaws.com"),
+                );
+                ident["sessionContext"]["signInSessionArn"] = json!(signin);
+                let mut downstream = Vec::new();
+                for i in 0..(1 + rng.below(3)) {
+                    let rid = out.call(
+                        &mut rng,
+                        next_id(),
+                        t + Duration::seconds(61 + i as i64),
+                        account,
+                        region,
+                        ident.clone(),
+                        "aws-mcp.amazonaws.com",
+                        "aws-mcp.amazonaws.com",
+                        ("managed-mcp", "aws-mcp.amazonaws.com"),
+                        None,
+                    );
+                    if let Some(last) = out.records.last_mut() {
+                        let source = last.3["eventSource"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string();
+                        let name = last.3["eventName"].as_str().unwrap_or_default().to_string();
+                        let prefix = source.split('.').next().unwrap_or_default().to_string();
+                        downstream.push(json!({"apiName": format!("{prefix}:{name}"), "requestId": rid, "awsRegion": region}));
+                        if i == 0 {
+                            // The capture's shape: the downstream record carries no request id.
+                            if let Some(m) = last.3.as_object_mut() {
+                                m.remove("requestID");
+                            }
+                        }
+                    }
+                }
+                let mut tool_ident = assumed(account, "AWSReservedSSO_Dev", &person, "", None);
+                if let Some(m) = tool_ident.as_object_mut() {
+                    m.remove("accessKeyId");
+                }
+                tool_ident["sessionContext"]["signInSessionArn"] = json!(signin);
+                out.call(
+                    &mut rng,
+                    next_id(),
+                    t + Duration::seconds(60),
+                    account,
+                    region,
+                    tool_ident,
+                    "claude-code/2.1.202 (cli)",
+                    "198.51.100.44",
+                    ("managed-mcp", "aws-mcp.amazonaws.com"),
+                    Some(("eventSource", json!("aws-mcp.amazonaws.com"))),
+                );
+                if let Some(last) = out.records.last_mut() {
+                    last.3["eventType"] = json!("AwsMcpEvent");
+                    last.3["eventName"] = json!("CallReadWriteTool");
+                    last.3["requestParameters"] = json!({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "aws___call_aws"}});
+                    last.3["additionalEventData"] = json!({"downstreamRequests": downstream});
+                    strip_error(&mut last.3);
+                }
+                if rng.below(3) == 0 {
+                    // `aws login`: a sign-in session that is not an agent's.
+                    let cli = format!("arn:aws:signin:us-east-1:{account}:session/{}", rng.hex(12));
+                    out.call(
+                        &mut rng,
+                        next_id(),
+                        t + Duration::seconds(120),
+                        account,
+                        "us-east-1",
+                        human.clone(),
+                        "aws-cli/2.31.0",
+                        "198.51.100.44",
+                        ("", ""),
+                        None,
+                    );
+                    out.make_last_signin_grant(json!({"client_id": "arn:aws:signin:::devtools/same-device", "grant_type": "authorization_code"}), &cli);
+                    let mut own = assumed(
+                        account,
+                        "AWSReservedSSO_Dev",
+                        &person,
+                        &format!("ASIACLI{:013}", rng.below(1000)),
+                        None,
+                    );
+                    own["sessionContext"]["signInSessionArn"] = json!(cli);
+                    out.call(
+                        &mut rng,
+                        next_id(),
+                        t + Duration::seconds(125),
+                        account,
+                        region,
+                        own,
+                        "aws-cli/2.31.0",
+                        "198.51.100.44",
+                        ("", ""),
+                        None,
+                    );
+                }
+            }
             // The AWS-managed MCP server: a tool event and its downstream calls.
-            60..=69 => {
+            63..=69 => {
                 let person = format!("dev{}@example.com", rng.below(20));
                 let key = format!("ASIAMCP{:013}", rng.below(1000));
                 let calls = 1 + rng.below(3);

@@ -253,6 +253,34 @@ async fn a_generated_day_is_classified_exactly_as_labelled() {
         got.len(),
         &wrong[..wrong.len().min(5)]
     );
+    // The day holds OAuth MCP sessions: every call under an MCP grant is `mcp-oauth` too, names
+    // the person behind it and the client; downstream records without a request id are linked
+    // (inferred) to their tool call; `aws login` sessions stay human (the labels above).
+    let oauth = query(
+        lake_dir.path(),
+        "SELECT count(*), count(*) FILTER (WHERE ai_principal LIKE '%AWSReservedSSO_Dev%'), \
+         count(*) FILTER (WHERE mcp_client = 'claude-code/2.1.202 (cli)'), \
+         count(*) FILTER (WHERE mcp_link = 'inferred' AND mcp_tool = 'aws___call_aws') \
+         FROM events WHERE ai_mechanisms LIKE '%mcp-oauth%'",
+    )
+    .await;
+    let n: u64 = oauth[0][0].parse().unwrap();
+    assert!(n > 0, "no mcp-oauth events in the generated day");
+    assert_eq!(
+        oauth[0][1], oauth[0][0],
+        "every OAuth event names its person"
+    );
+    assert_eq!(
+        oauth[0][2], oauth[0][0],
+        "every OAuth event names its client"
+    );
+    assert!(oauth[0][3].parse::<u64>().unwrap() > 0, "{oauth:?}");
+    let unlinked = query(
+        lake_dir.path(),
+        "SELECT count(*) FROM events WHERE ai_mechanisms LIKE '%mcp-oauth%' AND mcp_tool IS NULL",
+    )
+    .await;
+    assert_eq!(unlinked, vec![vec!["0".to_string()]]);
 }
 
 /// The AWS MCP Server under an AWS Sign-In OAuth grant (shapes of a published capture of Claude
