@@ -309,6 +309,48 @@ call(bob, "s3.amazonaws.com", "ListBuckets", at(21, 0), "eu-west-1",
      ua="aws-cli/2.22.0 \u001b[2J\u001b[31mAll clear\u001b[0m", label="hostile-user-agent")
 
 
+# ---- the AWS MCP Server under an AWS Sign-In OAuth grant (shapes of a published capture) --------
+# Erin grants Claude Code a token for the AWS MCP endpoint; its tool call names two downstream calls
+# in two Regions; the IAM one carries no request id (linked by session, API, Region and time). Her
+# own `aws login` session an hour later stays human.
+erin = assumed("AWSReservedSSO_Dev_0fedcba987654321", "erin@example.com", "ASIAEXAMPLEERIN00001")
+mcp_session = f"arn:aws:signin:us-east-1:{ACCT}:session/0a1b2c3d-mcp"
+add({"userIdentity": erin, "eventSource": "signin.amazonaws.com", "eventName": "CreateOAuth2Token",
+     "sourceIPAddress": "198.51.100.61", "userAgent": "Bun/1.4.0", "readOnly": False, "eventID": eid("oauth-grant"),
+     "requestParameters": {"resource": "https://aws-mcp.us-east-1.api.aws/mcp",
+                           "client_id": "arn:aws:signin:us-east-1::external-client/dcr/5e6f7a8b",
+                           "grant_type": "authorization_code"},
+     "additionalEventData": {"signInSessionArn": mcp_session}}, at(18, 40), "us-east-1")
+erin_tool = {"type": "AssumedRole", "arn": erin["arn"], "accountId": ACCT, "principalId": erin["principalId"],
+             "sessionContext": {"signInSessionArn": mcp_session, "sessionIssuer": erin["sessionContext"]["sessionIssuer"]}}
+erin_mcp = assumed("AWSReservedSSO_Dev_0fedcba987654321", "erin@example.com", "ASIAEXAMPLEOAUTH0001",
+                   invoked_by="aws-mcp.amazonaws.com")
+erin_mcp["sessionContext"]["signInSessionArn"] = mcp_session
+ec2_rid = reqid()
+add({"userIdentity": erin_tool, "eventSource": "aws-mcp.amazonaws.com", "eventName": "CallReadOnlyTool",
+     "eventType": "AwsMcpEvent", "sourceIPAddress": "198.51.100.61", "userAgent": "claude-code/2.1.202 (cli)",
+     "readOnly": True, "eventID": eid("oauth-tool-call"),
+     "requestParameters": {"jsonrpc": "2.0", "method": "tools/call",
+                           "params": {"name": "aws___call_aws", "arguments": {"cli_command": "aws iam list-users"}}},
+     "additionalEventData": {"downstreamRequests": [
+         {"apiName": "iam:ListUsers", "requestId": reqid(), "awsRegion": "us-east-1"},
+         {"apiName": "ec2:DescribeInstances", "requestId": ec2_rid, "awsRegion": "eu-west-1"}]}},
+    at(18, 45), "us-east-1")
+lu = call(erin_mcp, "iam.amazonaws.com", "ListUsers", at(18, 45, 1), "us-east-1", ua="aws-mcp.amazonaws.com",
+          ip="aws-mcp.amazonaws.com", label="oauth-downstream-no-request-id")
+del lu["requestID"]
+call(erin_mcp, "ec2.amazonaws.com", "DescribeInstances", at(18, 45, 2), "eu-west-1", ua="aws-mcp.amazonaws.com",
+     ip="aws-mcp.amazonaws.com", label="oauth-downstream", extra={"requestID": ec2_rid})
+cli_session = f"arn:aws:signin:us-east-1:{ACCT}:session/9f8e7d6c-cli"
+add({"userIdentity": erin, "eventSource": "signin.amazonaws.com", "eventName": "CreateOAuth2Token",
+     "sourceIPAddress": "198.51.100.61", "userAgent": "aws-cli/2.31.0", "readOnly": False, "eventID": eid("human-aws-login"),
+     "requestParameters": {"client_id": "arn:aws:signin:::devtools/same-device", "grant_type": "authorization_code"},
+     "additionalEventData": {"signInSessionArn": cli_session}}, at(18, 50), "us-east-1")
+erin_cli = assumed("AWSReservedSSO_Dev_0fedcba987654321", "erin@example.com", "ASIAEXAMPLEERINCLI01")
+erin_cli["sessionContext"]["signInSessionArn"] = cli_session
+call(erin_cli, "s3.amazonaws.com", "ListBuckets", at(18, 55), "eu-west-1", ua="aws-cli/2.31.0", ip="198.51.100.61",
+     label="human-aws-login")
+
 # Ground truth by story (eventID prefix): (is_ai, ai_mechanism, mcp_server).
 LABELS = {
     "human-console": (False, "", ""), "human-cli": (False, "", ""), "human-delete": (False, "", ""),
@@ -322,6 +364,10 @@ LABELS = {
     "ai-session-name": (True, "session-name", "s3-tools"),
     "ai-webid": (True, "session-tag", "cost-explorer"),
     "ai-ua-marker": (True, "user-agent", "cloudwatch-mcp-server"),
+    "oauth-grant": (False, "", ""), "human-aws-login": (False, "", ""),
+    "oauth-tool-call": (True, "managed-mcp", "aws-mcp.amazonaws.com"),
+    "oauth-downstream": (True, "managed-mcp", "aws-mcp.amazonaws.com"),
+    "oauth-downstream-no-request-id": (True, "managed-mcp", "aws-mcp.amazonaws.com"),
 }
 
 
@@ -354,8 +400,9 @@ def write(path, records, extra_bad=None):
 def main():
     if os.path.exists(ROOT):
         for entry in os.listdir(ROOT):
+            path = os.path.join(ROOT, entry)
             if entry != "README.md":
-                shutil.rmtree(os.path.join(ROOT, entry))
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
     first_file = None
     for (account, region, kind, hour), recs in sorted(files.items()):
         rng.shuffle(recs)  # CloudTrail does not order records within a file

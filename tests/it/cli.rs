@@ -17,7 +17,7 @@ fn ingest_then_query_the_sample_logs() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("objects: 14 read, 34 skipped (digest 16, not-json-gz 18), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"),
+        err.contains("objects: 14 read, 34 skipped (digest 16, not-json-gz 18), 0 failed; records: 220 ingested, 1 rejected, 1 duplicate"),
         "{err}"
     );
 
@@ -123,7 +123,7 @@ fn a_partial_failure_exits_2_and_names_the_object() {
         .arg(lake.path()));
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("214 ingested"), "{err}");
+    assert!(err.contains("220 ingested"), "{err}");
     assert!(err.contains("1 failed"), "{err}");
     assert!(
         err.contains("failed: ") && err.contains("20261120T2300Z_broken.json.gz: not-gzip"),
@@ -312,13 +312,13 @@ fn query_reads_files_prunes_by_time_writes_parquet_and_explains_unknown_columns(
         .arg("--output")
         .arg(&parquet)
         .arg("SELECT event_id, mcp_tool FROM events WHERE mcp_tool IS NOT NULL"));
-    assert!(stderr(&out).contains("wrote 12 rows"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("wrote 15 rows"), "{}", stderr(&out));
     let file = std::fs::File::open(&parquet).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
         .build()
         .unwrap();
-    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 12);
+    assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 15);
 
     let out = run(agenttrail()
         .args(["query", "--lake"])
@@ -389,7 +389,7 @@ fn the_shell_runs_multi_line_statements_meta_commands_and_refuses_writes() {
         text.contains("column_name,data_type,is_nullable\naccess_key_id,Utf8,NO\n"),
         "{text}"
     );
-    assert!(text.contains("ai_mechanism,n\nchained,2\nmanaged-mcp,12\nsession-name,1\nsession-tag,17\nuser-agent,1\n"), "{text}");
+    assert!(text.contains("ai_mechanism,n\nchained,2\nmanaged-mcp,15\nsession-name,1\nsession-tag,17\nuser-agent,1\n"), "{text}");
     assert!(text.contains("answer\n42\n"), "{text}");
     assert!(!text.contains("not reached"), "\\q stops the shell");
     assert_eq!(err.matches("not supported").count(), 2, "{err}");
@@ -499,8 +499,8 @@ fn the_report_renders_in_a_browser_and_shows_the_figures() {
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
     for want in [
-        r#"<b id="total-ai">33</b>"#,
-        r#"<b id="total-human">181</b>"#,
+        r#"<b id="total-ai">36</b>"#,
+        r#"<b id="total-human">184</b>"#,
         r#"<tr data-detection="ai_deletions"><td>ai_deletions</td><td class="sev-high">high</td><td class="n">10</td>"#,
         r#"<tr data-detection="ai_logging_tampering"><td>ai_logging_tampering</td><td class="sev-critical">critical</td><td class="n">0</td>"#,
         "<tr><td>aws-mcp.amazonaws.com</td><td>call_aws</td><td class=\"n\">12</td></tr>",

@@ -85,7 +85,7 @@ async fn transient_s3_faults_are_retried_and_the_lake_equals_a_clean_run() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("objects: 14 read, 1 skipped (not-json-gz 1), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"),
+        err.contains("objects: 14 read, 1 skipped (not-json-gz 1), 0 failed; records: 220 ingested, 1 rejected, 1 duplicate"),
         "{err}"
     );
     let sql = "SELECT dedup_key, event_time, event_name, access_key_id FROM events ORDER BY 1";

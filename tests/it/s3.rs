@@ -162,7 +162,7 @@ async fn ingest_from_s3_matches_the_local_ingest_and_pages_through_listings() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("objects: 14 read, 1 skipped (not-json-gz 1), 0 failed; records: 214 ingested, 1 rejected, 1 duplicate"), "{err}");
+    assert!(err.contains("objects: 14 read, 1 skipped (not-json-gz 1), 0 failed; records: 220 ingested, 1 rejected, 1 duplicate"), "{err}");
 
     let sql = "SELECT dedup_key, event_time, event_name, access_key_id, user_agent, request_parameters FROM events ORDER BY 1";
     assert_eq!(
@@ -304,7 +304,7 @@ async fn a_lake_on_s3_is_shared_through_fresh_caches() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(crate::util::stdout(&out), "n,ai\n214,33\n");
+    assert_eq!(crate::util::stdout(&out), "n,ai\n220,36\n");
     let third = tempfile::tempdir().unwrap();
     let out = with_cache(
         third.path(),
