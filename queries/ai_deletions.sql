@@ -48,7 +48,10 @@ SELECT
       json_get_str(e.request_parameters, 'userName'),
       json_get_str(e.request_parameters, 'instancesSet', 'items', 0, 'instanceId')
     ),
-    'via ' || e.ai_mechanism || ' (' || e.ai_confidence || ')'
+    'via ' || e.ai_mechanism || ' (' || e.ai_confidence || ')',
+    'for ' || e.ai_principal,
+    'client ' || e.mcp_client,
+    'tool ' || e.mcp_tool
   ) AS evidence
 FROM events e
 WHERE e.is_ai

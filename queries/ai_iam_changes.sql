@@ -34,7 +34,9 @@ SELECT
     coalesce(json_get_str(e.request_parameters, 'roleName'), json_get_str(e.request_parameters, 'userName'),
              json_get_str(e.request_parameters, 'groupName'), json_get_str(e.request_parameters, 'policyArn')),
     json_get_str(e.request_parameters, 'policyArn'),
-    'via ' || e.ai_mechanism
+    'via ' || e.ai_mechanism,
+    'for ' || e.ai_principal,
+    'tool ' || e.mcp_tool
   ) AS evidence
 FROM events e
 WHERE e.is_ai

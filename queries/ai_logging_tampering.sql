@@ -33,7 +33,9 @@ SELECT
   concat_ws(' ', e.event_source,
     coalesce(json_get_str(e.request_parameters, 'name'), json_get_str(e.request_parameters, 'trailName'),
              json_get_str(e.request_parameters, 'detectorId'), json_get_str(e.request_parameters, 'logGroupName')),
-    'via ' || e.ai_mechanism) AS evidence
+    'via ' || e.ai_mechanism,
+    'for ' || e.ai_principal,
+    'tool ' || e.mcp_tool) AS evidence
 FROM events e
 WHERE e.is_ai
   AND e.error_code IS NULL

@@ -92,6 +92,13 @@ async fn print_session(
         esc(or_dash(get(session, "role_arn"))),
         esc(or_dash(get(session, "session_name")))
     )?;
+    if get(session, "is_ai") == "true" {
+        writeln!(
+            out,
+            "{pad}  behind   {} (who the agent acts for: the chain's first caller)",
+            esc(or_dash(get(session, "root_caller_arn")))
+        )?;
+    }
     writeln!(out, "{pad}  tags     {}", esc(get(session, "tags")))?;
     writeln!(
         out,
@@ -136,7 +143,11 @@ async fn print_session(
     writeln!(out, "{pad}  calls    {}", calls.len())?;
     for c in &calls {
         let error = get(c, "error_code");
-        let tool = get(c, "mcp_tool");
+        let tool = match (get(c, "mcp_tool"), get(c, "mcp_client")) {
+            ("", _) => String::new(),
+            (t, "") => t.to_string(),
+            (t, client) => format!("{t} from {client}"),
+        };
         let keyless = if get(c, "access_key_id").is_empty() {
             "  [no access key: matched by session name]"
         } else {
@@ -156,7 +167,7 @@ async fn print_session(
             if tool.is_empty() {
                 String::new()
             } else {
-                format!("  tool {}", esc(tool))
+                format!("  tool {}", esc(&tool))
             },
             keyless,
         )?;

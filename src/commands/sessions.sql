@@ -13,6 +13,7 @@ SELECT
   s.chain_depth,
   s.parent_access_key_id,
   s.caller_arn,
+  CASE WHEN s.is_ai THEN s.root_caller_arn END AS ai_principal,
   s.region AS sts_region,
   count(e.dedup_key) AS calls,
   count(e.error_code) AS errors,
@@ -23,4 +24,4 @@ FROM sessions s
 LEFT JOIN events_dedup e ON e.access_key_id = s.access_key_id
 GROUP BY s.issued_at, s.access_key_id, s.role_arn, s.session_name, s.is_ai, s.ai_mechanism,
          s.mcp_server, s.tags, s.source_identity, s.has_session_policy, s.chain_depth,
-         s.parent_access_key_id, s.caller_arn, s.region
+         s.parent_access_key_id, s.caller_arn, s.root_caller_arn, s.region
