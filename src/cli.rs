@@ -181,6 +181,9 @@ pub struct RunArgs {
     /// Send the metrics to CloudWatch (without it, `run` prints what it would send).
     #[arg(long)]
     pub publish: bool,
+    /// List every key of the source (a periodic catch-up), not only recent delivery dates.
+    #[arg(long)]
+    pub full_scan: bool,
     /// Digest checking.
     #[command(flatten)]
     pub verify: VerifyOptions,
@@ -608,6 +611,14 @@ pub struct IngestArgs {
     /// Rows per commit (bounds memory: about two commits' rows are held at once).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_COMMIT_ROWS, help_heading = "Performance")]
     pub commit_rows: usize,
+    /// List every key of the source, not only the delivery dates where new objects can be
+    /// (the latest ingested date minus --lookback-days, to tomorrow). Schedule it daily or weekly
+    /// as a catch-up.
+    #[arg(long, help_heading = "Source")]
+    pub full_scan: bool,
+    /// Days listed before the latest delivery date already ingested.
+    #[arg(long, default_value_t = crate::source::plan::DEFAULT_LOOKBACK_DAYS, help_heading = "Source")]
+    pub lookback_days: u32,
     /// Keys per S3 ListObjectsV2 page (1-1000).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1000), help_heading = "Performance")]
     pub list_page_size: Option<i32>,

@@ -35,6 +35,10 @@ pub struct IngestOptions {
     pub limits: DecodeLimits,
     /// Keys per ListObjectsV2 page (S3's default when `None`).
     pub list_page_size: Option<i32>,
+    /// List every key, not only the delivery dates where new objects can be (see `source::plan`).
+    pub full_scan: bool,
+    /// Days listed before the latest delivery date already ingested.
+    pub lookback_days: u32,
 }
 
 /// Default rows per commit: about two commits' rows are in memory at once.
@@ -49,6 +53,8 @@ impl Default for IngestOptions {
             max_object_bytes: 256 << 20,
             limits: DecodeLimits::default(),
             list_page_size: None,
+            full_scan: false,
+            lookback_days: crate::source::plan::DEFAULT_LOOKBACK_DAYS,
         }
     }
 }
@@ -72,6 +78,8 @@ pub struct IngestSummary {
     pub records_duplicate: u64,
     /// Commits written.
     pub commits: u64,
+    /// ListObjectsV2 requests the listing made (0 for a local folder).
+    pub list_requests: u64,
     /// Orphan files of an earlier interrupted run that were removed.
     pub orphans_removed: u64,
     /// Wall time.
@@ -94,7 +102,7 @@ impl IngestSummary {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "objects: {} read, {} skipped{}, {} failed; records: {} ingested, {} rejected, {} duplicate; {:.2} s",
+            "objects: {} read, {} skipped{}, {} failed; records: {} ingested, {} rejected, {} duplicate; {}{:.2} s",
             self.objects_read,
             skipped,
             if detail.is_empty() {
@@ -106,6 +114,11 @@ impl IngestSummary {
             self.records_ingested,
             self.records_rejected,
             self.records_duplicate,
+            if self.list_requests > 0 {
+                format!("{} list requests; ", self.list_requests)
+            } else {
+                String::new()
+            },
             self.seconds
         )
     }
@@ -153,7 +166,32 @@ pub async fn ingest(
         orphans_removed: lake.collect_garbage(&manifest)? as u64,
         ..Default::default()
     };
-    let listing = source.list(&opts.filter, opts.list_page_size).await?;
+    // Only the delivery dates where new objects can be, unless asked to scan everything.
+    let latest = manifest
+        .commits
+        .iter()
+        .flat_map(|c| c.sources.iter())
+        .filter_map(|s| {
+            let key = s.uri.strip_prefix("s3://").map_or(s.uri.as_str(), |rest| {
+                rest.split_once('/').map_or("", |(_, k)| k)
+            });
+            crate::source::key::parse_key(key).map(|k| k.date)
+        })
+        .max();
+    let dates = if opts.full_scan {
+        None
+    } else {
+        crate::source::plan::date_range(
+            latest,
+            opts.lookback_days,
+            &opts.filter,
+            chrono::Utc::now().date_naive(),
+        )
+    };
+    let listing = source
+        .list_dates(&opts.filter, opts.list_page_size, dates)
+        .await?;
+    summary.list_requests = listing.list_requests;
     let ingested = manifest.ingested();
     summary.objects_listed = listing.objects.len() as u64 + listing.skipped.values().sum::<u64>();
     for (reason, n) in &listing.skipped {

@@ -10,6 +10,7 @@
 //! decompression then runs on rayon in the decode stage, never on a tokio worker.
 
 pub mod key;
+pub mod plan;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,8 @@ pub struct Listing {
     pub skipped: BTreeMap<SkipReason, u64>,
     /// Digest files the filter keeps (counted under `skipped` as `digest` too), sorted by key.
     pub digests: Vec<SourceObject>,
+    /// ListObjectsV2 requests made (pages included).
+    pub list_requests: u64,
 }
 
 /// Where CloudTrail objects come from.
@@ -165,6 +168,39 @@ impl Source {
         filter: &KeyFilter,
         page_size: Option<i32>,
     ) -> Result<Listing, SourceError> {
+        self.list_dates(filter, page_size, None).await
+    }
+
+    /// Like [`Source::list`], but on S3 only the delivery dates of `dates` are listed, in every
+    /// account/Region folder (see `plan`); `None` lists everything. Local folders are walked whole
+    /// (cheap) and filtered by key.
+    pub async fn list_dates(
+        &self,
+        filter: &KeyFilter,
+        page_size: Option<i32>,
+        dates: Option<plan::DateRange>,
+    ) -> Result<Listing, SourceError> {
+        if let (
+            Source::S3 {
+                client,
+                bucket,
+                prefix,
+            },
+            Some(range),
+        ) = (self, dates)
+        {
+            let mut listing = Listing::default();
+            let folders = discover(client, bucket, prefix, filter, &mut listing).await?;
+            for folder in &folders {
+                for day in range.dates() {
+                    let p = format!("{folder}{}/", day.format("%Y/%m/%d"));
+                    list_prefix(client, bucket, &p, None, page_size, filter, &mut listing).await?;
+                }
+            }
+            listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
+            listing.digests.sort_by(|a, b| a.key.cmp(&b.key));
+            return Ok(listing);
+        }
         let mut listing = Listing::default();
         match self {
             Source::Local { root } => {
@@ -184,29 +220,16 @@ impl Source {
                 bucket,
                 prefix,
             } => {
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(prefix)
-                    .set_max_keys(page_size)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| SourceError::List {
-                        location: format!("s3://{bucket}/{prefix}"),
-                        message: error_chain(&e),
-                    })?;
-                    for o in page.contents() {
-                        let Some(key) = o.key() else { continue };
-                        let obj = SourceObject {
-                            uri: format!("s3://{bucket}/{key}"),
-                            key: key.to_string(),
-                            version: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-                            size: o.size().unwrap_or(0).max(0) as u64,
-                        };
-                        push_checked(&mut listing, filter, obj);
-                    }
-                }
+                list_prefix(
+                    client,
+                    bucket,
+                    prefix,
+                    None,
+                    page_size,
+                    filter,
+                    &mut listing,
+                )
+                .await?;
             }
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -330,6 +353,84 @@ impl Source {
             Source::S3 { bucket, .. } => Some(bucket),
         }
     }
+}
+
+/// List every key under `prefix` (pages followed), keeping what `filter` keeps. With a
+/// `delimiter`, returns the folders (common prefixes) and keeps no object.
+async fn list_prefix(
+    client: &S3Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    page_size: Option<i32>,
+    filter: &KeyFilter,
+    listing: &mut Listing,
+) -> Result<Vec<String>, SourceError> {
+    let mut folders = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .set_delimiter(delimiter.map(str::to_string))
+        .set_max_keys(page_size)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        listing.list_requests += 1;
+        let page = page.map_err(|e| SourceError::List {
+            location: format!("s3://{bucket}/{prefix}"),
+            message: error_chain(&e),
+        })?;
+        folders.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_string)),
+        );
+        if delimiter.is_some() {
+            continue;
+        }
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            let obj = SourceObject {
+                uri: format!("s3://{bucket}/{key}"),
+                key: key.to_string(),
+                version: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+            };
+            push_checked(listing, filter, obj);
+        }
+    }
+    Ok(folders)
+}
+
+/// The account/Region folders under `prefix`, found with delimiter listings (see `plan`).
+async fn discover(
+    client: &S3Client,
+    bucket: &str,
+    prefix: &str,
+    filter: &KeyFilter,
+    listing: &mut Listing,
+) -> Result<Vec<String>, SourceError> {
+    let start = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix.to_string()
+    } else {
+        format!("{prefix}/")
+    };
+    let mut regions = Vec::new();
+    let mut stack = vec![start];
+    while let Some(p) = stack.pop() {
+        match plan::step(&p, filter) {
+            plan::Step::Region => regions.push(p),
+            plan::Step::Skip => {}
+            plan::Step::Descend => {
+                let found =
+                    list_prefix(client, bucket, &p, Some("/"), None, filter, listing).await?;
+                stack.extend(found);
+            }
+        }
+    }
+    regions.sort();
+    Ok(regions)
 }
 
 async fn get_s3(

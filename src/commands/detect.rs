@@ -236,6 +236,8 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         fetch_concurrency: None,
         commit_rows: crate::ingest::DEFAULT_COMMIT_ROWS,
         list_page_size: None,
+        full_scan: args.full_scan,
+        lookback_days: crate::source::plan::DEFAULT_LOOKBACK_DAYS,
         max_decompressed_mib: crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB,
         max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,
         verify: args.verify.clone(),
@@ -375,6 +377,7 @@ pub fn ingest_summary_json(s: &crate::ingest::IngestSummary) -> serde_json::Valu
             "duplicate": s.records_duplicate,
         },
         "commits": s.commits,
+        "list_requests": s.list_requests,
         "ingest_seconds": (s.seconds * 1000.0).round() / 1000.0,
     })
 }

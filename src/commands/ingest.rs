@@ -83,6 +83,8 @@ async fn ingest_into(
             ..Default::default()
         },
         list_page_size: args.list_page_size,
+        full_scan: args.full_scan,
+        lookback_days: args.lookback_days,
         ..Default::default()
     };
     let show = !global.no_progress

@@ -331,7 +331,7 @@ async fn the_scheduled_task_runs_as_rendered_and_needs_exactly_the_task_roles_pe
             crate::privilege::action(id, &buckets) == "s3:ListBucket"
                 && id.contains(&format!("/{trail}"))
         })
-        .map(|id| proxy.seen(id))
+        .map(|id| proxy.count(id))
         .sum();
     assert_eq!(trail_lists, 1, "{identities:?}");
 

@@ -97,6 +97,17 @@ impl FaultProxy {
         self.shared.seen.lock().unwrap().keys().cloned().collect()
     }
 
+    /// How many requests with exactly this identity were seen.
+    pub fn count(&self, identity: &str) -> u32 {
+        self.shared
+            .seen
+            .lock()
+            .unwrap()
+            .get(identity)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// How many requests with this identity prefix were seen (faulted or not).
     pub fn seen(&self, prefix: &str) -> u32 {
         let seen = self.shared.seen.lock().unwrap();

@@ -176,10 +176,17 @@ async fn ingest_from_s3_matches_the_local_ingest_and_pages_through_listings() {
     .await;
     assert!(objects.is_empty(), "{objects:?}");
 
-    // A re-run lists again and reads nothing.
+    // A re-run lists only the recent delivery dates (the README at the root is not in one) and
+    // reads nothing; a full scan lists everything again.
     let out = s3_ingest(&format!("s3://{bucket}"), lake.path(), &[]);
     assert!(
-        stderr(&out).contains("objects: 0 read, 15 skipped (already-ingested 14"),
+        stderr(&out).contains("objects: 0 read, 14 skipped (already-ingested 14)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s3_ingest(&format!("s3://{bucket}"), lake.path(), &["--full-scan"]);
+    assert!(
+        stderr(&out).contains("objects: 0 read, 15 skipped (already-ingested 14, not-json-gz 1)"),
         "{}",
         stderr(&out)
     );
@@ -311,4 +318,129 @@ async fn a_lake_on_s3_is_shared_through_fresh_caches() {
         &["ingest", "--source", sample, "--lake", &lake_uri],
     );
     assert!(stderr(&out).contains("objects: 0 read"), "{}", stderr(&out));
+}
+
+/// A scheduled run over a month of history lists only where new objects can be: the
+/// account/Region folders (delimiter listings), then the delivery dates from the latest one
+/// ingested minus the look-back to tomorrow. Counted through the recording proxy, not timed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
+    let c = client();
+    let bucket = unique("history");
+    c.create_bucket()
+        .bucket(bucket.as_str())
+        .send()
+        .await
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let put = |key: String, id: String| {
+        let c = c.clone();
+        let bucket = bucket.clone();
+        async move {
+            let body = format!(
+                r#"{{"Records":[{{"eventTime":"2026-11-20T10:00:00Z","eventName":"GetObject","eventID":"{id}"}}]}}"#
+            );
+            c.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(crate::util::gz(body.as_bytes())))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let bases = ["AWSLogs/111122223333", "AWSLogs/o-abc123def4/444455556666"];
+    let regions = ["eu-west-1", "us-east-1"];
+    let key = |base: &str, region: &str, day: chrono::NaiveDate, name: &str| {
+        let acct = base.rsplit('/').next().unwrap();
+        format!(
+            "{base}/CloudTrail/{region}/{}/{acct}_CloudTrail_{region}_{}T0000Z_{name}.json.gz",
+            day.format("%Y/%m/%d"),
+            day.format("%Y%m%d")
+        )
+    };
+    let mut n = 0;
+    for base in bases {
+        for region in regions {
+            for back in 0..30 {
+                let day = today - chrono::Duration::days(back);
+                put(key(base, region, day, "h"), format!("h-{n}")).await;
+                n += 1;
+            }
+        }
+    }
+    let lake = tempfile::tempdir().unwrap();
+    let proxy = crate::fault_proxy::FaultProxy::start(&endpoint(), |_, _| None);
+    let ingest = |extra: &[&str]| {
+        run(agenttrail()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["ingest", "--source", &format!("s3://{bucket}"), "--lake"])
+            .arg(lake.path())
+            .args(["--list-page-size", "10"])
+            .args(extra))
+    };
+    let lists = || -> u32 {
+        proxy
+            .identities()
+            .iter()
+            .filter(|id| id.contains("list-type=2"))
+            .map(|id| proxy.count(id))
+            .sum()
+    };
+    // The first run has no ledger: it lists everything (120 keys, 10 a page).
+    let out = ingest(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("objects: 120 read"),
+        "{}",
+        stderr(&out)
+    );
+    let first = lists();
+    assert_eq!(first, 12, "120 keys in pages of 10: {}", stderr(&out));
+
+    // New today, and a file delivered late into yesterday's folder of another account.
+    put(key(bases[0], regions[0], today, "new"), "new-1".into()).await;
+    put(
+        key(
+            bases[1],
+            regions[1],
+            today - chrono::Duration::days(1),
+            "late",
+        ),
+        "late-1".into(),
+    )
+    .await;
+    let out = ingest(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("objects: 2 read"), "{err}");
+    let second = lists() - first;
+    // Discovery: the root, AWSLogs/, the org folder, 2 accounts, 2 CloudTrail folders = 7; then
+    // 4 Region folders × 4 dates (today - 2 … tomorrow), one page each.
+    let prefixes = 4;
+    let dates = 2 + 2;
+    assert_eq!(second, 7 + prefixes * dates, "{err}");
+    assert!(err.contains(&format!("{second} list requests")), "{err}");
+    let ids = crate::util::query(
+        lake.path(),
+        "SELECT event_id FROM events WHERE event_id IN ('new-1', 'late-1') ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        ids,
+        vec![vec!["late-1".to_string()], vec!["new-1".to_string()]]
+    );
+
+    // --full-scan lists everything again, as a periodic catch-up would.
+    let before = lists();
+    let out = ingest(&["--full-scan"]);
+    assert!(
+        stderr(&out).contains("objects: 0 read, 122 skipped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lists() - before, 13);
 }
