@@ -416,6 +416,29 @@ async fn load(
     Ok(Ok(()))
 }
 
+/// The key of a location of this source (the inverse of `uri_of`).
+fn key_of<'a>(source: &Source, uri: &'a str) -> Option<&'a str> {
+    match source {
+        Source::Local { root } => uri
+            .strip_prefix(&root.display().to_string())
+            .map(|k| k.trim_start_matches('/')),
+        Source::S3 { bucket, .. } => uri.strip_prefix(&format!("s3://{bucket}/")),
+    }
+}
+
+/// A fetch that failed because the object does not exist.
+fn is_not_found(e: &SourceError) -> bool {
+    match e {
+        SourceError::Fetch { message, .. } => {
+            message.contains("NoSuchKey")
+                || message.contains("No such file")
+                || message.contains("404")
+                || message.contains("NotFound")
+        }
+        _ => false,
+    }
+}
+
 /// The location of a key of this source, as the rows name it.
 fn uri_of(source: &Source, key: &str) -> String {
     match source {
@@ -498,20 +521,50 @@ async fn check_digest(
             }
         }
     }
-    // 3. The chain.
+    // 3. The chain. Older digests of the chain: in this listing, or settled by earlier checks
+    // (a scheduled run lists only recent delivery dates).
+    let earlier = if index > 0 {
+        Some(chain[index - 1].0.end)
+    } else {
+        inputs
+            .prior
+            .settled_digests
+            .iter()
+            .filter_map(|u| key_of(source, u))
+            .filter_map(parse_digest_key)
+            .filter(|k| k.chain() == key.chain() && k.end < key.end)
+            .map(|k| k.end)
+            .max()
+    };
+    // A previous digest outside the listing (its date was not listed) is looked up directly.
+    let outside = match digest.previous_digest_s3_object.as_deref() {
+        Some(prev_key) if !present.contains_key(prev_key) => {
+            let obj = SourceObject {
+                uri: uri_of(source, prev_key),
+                key: prev_key.to_string(),
+                version: String::new(),
+                size: 0,
+            };
+            match load(source, &obj, cache).await {
+                Ok(_) => Some(obj),
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => return Err(e),
+            }
+        }
+        _ => None,
+    };
     match digest.previous_digest_s3_object.as_deref() {
-        None if index > 0 => {
-            let (pk, _) = &chain[index - 1];
+        None if earlier.is_some() => {
             rows.push(row(
                 Status::ChainGap,
                 format!(
                     "starts a new chain although the digest for {} exists: logging or log file validation was off in between",
-                    pk.end.to_rfc3339()
+                    earlier.map(|e| e.to_rfc3339()).unwrap_or_default()
                 ),
             ));
         }
         None => {}
-        Some(prev_key) => match present.get(prev_key) {
+        Some(prev_key) => match present.get(prev_key).copied().or(outside.as_ref()) {
             None => rows.push(Row {
                 object: uri_of(source, prev_key),
                 kind: "digest",

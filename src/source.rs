@@ -333,6 +333,12 @@ impl Source {
                             });
                         }
                         Ok(r) => return Ok(r),
+                        // A missing object is an answer, not a fault to retry.
+                        Err(e @ SourceError::Fetch { .. })
+                            if e.to_string().contains("NoSuchKey") =>
+                        {
+                            return Err(e);
+                        }
                         Err(e) if attempt < 4 => {
                             warn!(uri = %obj.uri, attempt, error = %e, "Retrying digest fetch.");
                             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
