@@ -181,9 +181,12 @@ pub struct RunArgs {
     /// Send the metrics to CloudWatch (without it, `run` prints what it would send).
     #[arg(long)]
     pub publish: bool,
-    /// List every key of the source (a periodic catch-up), not only recent delivery dates.
+    /// List every key of the source (a catch-up), not only recent delivery dates.
     #[arg(long)]
     pub full_scan: bool,
+    /// Scan everything when the lake's last full scan is this many days old; 0 every run.
+    #[arg(long, default_value_t = 7)]
+    pub full_scan_days: u32,
     /// Digest checking.
     #[command(flatten)]
     pub verify: VerifyOptions,
@@ -612,10 +615,13 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = crate::ingest::DEFAULT_COMMIT_ROWS, help_heading = "Performance")]
     pub commit_rows: usize,
     /// List every key of the source, not only the delivery dates where new objects can be
-    /// (the latest ingested date minus --lookback-days, to tomorrow). Schedule it daily or weekly
-    /// as a catch-up.
+    /// (the latest ingested date minus --lookback-days, to tomorrow).
     #[arg(long, help_heading = "Source")]
     pub full_scan: bool,
+    /// Also scan everything when the lake's last full scan is this many days old (a catch-up for
+    /// whatever the dated listings cannot see); 0 scans every run.
+    #[arg(long, default_value_t = 7, help_heading = "Source")]
+    pub full_scan_days: u32,
     /// Days listed before the latest delivery date already ingested.
     #[arg(long, default_value_t = crate::source::plan::DEFAULT_LOOKBACK_DAYS, help_heading = "Source")]
     pub lookback_days: u32,

@@ -237,6 +237,7 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         commit_rows: crate::ingest::DEFAULT_COMMIT_ROWS,
         list_page_size: None,
         full_scan: args.full_scan,
+        full_scan_days: args.full_scan_days,
         lookback_days: crate::source::plan::DEFAULT_LOOKBACK_DAYS,
         max_decompressed_mib: crate::decode::DEFAULT_MAX_DECOMPRESSED_MIB,
         max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,

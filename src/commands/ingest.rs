@@ -92,7 +92,25 @@ async fn ingest_into(
         && global.verbose == 0
         && std::io::stderr().is_terminal();
     let bar = Bar::new(show);
+    // A full scan now and then catches what dated listings cannot see (a key outside CloudTrail's
+    // date folders, a date the look-back missed); when it last ran is kept in the lake.
+    let mut opts = opts;
+    let last_full = read_state(lake, FULL_SCAN_STATE).await?.and_then(|t| {
+        chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&t).trim())
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    });
+    let started = chrono::Utc::now();
+    let due = last_full
+        .is_none_or(|t| started - t >= chrono::Duration::days(i64::from(args.full_scan_days)));
+    if due && !opts.full_scan {
+        tracing::info!(last = ?last_full.map(|t| t.to_rfc3339()), "Listing everything: the periodic full scan is due.");
+        opts.full_scan = true;
+    }
     let summary = ingest(source, lake, &opts, &bar).await?;
+    if opts.full_scan && summary.objects_failed.is_empty() {
+        write_state(lake, FULL_SCAN_STATE, started.to_rfc3339().into_bytes()).await?;
+    }
     if global.quiet < 2 {
         crate::logging::status(&format!("agenttrail ingest: {}", summary.line()));
         for (uri, err) in &summary.objects_failed {
@@ -130,6 +148,30 @@ async fn ingest_into(
         Some(report)
     };
     Ok((status, summary, integrity))
+}
+
+/// When the lake's source was last listed whole (RFC 3339).
+const FULL_SCAN_STATE: &str = "_full_scan";
+
+/// A small state file of the lake: on S3 the object, locally the file.
+async fn read_state(lake: &Lake, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(match lake.remote() {
+        Some(remote) => remote.get_state(name).await?,
+        None => std::fs::read(lake.root().join(name)).ok(),
+    })
+}
+
+async fn write_state(lake: &Lake, name: &str, body: Vec<u8>) -> anyhow::Result<()> {
+    match lake.remote() {
+        Some(remote) => remote.put_state(name, body).await?,
+        None => {
+            let path = lake.root().join(name);
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, body)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+    }
+    Ok(())
 }
 
 struct Bar(ProgressBar);

@@ -443,4 +443,17 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
         stderr(&out)
     );
     assert_eq!(lists() - before, 13);
+
+    // So does a run whose last full scan is a week old (the catch-up needs no schedule of its
+    // own); it records the new one, and the next run lists by date again.
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(8);
+    std::fs::write(lake.path().join("_full_scan"), week_ago.to_rfc3339()).unwrap();
+    let before = lists();
+    let out = ingest(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lists() - before, 13, "{}", stderr(&out));
+    let before = lists();
+    let out = ingest(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lists() - before, 7 + prefixes * dates);
 }
