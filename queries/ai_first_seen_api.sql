@@ -3,14 +3,15 @@
 -- summary: An AI-driven principal called an API it had not called in the previous 14 days.
 -- metric: Findings
 -- mitre: T1526, T1078.004
+-- lookback: 15d
 --
 -- ## What it detects
 -- AI-driven calls of an `event_source:event_name` that the same principal (the role behind an
 -- assumed-role session, else the person behind the agent, `ai_principal`, else the identity)
--- had not called in the 14 days before, once that principal has a baseline: AI activity at least
--- a day before the call. The baseline is read from the lake (every AI-driven event of the
--- principal, whatever window `detect` reports on). Edit the intervals below to change the look-back
--- or the baseline.
+-- had not called in the 14 days before, once that principal has a baseline: AI activity in those
+-- 14 days, at least a day before the call (a principal back from a long silence is not reported
+-- for everything it does). The baseline is read from the lake: `detect` reads the 15 days before
+-- its window (`lookback`). Edit the intervals below (and `lookback`) to change them.
 -- ## Why it matters
 -- Agents repeat the same few tools; a new API — above all a write or a delete — is where a
 -- hallucination, a prompt injection or a stolen agent credential shows first.
@@ -35,7 +36,9 @@ history AS (
   SELECT *,
          lag(event_time) OVER (PARTITION BY principal, event_source, event_name
                                ORDER BY event_time, event_id) AS previous_call,
-         min(event_time) OVER (PARTITION BY principal) AS principal_first_seen
+         min(event_time) OVER (PARTITION BY principal ORDER BY event_time
+                               RANGE BETWEEN INTERVAL '14 days' PRECEDING AND CURRENT ROW)
+           AS baseline_start
   FROM ai
 )
 SELECT
@@ -54,4 +57,4 @@ SELECT
 FROM history
 WHERE principal IS NOT NULL
   AND (previous_call IS NULL OR previous_call < event_time - INTERVAL '14 days')
-  AND principal_first_seen <= event_time - INTERVAL '1 day'
+  AND baseline_start <= event_time - INTERVAL '1 day'

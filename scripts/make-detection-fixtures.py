@@ -187,6 +187,8 @@ FIXTURES["ai_first_seen_api"] = [
     on_day(ev("fires-new-api-delete-bucket", 0, AGENT, "s3.amazonaws.com", "DeleteBucket", {"bucketName": "reports"}), 3, "10:06"),
     # A person calling an API for the first time is not an agent.
     on_day(ev("quiet-human-new-api", 0, BOB, "iam.amazonaws.com", "CreateUser", {"userName": "eve"}), 3, "10:07"),
+    # Day 10: the agent keeps working (its baseline for day 20), with an API it knows.
+    on_day(ev("quiet-known-api-day-10", 0, AGENT, "s3.amazonaws.com", "ListBuckets", {}), 10),
     # Day 20: an API last called 17 days ago counts as new again (look-back 14 days).
     on_day(ev("fires-api-unused-for-17-days", 0, AGENT, "s3.amazonaws.com", "GetObject", {"bucketName": "reports", "key": "b"}), 20),
     # … but the same day's second call of it does not.

@@ -202,7 +202,7 @@ async fn register_files(
 
 /// One row per `dedup_key`: the copy with the smallest `(source_object, source_index)`.
 ///
-/// The losing copies are computed once, from the whole lake, by `query/dedup_losers.sql` (one
+/// The losing copies are computed once, over `events_all`, by `query/dedup_losers.sql` (one
 /// narrow GROUP BY) and kept in memory; `events` is then `events_all` minus those rows (an anti
 /// join with a tiny build side, through which filters still reach the Parquet scan), or simply
 /// `events_all` when nothing is duplicated, the usual case.

@@ -10,7 +10,6 @@ use crate::detect::{DetectionRun, catalog, run_all};
 use crate::exit::ExitStatus;
 use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
 use crate::publish::{PutMetricDataRequest, plan, plan_batch, requests, send};
-use crate::query::build_context;
 use crate::render::{Format, write_batches};
 use crate::settings::Settings;
 
@@ -32,7 +31,19 @@ async fn detect(
         }
         cat.retain(|d| opts.only.contains(&d.id));
     }
-    let ctx = build_context(&lake, &settings).await?;
+    // Read only the window plus what the detections must see before it (their `lookback`),
+    // never the whole lake's events (sessions and MCP links still come from the whole lake).
+    let range = match since {
+        Some(s) => {
+            let lookback = cat.iter().map(|d| d.lookback).max().unwrap_or_default();
+            crate::query::TimeRange {
+                since: Some(s - lookback),
+                until,
+            }
+        }
+        None => crate::query::TimeRange::default(),
+    };
+    let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
     Ok(run_all(&ctx, &cat, since, until).await?)
 }
 

@@ -24,6 +24,9 @@ pub struct Detection {
     pub metric: String,
     /// MITRE ATT&CK technique ids (`-- mitre: T1485, T1578.003`).
     pub mitre: Vec<String>,
+    /// How far before a window the detection must see events (`-- lookback: 15d`; default 1h):
+    /// `detect --window` and `run` read that much more of the lake, and no more.
+    pub lookback: chrono::Duration,
     /// The documentation part of the header.
     pub doc: String,
     /// The SQL (comments included).
@@ -45,6 +48,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
         .to_string();
     let (mut id, mut severity, mut summary, mut metric) = (None, None, None, None);
     let mut mitre = Vec::new();
+    let mut lookback = chrono::Duration::hours(1);
     let mut doc = Vec::new();
     let mut in_header = true;
     for line in text.lines() {
@@ -66,6 +70,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
                 "severity" => severity = Some(v),
                 "summary" => summary = Some(v),
                 "metric" => metric = Some(v),
+                "lookback" => {
+                    lookback = parse_duration(&v).ok_or_else(|| {
+                        err(format!(
+                            "lookback {v:?} is not a duration like 30m, 1h or 15d"
+                        ))
+                    })?;
+                }
                 "mitre" => {
                     for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                         if !is_technique(t) {
@@ -100,10 +111,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
         summary: summary.ok_or_else(|| err("missing `-- summary:`".into()))?,
         metric: metric.ok_or_else(|| err("missing `-- metric:`".into()))?,
         mitre,
+        lookback,
         doc: doc.join("\n"),
         sql: text.to_string(),
         path: path.to_path_buf(),
     })
+}
+
+/// `30m`, `1h`, `15d`.
+fn parse_duration(v: &str) -> Option<chrono::Duration> {
+    let (n, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    match unit {
+        "m" => Some(chrono::Duration::minutes(n)),
+        "h" => Some(chrono::Duration::hours(n)),
+        "d" => Some(chrono::Duration::days(n)),
+        _ => None,
+    }
 }
 
 /// `T1234` or `T1234.001`.
@@ -202,6 +226,25 @@ mod tests {
         );
         let d = parse(Path::new("q/x.sql"), &with).unwrap();
         assert_eq!(d.mitre, vec!["T1485", "T1578.003"]);
+        assert_eq!(d.lookback, chrono::Duration::hours(1), "the default");
+        let long = ok.replace(
+            "-- metric: Findings",
+            "-- metric: Findings\n-- lookback: 15d",
+        );
+        assert_eq!(
+            parse(Path::new("q/x.sql"), &long).unwrap().lookback,
+            chrono::Duration::days(15)
+        );
+        let bad = ok.replace(
+            "-- metric: Findings",
+            "-- metric: Findings\n-- lookback: soon",
+        );
+        assert!(
+            parse(Path::new("q/x.sql"), &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("not a duration")
+        );
         for (text, want) in cases {
             let e = parse(Path::new("q/x.sql"), &text).unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("q/x.sql"), "{e}");

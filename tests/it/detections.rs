@@ -290,3 +290,44 @@ fn every_alarm_watches_a_metric_something_emits() {
         "no heartbeat alarm"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_windowed_detection_reads_its_lookback_and_finds_what_the_whole_lake_finds() {
+    // ai_first_seen_api's fixture spans 20 days; a window on the last day must still see the
+    // baseline of the 14 days before it (`-- lookback: 15d`), and nothing older is needed.
+    let body = std::fs::read(repo().join("tests/detections/ai_first_seen_api.json")).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let day = src
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20261120T1000Z_w.json.gz"),
+        gz(&body),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake.path()).await;
+    let out = crate::util::run(
+        crate::util::agenttrail()
+            .current_dir(repo())
+            .args([
+                "detect",
+                "--only",
+                "ai_first_seen_api",
+                "--format",
+                "csv",
+                "--since",
+                "2026-12-10",
+                "--lake",
+            ])
+            .arg(lake.path()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+    let ids: Vec<String> = crate::util::stdout(&out)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec!["fires-api-unused-for-17-days"]);
+}
