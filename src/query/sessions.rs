@@ -439,17 +439,29 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 /// `mcp_inferred_links` (downstream records without a request id, linked to the tool call that
 /// announced them; see `correlate::signin`).
 async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
+    // One scan for everything sign-in: the grants, and every event made under a sign-in session
+    // (tool calls and their downstream calls); the wide columns are decoded for those rows only.
     let rows = collect(
         ctx,
-        "SELECT dedup_key, event_time, identity_arn, access_key_id, request_parameters, \
-         additional_event_data FROM lake_events WHERE event_source = 'signin.amazonaws.com' \
-         AND event_name = 'CreateOAuth2Token' AND error_code IS NULL",
+        "SELECT dedup_key, event_time, event_source, event_name, event_type, identity_arn, \
+         access_key_id, request_id, aws_region, user_agent, error_code, request_parameters, \
+         additional_event_data, signin_session_arn FROM lake_events \
+         WHERE signin_session_arn IS NOT NULL \
+            OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')",
     )
     .await?;
+    let is_grant = |b: &RecordBatch, r: usize| {
+        col_str(b, "event_source", r).as_deref() == Some("signin.amazonaws.com")
+            && col_str(b, "event_name", r).as_deref() == Some("CreateOAuth2Token")
+            && col_str(b, "error_code", r).is_none()
+    };
     let mut seen = std::collections::HashSet::new();
     let mut grants = Vec::new();
     for b in &rows {
         for r in 0..b.num_rows() {
+            if !is_grant(b, r) {
+                continue;
+            }
             let Some(key) = col_str(b, "dedup_key", r) else {
                 continue;
             };
@@ -543,17 +555,13 @@ async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), Quer
 
     // Downstream records of sign-in sessions that carry no request id, matched to the tool call
     // that announced them.
-    let tool_calls = collect(
-        ctx,
-        "SELECT dedup_key, event_time, event_name, event_source, user_agent, request_parameters, \
-         additional_event_data, signin_session_arn FROM lake_events \
-         WHERE event_type = 'AwsMcpEvent' AND signin_session_arn IS NOT NULL",
-    )
-    .await?;
     let mut announced_calls = Vec::new();
     let mut tool_of: HashMap<String, McpLink> = HashMap::new();
-    for b in &tool_calls {
+    for b in &rows {
         for r in 0..b.num_rows() {
+            if col_str(b, "event_type", r).as_deref() != Some("AwsMcpEvent") {
+                continue;
+            }
             let (Some(id), Some(at), Some(arn)) = (
                 col_str(b, "dedup_key", r),
                 col_time(b, "event_time", r),
@@ -586,16 +594,23 @@ async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), Quer
     }
     let mut inferred: Vec<(String, McpLink)> = Vec::new();
     if !announced_calls.is_empty() {
-        let candidates = collect(
-            ctx,
-            "SELECT dedup_key, event_time, event_source, event_name, aws_region, signin_session_arn \
-             FROM lake_events WHERE request_id IS NULL AND signin_session_arn IS NOT NULL \
-             AND (event_type IS NULL OR event_type <> 'AwsMcpEvent')",
-        )
-        .await?;
+        // Candidates are matched within their own sign-in session only (no cross product).
+        let mut by_session: HashMap<String, Vec<crate::correlate::signin::Announced>> =
+            HashMap::new();
+        for a in announced_calls {
+            by_session
+                .entry(a.signin_session_arn.clone())
+                .or_default()
+                .push(a);
+        }
         let mut seen = std::collections::HashSet::new();
-        for b in &candidates {
+        for b in &rows {
             for r in 0..b.num_rows() {
+                if col_str(b, "request_id", r).is_some()
+                    || col_str(b, "event_type", r).as_deref() == Some("AwsMcpEvent")
+                {
+                    continue;
+                }
                 let (Some(key), Some(at), Some(arn), Some(src), Some(name)) = (
                     col_str(b, "dedup_key", r),
                     col_time(b, "event_time", r),
@@ -609,7 +624,10 @@ async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), Quer
                     continue;
                 }
                 let region = col_str(b, "aws_region", r);
-                if let Some(a) = infer(&announced_calls, &arn, &src, &name, region.as_deref(), at)
+                let Some(announced_here) = by_session.get(&arn) else {
+                    continue;
+                };
+                if let Some(a) = infer(announced_here, &arn, &src, &name, region.as_deref(), at)
                     && let Some(l) = tool_of.get(&a.mcp_event_id)
                 {
                     inferred.push((key, l.clone()));
