@@ -35,6 +35,9 @@ pub struct DecodeLimits {
     pub max_record_bytes: usize,
     /// How much of a rejected record's text is kept.
     pub max_reject_raw_bytes: usize,
+    /// Also hash the decompressed bytes (SHA-256, what CloudTrail digests record): ingest asks for
+    /// it only when the trail has digests to check, since it costs a pass over every byte.
+    pub sha256: bool,
 }
 
 /// Default cap on one object's decompressed size, in MiB.
@@ -48,6 +51,7 @@ impl Default for DecodeLimits {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_MIB << 20,
             max_record_bytes: DEFAULT_MAX_RECORD_MIB << 20,
             max_reject_raw_bytes: 64 << 10,
+            sha256: false,
         }
     }
 }
@@ -126,7 +130,9 @@ pub fn decode_object(source_object: &str, bytes: &[u8], limits: &DecodeLimits) -
             return fail(reason, e.to_string());
         }
     };
-    let sha256 = Some(crate::integrity::digest::sha256_hex(&text));
+    let sha256 = limits
+        .sha256
+        .then(|| crate::integrity::digest::sha256_hex(&text));
     let mut decoded = match decode_json(source_object, &text, limits) {
         Ok(d) => d,
         Err((reason, detail)) => match decode_salvaged(source_object, &text, limits) {
@@ -378,4 +384,33 @@ fn hex_digest(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn the_uncompressed_bytes_are_hashed_only_when_asked() {
+        let text = br#"{"Records":[{"eventTime":"2026-11-20T10:00:00Z","eventID":"a"}]}"#;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text).unwrap();
+        let gz = e.finish().unwrap();
+        let plain = decode_object("o", &gz, &DecodeLimits::default());
+        assert_eq!(plain.sha256, None);
+        let hashed = decode_object(
+            "o",
+            &gz,
+            &DecodeLimits {
+                sha256: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            hashed.sha256.as_deref(),
+            Some(crate::integrity::digest::sha256_hex(text).as_str())
+        );
+        assert_eq!(hashed.events.num_rows(), 1);
+    }
 }

@@ -39,6 +39,8 @@ pub struct IngestOptions {
     pub full_scan: bool,
     /// Days listed before the latest delivery date already ingested.
     pub lookback_days: u32,
+    /// Record each object's SHA-256 for the digest check when the trail has digests.
+    pub hash_for_digests: bool,
 }
 
 /// Default rows per commit: about two commits' rows are in memory at once.
@@ -55,6 +57,7 @@ impl Default for IngestOptions {
             list_page_size: None,
             full_scan: false,
             lookback_days: crate::source::plan::DEFAULT_LOOKBACK_DAYS,
+            hash_for_digests: true,
         }
     }
 }
@@ -216,7 +219,8 @@ pub async fn ingest(
     info!(source = %source.describe(), lake = %lake.root().display(), objects = todo.len(), "Ingest started.");
     reporter.on_start(todo.len() as u64);
 
-    let limits = opts.limits;
+    let mut limits = opts.limits;
+    limits.sha256 = opts.hash_for_digests && !summary.listing.digests.is_empty();
     let max_bytes = opts.max_object_bytes;
     let mut results = futures::stream::iter(todo)
         .map(|obj| async move {

@@ -426,19 +426,6 @@ fn key_of<'a>(source: &Source, uri: &'a str) -> Option<&'a str> {
     }
 }
 
-/// A fetch that failed because the object does not exist.
-fn is_not_found(e: &SourceError) -> bool {
-    match e {
-        SourceError::Fetch { message, .. } => {
-            message.contains("NoSuchKey")
-                || message.contains("No such file")
-                || message.contains("404")
-                || message.contains("NotFound")
-        }
-        _ => false,
-    }
-}
-
 /// The location of a key of this source, as the rows name it.
 fn uri_of(source: &Source, key: &str) -> String {
     match source {
@@ -547,7 +534,7 @@ async fn check_digest(
             };
             match load(source, &obj, cache).await {
                 Ok(_) => Some(obj),
-                Err(e) if is_not_found(&e) => None,
+                Err(SourceError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
             }
         }

@@ -159,6 +159,34 @@ impl Lake {
         }
     }
 
+    /// A small state file of the lake (`_publish_pending.json`, `_full_scan`, the key cache
+    /// under `_integrity/`): the S3 object of an S3 lake (no mirror: a fresh machine must see
+    /// it), else the local file. None when absent.
+    pub async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        match &self.remote {
+            Some(remote) => remote.get_state(name).await,
+            None => match std::fs::read(self.root.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(SinkError::io(&self.root.join(name), e)),
+            },
+        }
+    }
+
+    /// Replace a small state file whole: one PUT on S3 (atomic), temp file and rename locally.
+    pub async fn write_state(&self, name: &str, body: Vec<u8>) -> Result<(), SinkError> {
+        if let Some(remote) = &self.remote {
+            return remote.put_state(name, body).await;
+        }
+        let path = self.root.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, body).map_err(|e| SinkError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| SinkError::io(&path, e))
+    }
+
     /// The S3 side of a mirrored lake.
     pub fn remote(&self) -> Option<&remote::RemoteLake> {
         self.remote.as_ref()

@@ -49,6 +49,12 @@ pub enum SourceError {
         /// The underlying error, with its chain.
         message: String,
     },
+    /// The object does not exist (any more).
+    #[error("{uri} does not exist")]
+    NotFound {
+        /// The object.
+        uri: String,
+    },
     /// The object is larger than the configured cap.
     #[error("{uri} is larger than the {limit}-byte cap on compressed objects")]
     TooLarge {
@@ -239,6 +245,27 @@ impl Source {
 
     /// Fetch one object's bytes, retrying transient failures with exponential backoff.
     pub async fn fetch(&self, obj: &SourceObject, max_bytes: u64) -> Result<Vec<u8>, SourceError> {
+        Ok(self.fetch_object(obj, max_bytes, false).await?.0)
+    }
+
+    /// Fetch a digest file and the signature S3 keeps in its metadata (`x-amz-meta-signature`);
+    /// from a local folder, the signature comes from `<file>.metadata.json` beside it.
+    pub async fn fetch_signed(
+        &self,
+        obj: &SourceObject,
+        max_bytes: u64,
+    ) -> Result<(Vec<u8>, Option<String>), SourceError> {
+        self.fetch_object(obj, max_bytes, true).await
+    }
+
+    /// One object's bytes (and, when `signed`, its signature), retrying transient S3 failures
+    /// with exponential backoff. A missing object or one over the cap is an answer, not retried.
+    async fn fetch_object(
+        &self,
+        obj: &SourceObject,
+        max_bytes: u64,
+        signed: bool,
+    ) -> Result<(Vec<u8>, Option<String>), SourceError> {
         if obj.size > max_bytes {
             return Err(SourceError::TooLarge {
                 uri: obj.uri.clone(),
@@ -247,20 +274,35 @@ impl Source {
         }
         match self {
             Source::Local { .. } => {
-                let path = PathBuf::from(&obj.uri);
-                let bytes = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| SourceError::Fetch {
-                        uri: obj.uri.clone(),
-                        message: e.to_string(),
-                    })?;
+                let bytes = tokio::fs::read(&obj.uri).await.map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        SourceError::NotFound {
+                            uri: obj.uri.clone(),
+                        }
+                    } else {
+                        SourceError::Fetch {
+                            uri: obj.uri.clone(),
+                            message: e.to_string(),
+                        }
+                    }
+                })?;
                 if bytes.len() as u64 > max_bytes {
                     return Err(SourceError::TooLarge {
                         uri: obj.uri.clone(),
                         limit: max_bytes,
                     });
                 }
-                Ok(bytes)
+                let signature = if signed {
+                    let meta = format!("{}{}", obj.uri, crate::integrity::forge::METADATA_SUFFIX);
+                    tokio::fs::read(&meta)
+                        .await
+                        .ok()
+                        .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m).ok())
+                        .and_then(|v| v["signature"].as_str().map(str::to_string))
+                } else {
+                    None
+                };
+                Ok((bytes, signature))
             }
             Source::S3 { client, bucket, .. } => {
                 const ATTEMPTS: u32 = 4;
@@ -268,80 +310,14 @@ impl Source {
                 let mut attempt = 1;
                 loop {
                     match get_s3(client, bucket, obj, max_bytes).await {
-                        Ok(bytes) => return Ok(bytes),
-                        Err(e @ SourceError::TooLarge { .. }) => return Err(e),
+                        Ok(got) => return Ok(got),
+                        Err(e @ (SourceError::TooLarge { .. } | SourceError::NotFound { .. })) => {
+                            return Err(e);
+                        }
                         Err(e) if attempt < ATTEMPTS => {
                             warn!(uri = %obj.uri, attempt, error = %e, "Retrying object fetch.");
                             tokio::time::sleep(delay).await;
                             delay *= 2;
-                            attempt += 1;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Source {
-    /// Fetch a digest file and the signature S3 keeps in its metadata (`x-amz-meta-signature`);
-    /// from a local folder, the signature comes from `<file>.metadata.json` beside it.
-    pub async fn fetch_signed(
-        &self,
-        obj: &SourceObject,
-        max_bytes: u64,
-    ) -> Result<(Vec<u8>, Option<String>), SourceError> {
-        match self {
-            Source::Local { .. } => {
-                let bytes = self.fetch(obj, max_bytes).await?;
-                let meta = format!("{}{}", obj.uri, crate::integrity::forge::METADATA_SUFFIX);
-                let signature = tokio::fs::read(&meta)
-                    .await
-                    .ok()
-                    .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m).ok())
-                    .and_then(|v| v["signature"].as_str().map(str::to_string));
-                Ok((bytes, signature))
-            }
-            Source::S3 { client, bucket, .. } => {
-                let mut attempt = 1;
-                loop {
-                    let result = async {
-                        let resp = client
-                            .get_object()
-                            .bucket(bucket)
-                            .key(&obj.key)
-                            .send()
-                            .await
-                            .map_err(|e| SourceError::Fetch {
-                                uri: obj.uri.clone(),
-                                message: error_chain(&e),
-                            })?;
-                        let signature = resp.metadata().and_then(|m| m.get("signature").cloned());
-                        let bytes = resp.body.collect().await.map_err(|e| SourceError::Fetch {
-                            uri: obj.uri.clone(),
-                            message: error_chain(&e),
-                        })?;
-                        Ok::<_, SourceError>((bytes.into_bytes().to_vec(), signature))
-                    }
-                    .await;
-                    match result {
-                        Ok((b, _)) if b.len() as u64 > max_bytes => {
-                            return Err(SourceError::TooLarge {
-                                uri: obj.uri.clone(),
-                                limit: max_bytes,
-                            });
-                        }
-                        Ok(r) => return Ok(r),
-                        // A missing object is an answer, not a fault to retry.
-                        Err(e @ SourceError::Fetch { .. })
-                            if e.to_string().contains("NoSuchKey") =>
-                        {
-                            return Err(e);
-                        }
-                        Err(e) if attempt < 4 => {
-                            warn!(uri = %obj.uri, attempt, error = %e, "Retrying digest fetch.");
-                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                             attempt += 1;
                         }
                         Err(e) => return Err(e),
@@ -444,7 +420,7 @@ async fn get_s3(
     bucket: &str,
     obj: &SourceObject,
     max_bytes: u64,
-) -> Result<Vec<u8>, SourceError> {
+) -> Result<(Vec<u8>, Option<String>), SourceError> {
     let fetch_err = |message: String| SourceError::Fetch {
         uri: obj.uri.clone(),
         message,
@@ -455,7 +431,16 @@ async fn get_s3(
         .key(&obj.key)
         .send()
         .await
-        .map_err(|e| fetch_err(error_chain(&e)))?;
+        .map_err(|e| {
+            if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                SourceError::NotFound {
+                    uri: obj.uri.clone(),
+                }
+            } else {
+                fetch_err(error_chain(&e))
+            }
+        })?;
+    let signature = resp.metadata().and_then(|m| m.get("signature").cloned());
     let mut body = resp.body;
     let mut buf = Vec::with_capacity(obj.size.min(max_bytes) as usize);
     while let Some(chunk) = body
@@ -478,7 +463,7 @@ async fn get_s3(
             obj.size
         )));
     }
-    Ok(buf)
+    Ok((buf, signature))
 }
 
 fn push_checked(listing: &mut Listing, filter: &KeyFilter, obj: SourceObject) {

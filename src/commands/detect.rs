@@ -402,11 +402,7 @@ const PENDING: &str = "_publish_pending.json";
 async fn read_pending(
     lake: &crate::sink::Lake,
 ) -> anyhow::Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-    let text = match lake.remote() {
-        Some(remote) => remote.get_state(PENDING).await?,
-        None => std::fs::read(lake.root().join(PENDING)).ok(),
-    };
-    let Some(text) = text else {
+    let Some(text) = lake.read_state(PENDING).await? else {
         return Ok(Vec::new());
     };
     let Ok(v) = serde_json::from_slice::<Vec<(String, String)>>(&text) else {
@@ -441,18 +437,13 @@ async fn write_pending(lake: &crate::sink::Lake, owed: &[DateTime<Utc>]) -> anyh
         .iter()
         .map(|(s, e)| (s.to_rfc3339(), e.to_rfc3339()))
         .collect();
-    let json = serde_json::to_vec(&body)?;
-    if let Some(remote) = lake.remote() {
-        remote.put_state(PENDING, json).await?;
+    if owed.is_empty() && lake.remote().is_none() {
+        // Nothing owed: a local lake keeps no file (an S3 lake keeps an empty list, needing no
+        // s3:DeleteObject).
+        let _ = std::fs::remove_file(lake.root().join(PENDING));
         return Ok(());
     }
-    let path = lake.root().join(PENDING);
-    if owed.is_empty() {
-        let _ = std::fs::remove_file(&path);
-        return Ok(());
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, &path)?;
+    lake.write_state(PENDING, serde_json::to_vec(&body)?)
+        .await?;
     Ok(())
 }

@@ -85,6 +85,7 @@ async fn ingest_into(
         list_page_size: args.list_page_size,
         full_scan: args.full_scan,
         lookback_days: args.lookback_days,
+        hash_for_digests: !args.verify.no_verify,
         ..Default::default()
     };
     let show = !global.no_progress
@@ -95,7 +96,7 @@ async fn ingest_into(
     // A full scan now and then catches what dated listings cannot see (a key outside CloudTrail's
     // date folders, a date the look-back missed); when it last ran is kept in the lake.
     let mut opts = opts;
-    let last_full = read_state(lake, FULL_SCAN_STATE).await?.and_then(|t| {
+    let last_full = lake.read_state(FULL_SCAN_STATE).await?.and_then(|t| {
         chrono::DateTime::parse_from_rfc3339(String::from_utf8_lossy(&t).trim())
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
@@ -109,7 +110,8 @@ async fn ingest_into(
     }
     let summary = ingest(source, lake, &opts, &bar).await?;
     if opts.full_scan && summary.objects_failed.is_empty() {
-        write_state(lake, FULL_SCAN_STATE, started.to_rfc3339().into_bytes()).await?;
+        lake.write_state(FULL_SCAN_STATE, started.to_rfc3339().into_bytes())
+            .await?;
     }
     if global.quiet < 2 {
         crate::logging::status(&format!("agenttrail ingest: {}", summary.line()));
@@ -127,7 +129,7 @@ async fn ingest_into(
         ExitStatus::Error
     };
     // Digests are checked when the trail has any (they are listed and counted as skipped).
-    let has_digests = summary.objects_skipped.contains_key("digest");
+    let has_digests = !summary.listing.digests.is_empty();
     let integrity = if verify.no_verify || !has_digests {
         None
     } else {
@@ -152,27 +154,6 @@ async fn ingest_into(
 
 /// When the lake's source was last listed whole (RFC 3339).
 const FULL_SCAN_STATE: &str = "_full_scan";
-
-/// A small state file of the lake: on S3 the object, locally the file.
-async fn read_state(lake: &Lake, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    Ok(match lake.remote() {
-        Some(remote) => remote.get_state(name).await?,
-        None => std::fs::read(lake.root().join(name)).ok(),
-    })
-}
-
-async fn write_state(lake: &Lake, name: &str, body: Vec<u8>) -> anyhow::Result<()> {
-    match lake.remote() {
-        Some(remote) => remote.put_state(name, body).await?,
-        None => {
-            let path = lake.root().join(name);
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, body)?;
-            std::fs::rename(&tmp, &path)?;
-        }
-    }
-    Ok(())
-}
 
 struct Bar(ProgressBar);
 

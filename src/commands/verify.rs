@@ -1,7 +1,5 @@
 //! `agenttrail verify`, and the public keys an integrity check needs.
 
-use std::collections::BTreeSet;
-
 use anyhow::Context;
 
 use crate::cli::VerifyArgs;
@@ -70,8 +68,6 @@ async fn verify(
     let batch = crate::integrity::rows_batch(&shown, chrono::Utc::now());
     let mut out = std::io::stdout().lock();
     write_batches(&mut out, &batch.schema(), &[batch], args.format)?;
-    let statuses: BTreeSet<&str> = report.rows.iter().map(|r| r.status.as_str()).collect();
-    tracing::debug!(?statuses, "Integrity statuses seen.");
     crate::logging::status(&format!("agenttrail verify: {}", report.line()));
     crate::logging::summary("verify", &report_json(&report));
     let problems = report.rows.iter().any(|r| r.status != Status::Valid);

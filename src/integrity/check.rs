@@ -89,13 +89,10 @@ pub async fn public_keys(
     };
     let mut keys = PublicKeys::default();
     if let Some(lake) = lake {
-        let cached = match lake.remote() {
-            Some(remote) => remote
-                .get_state(KEY_CACHE)
-                .await?
-                .and_then(|b| String::from_utf8(b).ok()),
-            None => std::fs::read_to_string(lake.root().join(KEY_CACHE)).ok(),
-        };
+        let cached = lake
+            .read_state(KEY_CACHE)
+            .await?
+            .and_then(|b| String::from_utf8(b).ok());
         if let Some(text) = cached {
             match PublicKeys::from_json(&text) {
                 Ok(k) => keys = k,
@@ -118,26 +115,10 @@ pub async fn public_keys(
         && keys.merge(more) > 0
         && let Some(lake) = lake
     {
-        save_keys(lake, &keys).await?;
+        lake.write_state(KEY_CACHE, keys.to_json().into_bytes())
+            .await?;
     }
     Ok(keys)
-}
-
-/// Write the lake's key cache (one PUT on S3; temp file and rename locally).
-async fn save_keys(lake: &Lake, keys: &PublicKeys) -> Result<(), SinkError> {
-    let text = keys.to_json().into_bytes();
-    match lake.remote() {
-        Some(remote) => remote.put_state(KEY_CACHE, text).await,
-        None => {
-            let path = lake.root().join(KEY_CACHE);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
-            }
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, text).map_err(|e| SinkError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| SinkError::io(&path, e))
-        }
-    }
 }
 
 /// Check the digests of `source` (as `filter` selects them) and commit the rows to `lake`,
@@ -192,7 +173,8 @@ pub async fn check_listing(
         if super::cloudtrail::fill_missing(&mut keys, &needed).await > 0
             && let Some(lake) = lake
         {
-            save_keys(lake, &keys).await?;
+            lake.write_state(KEY_CACHE, keys.to_json().into_bytes())
+                .await?;
         }
     }
     let inputs = Inputs {

@@ -48,6 +48,7 @@ fn limits() -> DecodeLimits {
         max_decompressed_bytes: 4 << 20,
         max_record_bytes: 64 << 10,
         max_reject_raw_bytes: 1 << 10,
+        sha256: true,
     }
 }
 
