@@ -5,7 +5,9 @@
 //! arrive in an earlier run, an earlier day, another region's file (global STS → us-east-1) or a
 //! *later* file than the calls it explains; deciding at ingest would make the answer depend on
 //! delivery order, or require rewriting old files when a late STS event arrives. Instead the
-//! lake stores facts only, and `query::build_context` derives, from the whole lake each time:
+//! lake stores facts only: the events, and what each STS, MCP and sign-in event said, parsed once
+//! by the commit that wrote it (`facts`). `query::build_context` derives, from all the facts each
+//! time (small tables; no raw JSON is parsed at query time):
 //! - `sessions`: one row per STS session (this module, `sts` + `sessions`), with its AI decision
 //!   after following role chains;
 //! - `mcp_links`: request ids of calls made by AWS-managed MCP servers, with tool and client
@@ -19,6 +21,7 @@
 //! The same objects therefore give the same labels whether ingested in one run, in any order, or
 //! split across many runs, which `tests/it/classify.rs` checks.
 
+pub mod facts;
 pub mod mcp;
 pub mod rules;
 pub mod sessions;

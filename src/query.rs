@@ -9,7 +9,9 @@
 //! - `rejects`: records and objects that could not be read;
 //! - `integrity`: every digest check (see `integrity`); `integrity_status` the latest per object,
 //!   and `tainted_events` the events of files found modified or unknown to the digests;
-//! - `sessions`, `mcp_links`: derived from the whole lake by `correlate` (see `sessions.rs` here);
+//! - `facts_credentials`, `facts_mcp_requests`, `facts_signin_grants`, `facts_mcp_announced`: what
+//!   the STS, MCP and sign-in events said, extracted by ingest (see `correlate::facts`);
+//! - `sessions`, `mcp_links`: derived from all the facts by `correlate` (see `sessions.rs` here);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
 //!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
@@ -58,8 +60,8 @@ pub enum QueryError {
     Settings(#[from] crate::settings::SettingsError),
 }
 
-/// A time range that limits the rows of `events`/`events_all` (sessions still come from the whole
-/// lake, since an AssumeRole can precede the window by hours).
+/// A time range that limits the rows of `events`/`events_all` (sessions still come from all the
+/// lake's facts, since an AssumeRole can precede the window by hours).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TimeRange {
     /// Inclusive start.
@@ -129,6 +131,10 @@ pub async fn build_context_in(
         paths("integrity"),
     )
     .await?;
+    for table in crate::correlate::facts::FACT_TABLES {
+        let schema = crate::correlate::facts::schema(table);
+        register_files(&ctx, table, schema, paths(table)).await?;
+    }
     let status = ctx.sql(include_str!("query/integrity_status.sql")).await?;
     ctx.register_table("integrity_status", status.into_view())?;
     if range.since.is_none() && range.until.is_none() {
@@ -158,7 +164,20 @@ pub async fn build_context_in(
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
     let started = std::time::Instant::now();
-    let events = dedup_events(&ctx, ctx.table("events_all").await?).await?;
+    // Copies of one event share its event time, hence its date partition: only dates stored by
+    // two commits or more can hold duplicates, and each is checked on its own (memory bounded by
+    // one day's keys, not the lake's).
+    let mut by_date: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for f in manifest.files("events") {
+        if range.keeps_date(f.date.as_deref()) {
+            by_date
+                .entry(f.date.as_deref().unwrap_or(""))
+                .or_default()
+                .push(root.join(&f.path).display().to_string());
+        }
+    }
+    let scopes: Vec<Vec<String>> = by_date.into_values().filter(|f| f.len() > 1).collect();
+    let events = dedup_events(&ctx, ctx.table("events_all").await?, scopes).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "Duplicates across commits found."
@@ -202,14 +221,24 @@ async fn register_files(
 
 /// One row per `dedup_key`: the copy with the smallest `(source_object, source_index)`.
 ///
-/// The losing copies are computed once, over `events_all`, by `query/dedup_losers.sql` (one
-/// narrow GROUP BY) and kept in memory; `events` is then `events_all` minus those rows (an anti
+/// The losing copies are computed once, by `query/dedup_losers.sql` (one narrow GROUP BY) over
+/// each of `scopes` (the files of one date partition that two commits or more wrote), and kept
+/// in memory; `events` is then `events_all` minus those rows (an anti
 /// join with a tiny build side, through which filters still reach the Parquet scan), or simply
 /// `events_all` when nothing is duplicated, the usual case.
-async fn dedup_events(ctx: &SessionContext, all: DataFrame) -> Result<DataFrame, DataFusionError> {
+async fn dedup_events(
+    ctx: &SessionContext,
+    all: DataFrame,
+    scopes: Vec<Vec<String>>,
+) -> Result<DataFrame, QueryError> {
     use arrow::array::{Array, AsArray};
-    let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
-    let batches = losers.collect().await?;
+    let mut batches = Vec::new();
+    for files in scopes {
+        register_files(ctx, "dedup_scope", events_schema(), files).await?;
+        let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
+        batches.extend(losers.collect().await?);
+        ctx.deregister_table("dedup_scope")?;
+    }
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Ok(all);
     }

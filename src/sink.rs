@@ -35,6 +35,7 @@ use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::Date32Type;
 use thiserror::Error;
 
+use crate::correlate::facts;
 use crate::schema::rejects_schema;
 use manifest::{Commit, FileEntry, Manifest, SourceEntry};
 
@@ -101,7 +102,13 @@ impl SinkError {
 }
 
 /// The lake's small tables besides `events` and `rejects`, one folder each, written by commits.
-pub const SMALL_TABLES: &[&str] = &["integrity"];
+pub const SMALL_TABLES: &[&str] = &[
+    "integrity",
+    facts::CREDENTIALS,
+    facts::MCP_REQUESTS,
+    facts::SIGNIN_GRANTS,
+    facts::MCP_ANNOUNCED,
+];
 
 /// A lake: a local folder, or an S3 prefix mirrored into a local cache folder.
 #[derive(Debug, Clone)]
@@ -273,8 +280,20 @@ impl Lake {
         let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
 
         let event_rows = pending.event_rows;
-        let tables = std::mem::take(&mut pending.tables);
+        let mut tables = std::mem::take(&mut pending.tables);
         let (events, rejects, sources) = pending.into_parts();
+        // The correlation facts these events state, stored beside them (see `correlate::facts`).
+        let found = {
+            use rayon::prelude::*;
+            events
+                .par_iter()
+                .map(facts::from_events)
+                .reduce(facts::Facts::default, |mut a, b| {
+                    a.extend(b);
+                    a
+                })
+        };
+        tables.extend(found.to_batches().map_err(aerr)?);
         for table in SMALL_TABLES {
             let batches: Vec<RecordBatch> = tables
                 .iter()

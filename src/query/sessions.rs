@@ -1,9 +1,10 @@
-//! Derive `sessions`, `mcp_links` and `ai_session_names` from the whole lake.
+//! Derive `sessions`, `mcp_links`, `ai_session_names` and the sign-in tables from the lake.
 //!
-//! Reads only STS and `AwsMcpEvent` rows of the whole lake (`lake_events`, whatever time range the
-//! session is limited to; filters pushed into the Parquet scan),
-//! de-duplicates them by `dedup_key`, and hands them to `correlate`. Rebuilt for every query
-//! context, so the answer always reflects everything in the lake, whatever order it arrived in.
+//! Reads the lake's fact tables (`correlate::facts`: what every STS, MCP and sign-in event said,
+//! extracted once at ingest), whatever time range the session is limited to, drops the facts of
+//! duplicate events, and hands them to `correlate`. Rebuilt for every query context from all the
+//! facts, so the answer reflects everything in the lake, whatever order it arrived in; only the
+//! records of sign-in sessions lacking a request id are read from the events, in range.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,13 +19,11 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::correlate::mcp::{McpLink, links_from_event};
+use crate::correlate::facts::{FACT_TABLES, Facts};
+use crate::correlate::mcp::McpLink;
 use crate::correlate::rules::Rules;
 use crate::correlate::sessions::{Session, classify_sessions};
-use crate::correlate::signin::{
-    Grant, SigninSession, announced, grant_from_event, infer, mcp_sessions,
-};
-use crate::correlate::sts::{SESSION_APIS, StsEvent, session_from_event};
+use crate::correlate::signin::{Announced, Grant, SigninSession, infer, mcp_sessions};
 use crate::schema::timestamp_type;
 
 use super::QueryError;
@@ -228,7 +227,19 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
     ctx.sql(sql).await?.collect().await
 }
 
-/// Build and register `sessions`, `ai_session_names` and `mcp_links`.
+/// Read every row of the lake's fact tables (small: one row per STS, MCP or sign-in fact).
+async fn read_facts(ctx: &SessionContext) -> Result<Facts, QueryError> {
+    let mut facts = Facts::default();
+    for table in FACT_TABLES {
+        for b in collect(ctx, &format!("SELECT * FROM {table}")).await? {
+            facts.read(table, &b)?;
+        }
+    }
+    Ok(facts)
+}
+
+/// Build and register `sessions`, `ai_session_names`, `mcp_links` and the sign-in tables from
+/// the lake's fact tables (see `correlate::facts`), never from the events' raw JSON.
 pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
     let started = std::time::Instant::now();
     let step = |what: &str| {
@@ -238,48 +249,19 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
             "Building correlation tables."
         )
     };
-    let apis = SESSION_APIS
-        .iter()
-        .map(|a| format!("'{a}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sts_rows = collect(
-        ctx,
-        &format!(
-            "SELECT dedup_key, event_time, event_name, recipient_account_id, aws_region, identity_arn, \
-             access_key_id, source_identity, request_parameters, response_elements FROM lake_events \
-             WHERE event_source = 'sts.amazonaws.com' AND event_name IN ({apis}) AND error_code IS NULL \
-             AND response_elements IS NOT NULL"
-        ),
-    )
-    .await?;
-    step("sts rows read");
+    let Facts {
+        credentials,
+        mcp_requests,
+        grants,
+        announced,
+    } = read_facts(ctx).await?;
+    step("facts read");
+    // A fact is stored once per stored copy of its event: keep one per event.
     let mut seen = std::collections::HashSet::new();
-    let mut records = Vec::new();
-    for b in &sts_rows {
-        for r in 0..b.num_rows() {
-            let Some(key) = col_str(b, "dedup_key", r) else {
-                continue;
-            };
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            let ev = StsEvent {
-                event_id: key,
-                event_time: col_time(b, "event_time", r).unwrap_or_default(),
-                api: col_str(b, "event_name", r).unwrap_or_default(),
-                account_id: col_str(b, "recipient_account_id", r),
-                region: col_str(b, "aws_region", r),
-                caller_arn: col_str(b, "identity_arn", r),
-                caller_access_key_id: col_str(b, "access_key_id", r),
-                caller_source_identity: col_str(b, "source_identity", r),
-                request_parameters: col_str(b, "request_parameters", r),
-                response_elements: col_str(b, "response_elements", r),
-            };
-            records.extend(session_from_event(&ev));
-        }
-    }
-    step("sts records parsed");
+    let records: Vec<_> = credentials
+        .into_iter()
+        .filter(|r| seen.insert(r.sts_event_id.clone()))
+        .collect();
     let sessions = classify_sessions(records, rules);
     step("sessions classified");
     let batch = sessions_batch(&sessions)?;
@@ -351,32 +333,13 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 
     step("session names built");
     // MCP links: one per request id, from the MCP server's own records.
-    let mcp_rows = collect(
-        ctx,
-        "SELECT dedup_key, event_name, event_source, request_id, user_agent, request_parameters, \
-         additional_event_data FROM lake_events WHERE event_type = 'AwsMcpEvent'",
-    )
-    .await?;
     let mut links: HashMap<String, McpLink> = HashMap::new();
-    for b in &mcp_rows {
-        for r in 0..b.num_rows() {
-            let id = col_str(b, "dedup_key", r).unwrap_or_default();
-            for link in links_from_event(
-                &id,
-                &col_str(b, "event_name", r).unwrap_or_default(),
-                &col_str(b, "event_source", r).unwrap_or_default(),
-                col_str(b, "request_id", r).as_deref(),
-                col_str(b, "user_agent", r).as_deref(),
-                col_str(b, "request_parameters", r).as_deref(),
-                col_str(b, "additional_event_data", r).as_deref(),
-            ) {
-                // Deterministic when two MCP events name one request: the smallest event id wins.
-                match links.get(&link.request_id) {
-                    Some(old) if old.mcp_event_id <= link.mcp_event_id => {}
-                    _ => {
-                        links.insert(link.request_id.clone(), link);
-                    }
-                }
+    for link in mcp_requests {
+        // Deterministic when two MCP events name one request: the smallest event id wins.
+        match links.get(&link.request_id) {
+            Some(old) if old.mcp_event_id <= link.mcp_event_id => {}
+            _ => {
+                links.insert(link.request_id.clone(), link);
             }
         }
     }
@@ -429,7 +392,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         Arc::new(MemTable::try_new(links_schema, vec![vec![links_batch]])?),
     )?;
     step("mcp links built");
-    register_signin(ctx, rules).await?;
+    register_signin(ctx, rules, grants, announced).await?;
     step("sign-in sessions built");
     Ok(())
 }
@@ -438,46 +401,18 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 /// (sign-in sessions granted to an MCP endpoint, with the person and client behind them) and
 /// `mcp_inferred_links` (downstream records without a request id, linked to the tool call that
 /// announced them; see `correlate::signin`).
-async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
-    // One scan for everything sign-in: the grants, and every event made under a sign-in session
-    // (tool calls and their downstream calls); the wide columns are decoded for those rows only.
-    let rows = collect(
-        ctx,
-        "SELECT dedup_key, event_time, event_source, event_name, event_type, identity_arn, \
-         access_key_id, request_id, aws_region, user_agent, error_code, request_parameters, \
-         additional_event_data, signin_session_arn FROM lake_events \
-         WHERE signin_session_arn IS NOT NULL \
-            OR (event_source = 'signin.amazonaws.com' AND event_name = 'CreateOAuth2Token')",
-    )
-    .await?;
-    let is_grant = |b: &RecordBatch, r: usize| {
-        col_str(b, "event_source", r).as_deref() == Some("signin.amazonaws.com")
-            && col_str(b, "event_name", r).as_deref() == Some("CreateOAuth2Token")
-            && col_str(b, "error_code", r).is_none()
-    };
+async fn register_signin(
+    ctx: &SessionContext,
+    rules: &Rules,
+    grants: Vec<Grant>,
+    announced: Vec<(Announced, McpLink)>,
+) -> Result<(), QueryError> {
+    // A fact is stored once per stored copy of its event: keep one per event.
     let mut seen = std::collections::HashSet::new();
-    let mut grants = Vec::new();
-    for b in &rows {
-        for r in 0..b.num_rows() {
-            if !is_grant(b, r) {
-                continue;
-            }
-            let Some(key) = col_str(b, "dedup_key", r) else {
-                continue;
-            };
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            grants.extend(grant_from_event(
-                &key,
-                col_time(b, "event_time", r).unwrap_or_default(),
-                col_str(b, "identity_arn", r).as_deref(),
-                col_str(b, "access_key_id", r).as_deref(),
-                col_str(b, "request_parameters", r).as_deref(),
-                col_str(b, "additional_event_data", r).as_deref(),
-            ));
-        }
-    }
+    let mut grants: Vec<Grant> = grants
+        .into_iter()
+        .filter(|g| seen.insert(g.event_id.clone()))
+        .collect();
     grants.sort_by(|a, b| (a.granted_at, &a.event_id).cmp(&(b.granted_at, &b.event_id)));
     let s = |n: &str| Field::new(n, DataType::Utf8, true);
     let grants_schema = Arc::new(Schema::new(vec![
@@ -554,63 +489,33 @@ async fn register_signin(ctx: &SessionContext, rules: &Rules) -> Result<(), Quer
     )?;
 
     // Downstream records of sign-in sessions that carry no request id, matched to the tool call
-    // that announced them.
-    let mut announced_calls = Vec::new();
-    let mut tool_of: HashMap<String, McpLink> = HashMap::new();
-    for b in &rows {
-        for r in 0..b.num_rows() {
-            if col_str(b, "event_type", r).as_deref() != Some("AwsMcpEvent") {
-                continue;
-            }
-            let (Some(id), Some(at), Some(arn)) = (
-                col_str(b, "dedup_key", r),
-                col_time(b, "event_time", r),
-                col_str(b, "signin_session_arn", r),
-            ) else {
-                continue;
-            };
-            announced_calls.extend(announced(
-                &id,
-                at,
-                &arn,
-                col_str(b, "additional_event_data", r).as_deref(),
-            ));
-            // The tool and client, as a request-id link would give them.
-            if let Some(l) = links_from_event(
-                &id,
-                &col_str(b, "event_name", r).unwrap_or_default(),
-                &col_str(b, "event_source", r).unwrap_or_default(),
-                Some(&id),
-                col_str(b, "user_agent", r).as_deref(),
-                col_str(b, "request_parameters", r).as_deref(),
-                None,
-            )
-            .into_iter()
-            .next()
-            {
-                tool_of.insert(id, l);
-            }
-        }
-    }
+    // that announced them. Only the queried range is read, and only its narrow columns.
     let mut inferred: Vec<(String, McpLink)> = Vec::new();
-    if !announced_calls.is_empty() {
+    if !announced.is_empty() {
         // Candidates are matched within their own sign-in session only (no cross product).
-        let mut by_session: HashMap<String, Vec<crate::correlate::signin::Announced>> =
-            HashMap::new();
-        for a in announced_calls {
+        let mut by_session: HashMap<String, Vec<Announced>> = HashMap::new();
+        let mut tool_of: HashMap<String, McpLink> = HashMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (a, tool) in announced {
+            if !seen.insert((a.mcp_event_id.clone(), a.api_name.clone(), a.region.clone())) {
+                continue;
+            }
+            tool_of.insert(a.mcp_event_id.clone(), tool);
             by_session
                 .entry(a.signin_session_arn.clone())
                 .or_default()
                 .push(a);
         }
+        let rows = collect(
+            ctx,
+            "SELECT dedup_key, event_time, event_source, event_name, aws_region, signin_session_arn \
+             FROM events_all WHERE signin_session_arn IS NOT NULL AND request_id IS NULL \
+             AND event_type IS DISTINCT FROM 'AwsMcpEvent'",
+        )
+        .await?;
         let mut seen = std::collections::HashSet::new();
         for b in &rows {
             for r in 0..b.num_rows() {
-                if col_str(b, "request_id", r).is_some()
-                    || col_str(b, "event_type", r).as_deref() == Some("AwsMcpEvent")
-                {
-                    continue;
-                }
                 let (Some(key), Some(at), Some(arn), Some(src), Some(name)) = (
                     col_str(b, "dedup_key", r),
                     col_time(b, "event_time", r),

@@ -125,15 +125,17 @@ async fn sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_lake() {
         .iter()
         .flat_map(|c| c.files.iter().map(|f| f.path.clone()))
         .collect();
-    let mut on_disk = parquet_files(&lake.path().join("events"))
-        .into_iter()
-        .map(|p| format!("events/{p}"))
-        .collect::<BTreeSet<_>>();
-    on_disk.extend(
-        parquet_files(&lake.path().join("rejects"))
-            .into_iter()
-            .map(|p| format!("rejects/{p}")),
-    );
+    let mut on_disk = BTreeSet::new();
+    for table in ["events", "rejects"]
+        .iter()
+        .chain(agenttrail::sink::SMALL_TABLES)
+    {
+        on_disk.extend(
+            parquet_files(&lake.path().join(table))
+                .into_iter()
+                .map(|p| format!("{table}/{p}")),
+        );
+    }
     assert_eq!(on_disk, named, "orphan or missing files");
     assert!(!lake.path().join("_staging").exists());
 }

@@ -60,6 +60,79 @@ async fn sample_logs_ingest_with_the_documented_counts_and_a_rerun_reads_nothing
     );
 }
 
+/// The correlation facts ingest stores say what the events' JSON says: one credential fact per
+/// STS call that issued credentials, one request fact per request id an MCP record names, one
+/// grant per sign-in OAuth grant; and `sessions` has one row per credential issue.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_commit_stores_the_facts_its_sts_mcp_and_signin_events_state() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_dir(&sample_logs(), dir.path()).await;
+    let lake = dir.path();
+    let from_json = scalar(
+        lake,
+        "SELECT count(*) FROM events WHERE event_source = 'sts.amazonaws.com' \
+         AND event_name IN ('AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetFederationToken') \
+         AND error_code IS NULL \
+         AND json_get_str(response_elements, 'credentials', 'accessKeyId') IS NOT NULL",
+    )
+    .await;
+    assert_ne!(from_json, "0");
+    assert_eq!(
+        scalar(
+            lake,
+            "SELECT count(DISTINCT sts_event_id) FROM facts_credentials"
+        )
+        .await,
+        from_json
+    );
+    assert_eq!(
+        scalar(lake, "SELECT count(*) FROM sessions").await,
+        from_json
+    );
+    // The fact names the access key the response issued, for every STS event.
+    assert_eq!(
+        scalar(
+            lake,
+            "SELECT count(*) FROM events e JOIN facts_credentials f ON f.sts_event_id = e.dedup_key \
+             WHERE json_get_str(e.response_elements, 'credentials', 'accessKeyId') = f.access_key_id \
+             AND f.issued_at = e.event_time AND f.caller_arn IS NOT DISTINCT FROM e.identity_arn",
+        )
+        .await,
+        from_json
+    );
+    // One request fact per request id an MCP record names: its own and each downstream one.
+    let mcp_request_ids = scalar(
+        lake,
+        "SELECT count(request_id) + sum(coalesce(json_length(additional_event_data, 'downstreamRequests'), 0)) \
+         FROM events WHERE event_type = 'AwsMcpEvent'",
+    )
+    .await;
+    assert_ne!(mcp_request_ids, "0");
+    assert_eq!(
+        scalar(lake, "SELECT count(*) FROM facts_mcp_requests").await,
+        mcp_request_ids
+    );
+    let grants = scalar(
+        lake,
+        "SELECT count(*) FROM events WHERE event_source = 'signin.amazonaws.com' \
+         AND event_name = 'CreateOAuth2Token' AND error_code IS NULL",
+    )
+    .await;
+    assert_ne!(grants, "0");
+    assert_eq!(
+        scalar(
+            lake,
+            "SELECT count(DISTINCT event_id) FROM facts_signin_grants"
+        )
+        .await,
+        grants
+    );
+    assert_ne!(
+        scalar(lake, "SELECT count(*) FROM facts_mcp_announced").await,
+        "0"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_delivered_in_two_runs_appears_once_and_the_order_of_runs_does_not_matter() {
     let files = log_files(&sample_logs());
