@@ -8,11 +8,18 @@
 # runs), then time with /usr/bin/time (wall, user+sys CPU, peak RSS):
 #   floor       zcat of every object to /dev/null
 #   ingest      agenttrail ingest into a fresh lake (release build)
-#   duckdb      read_json + unnest Records + COPY TO zstd Parquet (scripts/bench_duckdb.py)
+#   duck_fast   DuckDB at its fastest: read_json with its inferred schema, unnest(Records) into
+#               columns, COPY TO zstd Parquet (scripts/bench_duckdb.py ingest-fast)
+#   duckdb      DuckDB flattening the columns agenttrail keeps with ->> from JSON[], sorted
+#               (the slow variant; its flat Parquet is what DuckDB's detections query)
 #   detect      agenttrail detect: the whole suite (queries/*.sql) over the lake
+#   duck_suite  DuckDB: the suite's questions over its Parquet (bench_duckdb.py suite)
 #   q_deletions agenttrail detect --only ai_deletions
 #   duck_del    DuckDB: ai_deletions over its Parquet (managed MCP, tagged sessions, chains)
+#   q_count     agenttrail query "SELECT count(*) FROM events" (peak RSS)
 # and check that both tools read the same number of records and find the same AI deletions.
+# Then (BENCH_WINDOW_DAILY events a day, default 100000; 0 skips it): `detect` over the last hour
+# of a 10-day lake against the same on a lake of that last day only.
 # Figures are printed and appended to $BENCH_DIR/results.md. See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +101,12 @@ for N in $SIZES; do
   echo "    $I_LINE" >&2
   A_SEEN="$(echo "$I_LINE" | sed -E 's/.*records: ([0-9]+) ingested, ([0-9]+) rejected, ([0-9]+) duplicate.*/\1 + \2 + \3/' | bc)"
 
+  FAST="$BENCH_DIR/duck-fast-$N.parquet"; rm -f "$FAST"
+  measure duck_fast "$PY" scripts/bench_duckdb.py ingest-fast "$DATA" "$FAST"
+  DF_WALL=$WALL DF_CPU=$CPU DF_RSS=$RSS
+  DF_ROWS="$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["rows"])' <"$BENCH_DIR/out.duck_fast")"
+  rm -f "$FAST"
+
   DUCK="$BENCH_DIR/duck-$N.parquet"; rm -f "$DUCK"
   measure duckdb "$PY" scripts/bench_duckdb.py ingest "$DATA" "$DUCK"
   D_WALL=$WALL D_CPU=$CPU D_RSS=$RSS
@@ -101,6 +114,10 @@ for N in $SIZES; do
 
   measure detect "$BIN" -q detect --lake "$LAKE" --format csv
   S_WALL=$WALL S_CPU=$CPU S_RSS=$RSS
+  measure duck_suite "$PY" scripts/bench_duckdb.py suite "$DUCK"
+  DS_WALL=$WALL DS_CPU=$CPU DS_RSS=$RSS
+  measure q_count "$BIN" -q query --lake "$LAKE" --format csv "SELECT count(*) FROM events"
+  C_WALL=$WALL C_RSS=$RSS
   measure q_deletions "$BIN" -q detect --lake "$LAKE" --only ai_deletions --format csv
   Q_WALL=$WALL Q_CPU=$CPU
   # Untimed: the same findings split by mechanism, to compare with DuckDB's three mechanisms.
@@ -111,7 +128,7 @@ for N in $SIZES; do
   DD_WALL=$WALL DD_CPU=$CPU
   D_DEL="$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["ai_deletions"])' <"$BENCH_DIR/out.duck_del")"
 
-  SAME_ROWS="yes"; [ "$A_SEEN" = "$D_ROWS" ] && [ "$D_ROWS" = "$RECORDS" ] || SAME_ROWS="NO"
+  SAME_ROWS="yes"; [ "$A_SEEN" = "$D_ROWS" ] && [ "$D_ROWS" = "$RECORDS" ] && [ "$DF_ROWS" = "$RECORDS" ] || SAME_ROWS="NO"
   SAME_DEL="yes"; [ "$A_DEL" = "$D_DEL" ] || SAME_DEL="NO"
 
   EPS() { echo "scale=0; $RECORDS / $1" | bc -l; }
@@ -127,15 +144,52 @@ for N in $SIZES; do
     echo "|---|---:|---:|---:|---:|"
     echo "| floor: zcat to /dev/null | $F_WALL | $F_CPU | – | $(EPS "$F_WALL") |"
     echo "| agenttrail ingest | $I_WALL | $I_CPU | $I_RSS | $(EPS "$I_WALL") |"
-    echo "| DuckDB read_json → Parquet | $D_WALL | $D_CPU | $D_RSS | $(EPS "$D_WALL") |"
+    echo "| DuckDB at its fastest: read_json (inferred) → Parquet | $DF_WALL | $DF_CPU | $DF_RSS | $(EPS "$DF_WALL") |"
+    echo "| DuckDB read_json, columns flattened with ->>, sorted → Parquet | $D_WALL | $D_CPU | $D_RSS | $(EPS "$D_WALL") |"
     echo "| agenttrail detect (all $(ls queries/*.sql | wc -l) detections) | $S_WALL | $S_CPU | $S_RSS | |"
+    echo "| DuckDB the same questions (9 queries, 3 mechanisms) | $DS_WALL | $DS_CPU | $DS_RSS | |"
+    echo "| agenttrail query count(*) FROM events | $C_WALL | | $C_RSS | |"
     echo "| agenttrail detect ai_deletions | $Q_WALL | $Q_CPU | | |"
     echo "| DuckDB ai_deletions | $DD_WALL | $DD_CPU | | |"
     echo
-    echo "- ingest: $GZ_MBS MiB/s gzip, $RAW_MBS MiB/s JSON; agenttrail ÷ DuckDB events/s = $(ratio "$D_WALL" "$I_WALL")×; agenttrail ÷ floor events/s = $(ratio "$F_WALL" "$I_WALL")× wall, $PER_CORE× per CPU-second"
-    echo "- detection: ai_deletions agenttrail ÷ DuckDB speed = $(ratio "$DD_WALL" "$Q_WALL")×; whole suite ÷ DuckDB's one detection = $(ratio "$DD_WALL" "$S_WALL")×"
+    echo "- ingest: $GZ_MBS MiB/s gzip, $RAW_MBS MiB/s JSON; agenttrail ÷ DuckDB at its fastest events/s = $(ratio "$DF_WALL" "$I_WALL")× (÷ the flattening variant $(ratio "$D_WALL" "$I_WALL")×); agenttrail ÷ floor events/s = $(ratio "$F_WALL" "$I_WALL")× wall; CPU per event agenttrail ÷ zcat = $(ratio "$I_CPU" "$F_CPU")×"
+    echo "- detection: whole suite agenttrail ÷ DuckDB speed = $(ratio "$DS_WALL" "$S_WALL")×; ai_deletions agenttrail ÷ DuckDB speed = $(ratio "$DD_WALL" "$Q_WALL")×"
+    echo "- DuckDB suite findings: $(cat "$BENCH_DIR/out.duck_suite")"
     echo "- same records: $SAME_ROWS (agenttrail $A_SEEN = ingested + rejected + duplicate, DuckDB $D_ROWS, generated $RECORDS)"
     echo "- same AI deletions by MCP, tags and chains: $SAME_DEL (agenttrail $A_DEL, DuckDB $D_DEL; agenttrail with every mechanism: $A_DEL_ALL)"
   } | tee -a "$RESULTS"
 done
+WDAILY="${BENCH_WINDOW_DAILY:-100000}"
+if [ "$WDAILY" != 0 ]; then
+  WDATA="$BENCH_DIR/window-$WDAILY"
+  if [ ! -f "$WDATA/.complete" ]; then
+    rm -rf "$WDATA"
+    for k in $(seq 0 9); do
+      echo "bench.sh: generating window day $((k + 1))/10 ($WDAILY events)" >&2
+      "$BIN" -q synth --events "$WDAILY" --seed $((100 + k)) \
+        --day "$(date -u -d "2026-11-20 + $k days" +%F)" --out "$WDATA/day-$k"
+    done
+    touch "$WDATA/.complete"
+  fi
+  L10="$BENCH_DIR/lake-window-10d"; L1="$BENCH_DIR/lake-window-1d"; rm -rf "$L10" "$L1"
+  "$BIN" -q --no-progress ingest --source "$WDATA" --lake "$L10" 2>/dev/null
+  "$BIN" -q --no-progress ingest --source "$WDATA/day-9" --lake "$L1" 2>/dev/null
+  FROM="2026-11-29T12:00:00Z"; TO="2026-11-29T13:00:00Z"
+  measure w_1d "$BIN" -q detect --lake "$L1" --since "$FROM" --until "$TO" --format csv
+  W1_WALL=$WALL W1_RSS=$RSS
+  measure w_10d "$BIN" -q detect --lake "$L10" --since "$FROM" --until "$TO" --format csv
+  W10_WALL=$WALL W10_RSS=$RSS
+  SAME_W="yes"; cmp -s "$BENCH_DIR/out.w_1d" "$BENCH_DIR/out.w_10d" || SAME_W="differ"
+  {
+    echo
+    echo "### detect over one hour: 10-day lake vs 1-day lake ($WDAILY events a day)"
+    echo
+    echo "| lake | wall s | peak RSS MiB |"
+    echo "|---|---:|---:|"
+    echo "| last day only | $W1_WALL | $W1_RSS |"
+    echo "| 10 days | $W10_WALL | $W10_RSS |"
+    echo
+    echo "- 10-day ÷ 1-day wall = $(ratio "$W10_WALL" "$W1_WALL")×; findings $SAME_W (rows from sessions issued on earlier days may differ)"
+  } | tee -a "$RESULTS"
+fi
 echo "bench.sh: results appended to $RESULTS" >&2
