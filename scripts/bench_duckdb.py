@@ -157,7 +157,7 @@ def suite(parquet: str) -> None:
                identity_arn AS caller_arn, access_key_id AS caller_key,
                request_parameters->>'roleArn' AS role_arn,
                response_elements->'credentials'->>'accessKeyId' AS new_key,
-               (request_parameters->'policy' IS NOT NULL
+               ((request_parameters->'policy') IS NOT NULL
                 OR coalesce(json_array_length(request_parameters->'policyArns'), 0) > 0)
                  AS has_policy,
                len(list_filter(
@@ -166,7 +166,7 @@ def suite(parquet: str) -> None:
         FROM (SELECT DISTINCT ON (event_id) * FROM ev
               WHERE event_source = 'sts.amazonaws.com' AND event_name LIKE 'AssumeRole%'
                 AND error_code IS NULL)
-        WHERE response_elements->'credentials'->>'accessKeyId' IS NOT NULL
+        WHERE (response_elements->'credentials'->>'accessKeyId') IS NOT NULL
         """
     )
     con.execute(

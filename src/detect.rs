@@ -153,7 +153,16 @@ pub async fn run_all(
 ) -> Result<Vec<DetectionRun>, DetectError> {
     let mut out = Vec::with_capacity(catalog.len());
     for d in catalog {
-        out.push(run_one(ctx, d, since, until).await?);
+        let started = std::time::Instant::now();
+        let run = run_one(ctx, d, since, until).await?;
+        tracing::debug!(
+            detection = %d.id,
+            rows = run.rows(),
+            ms = started.elapsed().as_millis() as u64,
+            peak_rss_mib = crate::query::peak_rss_mib(),
+            "Detection run."
+        );
+        out.push(run);
     }
     Ok(out)
 }

@@ -100,6 +100,17 @@ pub async fn build_context_in(
     let mut config = SessionConfig::new();
     config.options_mut().execution.parquet.pushdown_filters = true;
     config.options_mut().execution.parquet.reorder_filters = true;
+    // The derived tables (sessions, links, sign-in sessions) are small next to `events`: broadcast
+    // them to every partition (CollectLeft) instead of hash-repartitioning every event row, all
+    // its columns copied, once per join.
+    config
+        .options_mut()
+        .optimizer
+        .hash_join_single_partition_threshold = 256 << 20;
+    config
+        .options_mut()
+        .optimizer
+        .hash_join_single_partition_threshold_rows = 4_000_000;
     let config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
@@ -109,6 +120,11 @@ pub async fn build_context_in(
         remote.pull_manifest(lake).await?;
     }
     let manifest = lake.manifest()?;
+    tracing::debug!(
+        commits = manifest.commits.len(),
+        peak_rss_mib = peak_rss_mib(),
+        "Manifest read."
+    );
     if let Some(remote) = lake.remote() {
         remote.pull_files(lake, &manifest).await?;
     }
@@ -180,6 +196,7 @@ pub async fn build_context_in(
     let events = dedup_events(&ctx, ctx.table("events_all").await?, scopes).await?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
+        peak_rss_mib = peak_rss_mib(),
         "Duplicates across commits found."
     );
     ctx.register_table("events_dedup", events.into_view())?;
@@ -235,8 +252,27 @@ async fn dedup_events(
     let mut batches = Vec::new();
     for files in scopes {
         register_files(ctx, "dedup_scope", events_schema(), files).await?;
-        let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
-        batches.extend(losers.collect().await?);
+        let candidates = repeated_keys(ctx).await?;
+        if !candidates.is_empty() {
+            let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+                arrow::datatypes::Field::new(
+                    "candidate_key",
+                    arrow::datatypes::DataType::Utf8,
+                    false,
+                ),
+            ]));
+            let batch = arrow::array::RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(arrow::array::StringArray::from(candidates))],
+            )?;
+            ctx.register_table(
+                "dedup_candidates",
+                Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
+            )?;
+            let losers = ctx.sql(include_str!("query/dedup_losers.sql")).await?;
+            batches.extend(losers.collect().await?);
+            ctx.deregister_table("dedup_candidates")?;
+        }
         ctx.deregister_table("dedup_scope")?;
     }
     if batches.iter().all(|b| b.num_rows() == 0) {
@@ -304,6 +340,71 @@ async fn dedup_events(
             .union(one_each)?;
     }
     Ok(events)
+}
+
+/// The `dedup_key`s stored more than once in `dedup_scope`. A first pass over the one narrow
+/// column keeps a set of 64-bit hashes (a few MiB for a day of a million events, where a GROUP BY
+/// on the keys held every key string); a second pass counts only the keys whose hash repeated,
+/// so a hash collision costs a little work, never a wrong answer.
+async fn repeated_keys(ctx: &SessionContext) -> Result<Vec<String>, QueryError> {
+    use arrow::array::AsArray;
+    use futures::StreamExt;
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut repeated = std::collections::HashSet::new();
+    let mut stream = ctx
+        .sql("SELECT dedup_key FROM dedup_scope")
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        for key in batch.column(0).as_string::<i32>().iter().flatten() {
+            let h = hasher.hash_one(key);
+            if !seen.insert(h) {
+                repeated.insert(h);
+            }
+        }
+    }
+    drop(seen);
+    if repeated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut counts: std::collections::HashMap<String, u32> = Default::default();
+    let mut stream = ctx
+        .sql("SELECT dedup_key FROM dedup_scope")
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        for key in batch.column(0).as_string::<i32>().iter().flatten() {
+            if repeated.contains(&hasher.hash_one(key)) {
+                *counts.entry(key.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut keys: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort_unstable();
+    Ok(keys)
+}
+
+/// The process's peak resident memory so far in MiB (Linux `VmHWM`; 0 elsewhere), for the debug
+/// log of the steps that build a query context.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
 }
 
 /// Options for ad-hoc SQL: read-only unless `allow_writes`.

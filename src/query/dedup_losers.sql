@@ -1,11 +1,12 @@
 -- Copies to hide from `events`: for every dedup_key stored more than once, all copies but the one
 -- with the smallest (source_object, source_index), among the rows of `dedup_scope` (one date
 -- partition's files: copies of one event share its event time, so a partition holds all or none).
--- Only one column is grouped, so this stays cheap; duplicates are rare, so the result is small.
+-- `dedup_candidates` holds the keys stored more than once (found by `repeated_keys`); duplicates
+-- are rare, so the result is small.
 -- `tied` marks a losing copy that has the winner's very (source_object, source_index): two
 -- versions of one replaced object, which the anti-join cannot tell apart (see `dedup_events`).
 WITH dups AS (
-  SELECT dedup_key FROM dedup_scope GROUP BY dedup_key HAVING count(*) > 1
+  SELECT candidate_key AS dedup_key FROM dedup_candidates
 ),
 copies AS (
   SELECT e.dedup_key, e.source_object, e.source_index,

@@ -10,7 +10,8 @@ WITH base AS (
     ai_source_identity(e.source_identity) AS r_source_identity,
     ai_agent_role(e.session_issuer_arn) AS r_agent_role,
     ai_user_agent_server(e.user_agent) AS r_ua_server,
-    regexp_replace(e.identity_arn, '^.*/', '') AS r_session_name
+    CASE WHEN e.access_key_id IS NULL THEN regexp_replace(e.identity_arn, '^.*/', '') END
+      AS r_session_name
   FROM events_dedup e
 ),
 labelled AS (

@@ -13,16 +13,18 @@ use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
     UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::correlate::facts::{FACT_TABLES, Facts};
+use crate::correlate::facts::{
+    self, CREDENTIALS, Facts, MCP_ANNOUNCED, MCP_REQUESTS, SIGNIN_GRANTS,
+};
 use crate::correlate::mcp::McpLink;
 use crate::correlate::rules::Rules;
-use crate::correlate::sessions::{Session, classify_sessions};
+use crate::correlate::sessions::{Session, SessionFact, classify_sessions};
 use crate::correlate::signin::{Announced, Grant, SigninSession, infer, mcp_sessions};
 use crate::schema::timestamp_type;
 
@@ -99,113 +101,147 @@ pub const SESSION_COLUMNS: &[(&str, &str)] = &[
 /// First issue, last expiry and MCP server of the AI sessions sharing a role and session name.
 type NameWindow = (DateTime<Utc>, DateTime<Utc>, Option<String>);
 
-fn sessions_schema() -> SchemaRef {
-    let ts = timestamp_type();
+/// The columns `sessions` adds to the credential facts (nullable unless said).
+fn derived_fields() -> Vec<Field> {
     let s = |n: &str| Field::new(n, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        Field::new("access_key_id", DataType::Utf8, false),
-        s("sts_event_id"),
-        s("api"),
-        s("account_id"),
-        s("region"),
-        Field::new("issued_at", ts.clone(), false),
-        Field::new("expires_at", ts, true),
-        s("role_arn"),
-        s("session_name"),
-        s("assumed_role_arn"),
-        s("assumed_role_id"),
-        s("tags"),
-        s("transitive_tag_keys"),
-        s("source_identity"),
-        Field::new("has_session_policy", DataType::Boolean, false),
-        s("caller_arn"),
-        s("caller_access_key_id"),
+    vec![
         s("parent_access_key_id"),
-        s("root_access_key_id"),
+        Field::new("root_access_key_id", DataType::Utf8, false),
         s("root_caller_arn"),
         Field::new("chain_depth", DataType::UInt32, false),
         Field::new("is_ai", DataType::Boolean, false),
         s("ai_mechanism"),
         s("ai_mechanisms"),
         s("mcp_server"),
-    ]))
+    ]
+}
+
+/// The value at `i`, or None when null.
+fn opt(a: &StringArray, i: usize) -> Option<&str> {
+    (!a.is_null(i)).then(|| a.value(i))
 }
 
 fn micros(t: &DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-fn sessions_batch(sessions: &[Session]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let st = |f: &dyn Fn(&Session) -> Option<String>| -> ArrayRef {
-        Arc::new(sessions.iter().map(f).collect::<StringArray>())
-    };
-    let ts = |f: &dyn Fn(&Session) -> Option<i64>| -> ArrayRef {
-        Arc::new(
+/// The credential facts, one array per column, with the accessors classification needs.
+struct Credentials {
+    batch: RecordBatch,
+}
+
+impl Credentials {
+    fn strings(&self, name: &str) -> &StringArray {
+        // The fact table's schema is ours: these columns exist and are UTF-8.
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .expect("credential facts column")
+    }
+    fn times(&self, name: &str) -> &TimestampMicrosecondArray {
+        self.batch
+            .column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .expect("credential facts column")
+    }
+    fn facts(&self) -> Vec<SessionFact<'_>> {
+        let (key, event, role, si, caller, tags) = (
+            self.strings("access_key_id"),
+            self.strings("sts_event_id"),
+            self.strings("role_arn"),
+            self.strings("source_identity"),
+            self.strings("caller_access_key_id"),
+            self.strings("tags"),
+        );
+        let issued = self.times("issued_at");
+        (0..self.batch.num_rows())
+            .map(|i| SessionFact {
+                access_key_id: key.value(i),
+                sts_event_id: event.value(i),
+                issued_at: issued.value(i),
+                role_arn: opt(role, i),
+                source_identity: opt(si, i),
+                caller_access_key_id: opt(caller, i),
+                tags: tags.value(i),
+            })
+            .collect()
+    }
+
+    /// `sessions`: the facts of the sessions kept, in classification order, and the decisions.
+    fn sessions_batch(
+        &self,
+        sessions: &[Session],
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let rows =
+            arrow::array::UInt32Array::from_iter_values(sessions.iter().map(|s| s.fact as u32));
+        let mut cols: Vec<ArrayRef> = self
+            .batch
+            .columns()
+            .iter()
+            .map(|c| arrow::compute::take(c, &rows, None))
+            .collect::<Result<_, _>>()?;
+        let (key, caller_key, caller) = (
+            self.strings("access_key_id"),
+            self.strings("caller_access_key_id"),
+            self.strings("caller_arn"),
+        );
+        let fact = |i: usize| sessions[i].fact;
+        cols.push(Arc::new(
             sessions
                 .iter()
-                .map(f)
-                .collect::<TimestampMicrosecondArray>()
-                .with_timezone("UTC"),
-        )
-    };
-    let callers: HashMap<&str, Option<&String>> = sessions
-        .iter()
-        .map(|s| {
-            (
-                s.record.access_key_id.as_str(),
-                s.record.caller_arn.as_ref(),
-            )
-        })
-        .collect();
-    let cols: Vec<ArrayRef> = vec![
-        st(&|s| Some(s.record.access_key_id.clone())),
-        st(&|s| Some(s.record.sts_event_id.clone())),
-        st(&|s| Some(s.record.api.clone())),
-        st(&|s| s.record.account_id.clone()),
-        st(&|s| s.record.region.clone()),
-        ts(&|s| Some(micros(&s.record.issued_at))),
-        ts(&|s| s.record.expires_at.as_ref().map(micros)),
-        st(&|s| s.record.role_arn.clone()),
-        st(&|s| s.record.session_name.clone()),
-        st(&|s| s.record.assumed_role_arn.clone()),
-        st(&|s| s.record.assumed_role_id.clone()),
-        st(&|s| serde_json::to_string(&s.record.tags).ok()),
-        st(&|s| serde_json::to_string(&s.record.transitive_tag_keys).ok()),
-        st(&|s| s.record.source_identity.clone()),
-        Arc::new(
+                .map(|s| s.parent.and_then(|_| opt(caller_key, s.fact)))
+                .collect::<StringArray>(),
+        ));
+        cols.push(Arc::new(
             sessions
                 .iter()
-                .map(|s| Some(s.record.has_session_policy))
-                .collect::<BooleanArray>(),
-        ),
-        st(&|s| s.record.caller_arn.clone()),
-        st(&|s| s.record.caller_access_key_id.clone()),
-        st(&|s| s.parent_access_key_id.clone()),
-        st(&|s| Some(s.root_access_key_id.clone())),
-        st(&|s| {
-            callers
-                .get(s.root_access_key_id.as_str())
-                .copied()
-                .flatten()
-                .cloned()
-        }),
-        Arc::new(
+                .map(|s| Some(key.value(fact(s.root))))
+                .collect::<StringArray>(),
+        ));
+        cols.push(Arc::new(
             sessions
                 .iter()
-                .map(|s| Some(s.chain_depth))
-                .collect::<UInt32Array>(),
-        ),
-        Arc::new(
+                .map(|s| opt(caller, fact(s.root)))
+                .collect::<StringArray>(),
+        ));
+        cols.push(Arc::new(UInt32Array::from_iter_values(
+            sessions.iter().map(|s| s.chain_depth),
+        )));
+        cols.push(Arc::new(
             sessions
                 .iter()
                 .map(|s| Some(s.is_ai()))
                 .collect::<BooleanArray>(),
-        ),
-        st(&|s| s.ai_mechanisms.first().map(|m| m.to_string())),
-        st(&|s| (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(","))),
-        st(&|s| s.mcp_server.clone()),
-    ];
-    RecordBatch::try_new(sessions_schema(), cols)
+        ));
+        cols.push(Arc::new(
+            sessions
+                .iter()
+                .map(|s| s.ai_mechanisms.first().copied())
+                .collect::<StringArray>(),
+        ));
+        cols.push(Arc::new(
+            sessions
+                .iter()
+                .map(|s| (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(",")))
+                .collect::<StringArray>(),
+        ));
+        cols.push(Arc::new(
+            sessions
+                .iter()
+                .map(|s| s.mcp_server.as_deref())
+                .collect::<StringArray>(),
+        ));
+        let mut fields: Vec<Field> = self
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        fields[0] = fields[0].clone().with_nullable(false);
+        fields.extend(derived_fields());
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+    }
 }
 
 fn col_str(b: &RecordBatch, name: &str, row: usize) -> Option<String> {
@@ -227,10 +263,10 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
     ctx.sql(sql).await?.collect().await
 }
 
-/// Read every row of the lake's fact tables (small: one row per STS, MCP or sign-in fact).
+/// Read the sign-in facts (few rows: one per OAuth grant and per announced downstream call).
 async fn read_facts(ctx: &SessionContext) -> Result<Facts, QueryError> {
     let mut facts = Facts::default();
-    for table in FACT_TABLES {
+    for table in [SIGNIN_GRANTS, MCP_ANNOUNCED] {
         for b in collect(ctx, &format!("SELECT * FROM {table}")).await? {
             facts.read(table, &b)?;
         }
@@ -246,45 +282,55 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         tracing::debug!(
             step = what,
             ms = started.elapsed().as_millis() as u64,
+            peak_rss_mib = super::peak_rss_mib(),
             "Building correlation tables."
         )
     };
     let Facts {
-        credentials,
-        mcp_requests,
-        grants,
-        announced,
+        grants, announced, ..
     } = read_facts(ctx).await?;
+    let batches = collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?;
+    let credentials = Credentials {
+        batch: arrow::compute::concat_batches(&facts::schema(CREDENTIALS), &batches)?,
+    };
+    drop(batches);
     step("facts read");
-    // A fact is stored once per stored copy of its event: keep one per event.
-    let mut seen = std::collections::HashSet::new();
-    let records: Vec<_> = credentials
-        .into_iter()
-        .filter(|r| seen.insert(r.sts_event_id.clone()))
-        .collect();
-    let sessions = classify_sessions(records, rules);
+    let facts = credentials.facts();
+    // A fact is stored once per stored copy of its event: classification keeps one session per
+    // access key, the first issue (copies are equal).
+    let sessions = classify_sessions(&facts, rules);
     step("sessions classified");
-    let batch = sessions_batch(&sessions)?;
+    let batch = credentials.sessions_batch(&sessions)?;
     step("sessions table built");
     ctx.register_table(
         "sessions",
-        Arc::new(MemTable::try_new(sessions_schema(), vec![vec![batch]])?),
+        Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
     let mut names: BTreeMap<(String, String), NameWindow> = BTreeMap::new();
+    let (roles, names_col, expires) = (
+        credentials.strings("role_arn"),
+        credentials.strings("session_name"),
+        credentials.times("expires_at"),
+    );
+    let at = |micros: i64| Utc.timestamp_micros(micros).single().unwrap_or_default();
     for s in sessions.iter().filter(|s| s.is_ai()) {
-        let (Some(role), Some(name)) = (&s.record.role_arn, &s.record.session_name) else {
+        let i = s.fact;
+        if roles.is_null(i) || names_col.is_null(i) {
             continue;
+        }
+        let issued = at(facts[i].issued_at);
+        let end = if expires.is_null(i) {
+            issued + window
+        } else {
+            at(expires.value(i))
         };
-        let end = s.record.expires_at.unwrap_or(s.record.issued_at + window);
-        let e = names.entry((role.clone(), name.clone())).or_insert((
-            s.record.issued_at,
-            end,
-            s.mcp_server.clone(),
-        ));
-        e.0 = e.0.min(s.record.issued_at);
+        let e = names
+            .entry((roles.value(i).to_string(), names_col.value(i).to_string()))
+            .or_insert((issued, end, s.mcp_server.clone()));
+        e.0 = e.0.min(issued);
         e.1 = e.1.max(end);
     }
     let names_schema = Arc::new(Schema::new(vec![
@@ -332,64 +378,27 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
     )?;
 
     step("session names built");
-    // MCP links: one per request id, from the MCP server's own records.
-    let mut links: HashMap<String, McpLink> = HashMap::new();
-    for link in mcp_requests {
-        // Deterministic when two MCP events name one request: the smallest event id wins.
-        match links.get(&link.request_id) {
-            Some(old) if old.mcp_event_id <= link.mcp_event_id => {}
-            _ => {
-                links.insert(link.request_id.clone(), link);
-            }
-        }
-    }
-    let mut links: Vec<McpLink> = links.into_values().collect();
-    links.sort_by(|a, b| a.request_id.cmp(&b.request_id));
-    let links_schema = Arc::new(Schema::new(vec![
-        Field::new("request_id", DataType::Utf8, false),
-        Field::new("mcp_tool", DataType::Utf8, false),
-        Field::new("mcp_client", DataType::Utf8, true),
-        Field::new("mcp_event_id", DataType::Utf8, false),
-        Field::new("mcp_server", DataType::Utf8, false),
-    ]));
-    let links_batch = RecordBatch::try_new(
-        links_schema.clone(),
-        vec![
-            Arc::new(
-                links
-                    .iter()
-                    .map(|l| Some(l.request_id.clone()))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                links
-                    .iter()
-                    .map(|l| Some(l.mcp_tool.clone()))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                links
-                    .iter()
-                    .map(|l| l.mcp_client.clone())
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                links
-                    .iter()
-                    .map(|l| Some(l.mcp_event_id.clone()))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                links
-                    .iter()
-                    .map(|l| Some(l.mcp_server.clone()))
-                    .collect::<StringArray>(),
-            ),
-        ],
-    )?;
+    // MCP links: one per request id, from the MCP server's own records; when two MCP events
+    // name one request, the smallest event id wins (deterministic).
+    let links = collect(
+        ctx,
+        &format!(
+            "SELECT request_id, \
+               first_value(mcp_tool ORDER BY mcp_event_id) AS mcp_tool, \
+               first_value(mcp_client ORDER BY mcp_event_id) AS mcp_client, \
+               min(mcp_event_id) AS mcp_event_id, \
+               first_value(mcp_server ORDER BY mcp_event_id) AS mcp_server \
+             FROM {MCP_REQUESTS} GROUP BY request_id"
+        ),
+    )
+    .await?;
+    let links_schema = links
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| facts::schema(MCP_REQUESTS));
     ctx.register_table(
         "mcp_links",
-        Arc::new(MemTable::try_new(links_schema, vec![vec![links_batch]])?),
+        Arc::new(MemTable::try_new(links_schema, vec![links])?),
     )?;
     step("mcp links built");
     register_signin(ctx, rules, grants, announced).await?;
