@@ -100,6 +100,13 @@ pub async fn build_context_in(
     let mut config = SessionConfig::new();
     config.options_mut().execution.parquet.pushdown_filters = true;
     config.options_mut().execution.parquet.reorder_filters = true;
+    // The lake's tables are declared Utf8: reading strings as Utf8View only to cast every batch
+    // back doubled the memory of wide scans.
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
     // The derived tables (sessions, links, sign-in sessions) are small next to `events`: broadcast
     // them to every partition (CollectLeft) instead of hash-repartitioning every event row, all
     // its columns copied, once per join.

@@ -6,7 +6,7 @@
 //! facts, so the answer reflects everything in the lake, whatever order it arrived in; only the
 //! records of sign-in sessions lacking a request id are read from the events, in range.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -116,34 +116,72 @@ fn derived_fields() -> Vec<Field> {
     ]
 }
 
-/// The value at `i`, or None when null.
-fn opt(a: &StringArray, i: usize) -> Option<&str> {
-    (!a.is_null(i)).then(|| a.value(i))
-}
-
 fn micros(t: &DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-/// The credential facts, one array per column, with the accessors classification needs.
+/// The credential facts as read (one batch per file part, never concatenated: at millions of
+/// sessions a copy costs hundreds of MiB), with the accessors classification needs. Fact `i` is
+/// row `loc[i].1` of batch `loc[i].0`.
 struct Credentials {
-    batch: RecordBatch,
+    batches: Vec<RecordBatch>,
+    loc: Vec<(usize, usize)>,
+}
+
+/// One column of every batch.
+struct Column<'a, A>(Vec<&'a A>);
+
+impl<'a> Column<'a, StringArray> {
+    fn get(&self, (b, r): (usize, usize)) -> Option<&'a str> {
+        let a = self.0[b];
+        (!a.is_null(r)).then(|| a.value(r))
+    }
+}
+
+impl Column<'_, TimestampMicrosecondArray> {
+    fn get(&self, (b, r): (usize, usize)) -> Option<i64> {
+        let a = self.0[b];
+        (!a.is_null(r)).then(|| a.value(r))
+    }
 }
 
 impl Credentials {
-    fn strings(&self, name: &str) -> &StringArray {
+    fn new(batches: Vec<RecordBatch>) -> Credentials {
+        let loc = batches
+            .iter()
+            .enumerate()
+            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
+            .collect();
+        Credentials { batches, loc }
+    }
+
+    fn strings(&self, name: &str) -> Column<'_, StringArray> {
         // The fact table's schema is ours: these columns exist and are UTF-8.
-        self.batch
-            .column_by_name(name)
-            .and_then(|c| c.as_string_opt::<i32>())
-            .expect("credential facts column")
+        Column(
+            self.batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name(name)
+                        .and_then(|c| c.as_string_opt::<i32>())
+                        .expect("credential facts column")
+                })
+                .collect(),
+        )
     }
-    fn times(&self, name: &str) -> &TimestampMicrosecondArray {
-        self.batch
-            .column_by_name(name)
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .expect("credential facts column")
+
+    fn times(&self, name: &str) -> Column<'_, TimestampMicrosecondArray> {
+        Column(
+            self.batches
+                .iter()
+                .map(|b| {
+                    b.column_by_name(name)
+                        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                        .expect("credential facts column")
+                })
+                .collect(),
+        )
     }
+
     fn facts(&self) -> Vec<SessionFact<'_>> {
         let (key, event, role, si, caller, tags) = (
             self.strings("access_key_id"),
@@ -154,15 +192,16 @@ impl Credentials {
             self.strings("tags"),
         );
         let issued = self.times("issued_at");
-        (0..self.batch.num_rows())
-            .map(|i| SessionFact {
-                access_key_id: key.value(i),
-                sts_event_id: event.value(i),
-                issued_at: issued.value(i),
-                role_arn: opt(role, i),
-                source_identity: opt(si, i),
-                caller_access_key_id: opt(caller, i),
-                tags: tags.value(i),
+        self.loc
+            .iter()
+            .map(|&l| SessionFact {
+                access_key_id: key.get(l).unwrap_or_default(),
+                sts_event_id: event.get(l).unwrap_or_default(),
+                issued_at: issued.get(l).unwrap_or_default(),
+                role_arn: role.get(l),
+                source_identity: si.get(l),
+                caller_access_key_id: caller.get(l),
+                tags: tags.get(l).unwrap_or("{}"),
             })
             .collect()
     }
@@ -172,36 +211,40 @@ impl Credentials {
         &self,
         sessions: &[Session],
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let rows =
-            arrow::array::UInt32Array::from_iter_values(sessions.iter().map(|s| s.fact as u32));
-        let mut cols: Vec<ArrayRef> = self
-            .batch
-            .columns()
-            .iter()
-            .map(|c| arrow::compute::take(c, &rows, None))
-            .collect::<Result<_, _>>()?;
+        let schema = facts::schema(CREDENTIALS);
+        let rows: Vec<(usize, usize)> = sessions.iter().map(|s| self.loc[s.fact]).collect();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len() + 8);
+        for (c, _) in schema.fields().iter().enumerate() {
+            let parts: Vec<&dyn Array> =
+                self.batches.iter().map(|b| b.column(c).as_ref()).collect();
+            cols.push(if parts.is_empty() {
+                arrow::array::new_empty_array(schema.field(c).data_type())
+            } else {
+                arrow::compute::interleave(&parts, &rows)?
+            });
+        }
         let (key, caller_key, caller) = (
             self.strings("access_key_id"),
             self.strings("caller_access_key_id"),
             self.strings("caller_arn"),
         );
-        let fact = |i: usize| sessions[i].fact;
+        let loc = |i: usize| self.loc[sessions[i].fact];
         cols.push(Arc::new(
             sessions
                 .iter()
-                .map(|s| s.parent.and_then(|_| opt(caller_key, s.fact)))
+                .map(|s| s.parent.and_then(|_| caller_key.get(self.loc[s.fact])))
                 .collect::<StringArray>(),
         ));
         cols.push(Arc::new(
             sessions
                 .iter()
-                .map(|s| Some(key.value(fact(s.root))))
+                .map(|s| key.get(loc(s.root)))
                 .collect::<StringArray>(),
         ));
         cols.push(Arc::new(
             sessions
                 .iter()
-                .map(|s| opt(caller, fact(s.root)))
+                .map(|s| caller.get(loc(s.root)))
                 .collect::<StringArray>(),
         ));
         cols.push(Arc::new(UInt32Array::from_iter_values(
@@ -231,9 +274,7 @@ impl Credentials {
                 .map(|s| s.mcp_server.as_deref())
                 .collect::<StringArray>(),
         ));
-        let mut fields: Vec<Field> = self
-            .batch
-            .schema()
+        let mut fields: Vec<Field> = schema
             .fields()
             .iter()
             .map(|f| f.as_ref().clone().with_nullable(true))
@@ -289,11 +330,8 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
     let Facts {
         grants, announced, ..
     } = read_facts(ctx).await?;
-    let batches = collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?;
-    let credentials = Credentials {
-        batch: arrow::compute::concat_batches(&facts::schema(CREDENTIALS), &batches)?,
-    };
-    drop(batches);
+    let credentials =
+        Credentials::new(collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?);
     step("facts read");
     let facts = credentials.facts();
     // A fact is stored once per stored copy of its event: classification keeps one session per
@@ -309,7 +347,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
-    let mut names: BTreeMap<(String, String), NameWindow> = BTreeMap::new();
+    let mut names: HashMap<(&str, &str), NameWindow> = HashMap::new();
     let (roles, names_col, expires) = (
         credentials.strings("role_arn"),
         credentials.strings("session_name"),
@@ -317,22 +355,20 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
     );
     let at = |micros: i64| Utc.timestamp_micros(micros).single().unwrap_or_default();
     for s in sessions.iter().filter(|s| s.is_ai()) {
-        let i = s.fact;
-        if roles.is_null(i) || names_col.is_null(i) {
+        let l = credentials.loc[s.fact];
+        let (Some(role), Some(name)) = (roles.get(l), names_col.get(l)) else {
             continue;
-        }
-        let issued = at(facts[i].issued_at);
-        let end = if expires.is_null(i) {
-            issued + window
-        } else {
-            at(expires.value(i))
         };
+        let issued = at(facts[s.fact].issued_at);
+        let end = expires.get(l).map_or(issued + window, at);
         let e = names
-            .entry((roles.value(i).to_string(), names_col.value(i).to_string()))
+            .entry((role, name))
             .or_insert((issued, end, s.mcp_server.clone()));
         e.0 = e.0.min(issued);
         e.1 = e.1.max(end);
     }
+    let mut names: Vec<((&str, &str), NameWindow)> = names.into_iter().collect();
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let names_schema = Arc::new(Schema::new(vec![
         Field::new("role_arn", DataType::Utf8, false),
         Field::new("session_name", DataType::Utf8, false),
@@ -345,31 +381,36 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
         vec![
             Arc::new(
                 names
-                    .keys()
-                    .map(|k| Some(k.0.clone()))
+                    .iter()
+                    .map(|(k, _)| Some(k.0))
                     .collect::<StringArray>(),
             ),
             Arc::new(
                 names
-                    .keys()
-                    .map(|k| Some(k.1.clone()))
+                    .iter()
+                    .map(|(k, _)| Some(k.1))
                     .collect::<StringArray>(),
             ),
             Arc::new(
                 names
-                    .values()
-                    .map(|v| Some(micros(&v.0)))
+                    .iter()
+                    .map(|(_, v)| Some(micros(&v.0)))
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone("UTC"),
             ),
             Arc::new(
                 names
-                    .values()
-                    .map(|v| Some(micros(&v.1)))
+                    .iter()
+                    .map(|(_, v)| Some(micros(&v.1)))
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone("UTC"),
             ),
-            Arc::new(names.values().map(|v| v.2.clone()).collect::<StringArray>()),
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(_, v)| v.2.as_deref())
+                    .collect::<StringArray>(),
+            ),
         ],
     )?;
     ctx.register_table(
