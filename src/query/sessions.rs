@@ -30,7 +30,8 @@ use crate::schema::timestamp_type;
 
 use super::QueryError;
 
-/// The columns of `sessions`: (name, description).
+/// The columns of `sessions`, in order: (name, description). The credential facts' columns
+/// (`correlate::facts`), then what classification derived.
 pub const SESSION_COLUMNS: &[(&str, &str)] = &[
     (
         "access_key_id",
@@ -274,12 +275,7 @@ impl Credentials {
                 .map(|s| s.mcp_server.as_deref())
                 .collect::<StringArray>(),
         ));
-        let mut fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        fields[0] = fields[0].clone().with_nullable(false);
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.extend(derived_fields());
         RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
     }
