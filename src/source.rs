@@ -91,6 +91,21 @@ pub struct Listing {
     pub list_requests: u64,
 }
 
+/// Dated folders listed at once by an incremental listing.
+const LIST_CONCURRENCY: usize = 8;
+
+impl Listing {
+    /// Add what another listing found.
+    fn merge(&mut self, other: Listing) {
+        self.objects.extend(other.objects);
+        self.digests.extend(other.digests);
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.list_requests += other.list_requests;
+    }
+}
+
 /// Where CloudTrail objects come from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -197,11 +212,27 @@ impl Source {
         {
             let mut listing = Listing::default();
             let folders = discover(client, bucket, prefix, filter, &mut listing).await?;
-            for folder in &folders {
-                for day in range.dates() {
-                    let p = format!("{folder}{}/", day.format("%Y/%m/%d"));
-                    list_prefix(client, bucket, &p, None, page_size, filter, &mut listing).await?;
-                }
+            // Each (folder, date) is its own listing: several in flight at once, since a run's
+            // listing is dozens of small round trips, not a few large pages.
+            use futures::StreamExt;
+            let prefixes: Vec<String> = folders
+                .iter()
+                .flat_map(|folder| {
+                    range
+                        .dates()
+                        .map(move |day| format!("{folder}{}/", day.format("%Y/%m/%d")))
+                })
+                .collect();
+            let mut parts = futures::stream::iter(prefixes)
+                .map(|p| async move {
+                    let mut part = Listing::default();
+                    list_prefix(client, bucket, &p, None, page_size, filter, &mut part)
+                        .await
+                        .map(|_| part)
+                })
+                .buffer_unordered(LIST_CONCURRENCY);
+            while let Some(part) = parts.next().await {
+                listing.merge(part?);
             }
             listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
             listing.digests.sort_by(|a, b| a.key.cmp(&b.key));
