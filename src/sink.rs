@@ -4,6 +4,9 @@
 //! ```text
 //! <lake>/events/date=YYYY-MM-DD/part-<commit>.parquet   accepted records, sorted by event_time
 //! <lake>/rejects/part-<commit>.parquet                  records/objects that could not be read
+//! <lake>/facts_*/part-<commit>.parquet                  what the commit's STS, MCP and sign-in
+//!                                                       events said (`correlate::facts`)
+//! <lake>/integrity/part-<commit>.parquet                digest checks
 //! <lake>/_manifest/<commit>.json                        what each commit ingested and wrote
 //! <lake>/_staging/<commit>/…                            files being written (never read)
 //! <lake>/_lock                                          held (flock) by the one running ingest
@@ -101,7 +104,8 @@ impl SinkError {
     }
 }
 
-/// The lake's small tables besides `events` and `rejects`, one folder each, written by commits.
+/// The lake's small tables besides `events` and `rejects`, one folder each, written by commits:
+/// the digest checks and the correlation facts.
 pub const SMALL_TABLES: &[&str] = &[
     "integrity",
     facts::CREDENTIALS,
