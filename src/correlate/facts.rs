@@ -139,14 +139,36 @@ impl Row<'_> {
     }
 }
 
+/// The value of a string column at `row`, None when null or when the column is absent.
+fn value(c: Option<&arrow::array::StringArray>, row: usize) -> Option<&str> {
+    c.and_then(|c| (!c.is_null(row)).then(|| c.value(row)))
+}
+
 /// The facts stated by the rows of an events batch (stored schema).
 pub fn from_events(batch: &RecordBatch) -> Facts {
     let r = Row { batch };
     let owned = |v: Option<&str>| v.map(str::to_string);
     let mut facts = Facts::default();
+    // Most events state no fact: screen them on columns looked up once per batch.
+    let column = |n: &str| {
+        batch
+            .column_by_name(n)
+            .and_then(|c| c.as_string_opt::<i32>())
+    };
+    let (sources, names, types) = (
+        column("event_source"),
+        column("event_name"),
+        column("event_type"),
+    );
     for row in 0..batch.num_rows() {
-        let source = r.str("event_source", row).unwrap_or_default();
-        let name = r.str("event_name", row).unwrap_or_default();
+        let source = value(sources, row).unwrap_or_default();
+        let name = value(names, row).unwrap_or_default();
+        let stating = source == "sts.amazonaws.com"
+            || source == "signin.amazonaws.com"
+            || value(types, row) == Some("AwsMcpEvent");
+        if !stating {
+            continue;
+        }
         let Some(id) = r.str("dedup_key", row) else {
             continue;
         };
