@@ -354,44 +354,28 @@ async fn dedup_events(
 /// on the keys held every key string); a second pass counts only the keys whose hash repeated,
 /// so a hash collision costs a little work, never a wrong answer.
 async fn repeated_keys(ctx: &SessionContext) -> Result<Vec<String>, QueryError> {
-    use arrow::array::AsArray;
-    use futures::StreamExt;
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut seen = std::collections::HashSet::new();
     let mut repeated = std::collections::HashSet::new();
-    let mut stream = ctx
-        .sql("SELECT dedup_key FROM dedup_scope")
-        .await?
-        .execute_stream()
-        .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        for key in batch.column(0).as_string::<i32>().iter().flatten() {
-            let h = hasher.hash_one(key);
-            if !seen.insert(h) {
-                repeated.insert(h);
-            }
+    for_each_scope_key(ctx, |key| {
+        let h = hasher.hash_one(key);
+        if !seen.insert(h) {
+            repeated.insert(h);
         }
-    }
+    })
+    .await?;
     drop(seen);
     if repeated.is_empty() {
         return Ok(Vec::new());
     }
     let mut counts: std::collections::HashMap<String, u32> = Default::default();
-    let mut stream = ctx
-        .sql("SELECT dedup_key FROM dedup_scope")
-        .await?
-        .execute_stream()
-        .await?;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        for key in batch.column(0).as_string::<i32>().iter().flatten() {
-            if repeated.contains(&hasher.hash_one(key)) {
-                *counts.entry(key.to_string()).or_default() += 1;
-            }
+    for_each_scope_key(ctx, |key| {
+        if repeated.contains(&hasher.hash_one(key)) {
+            *counts.entry(key.to_string()).or_default() += 1;
         }
-    }
+    })
+    .await?;
     let mut keys: Vec<String> = counts
         .into_iter()
         .filter(|(_, n)| *n > 1)
@@ -412,6 +396,29 @@ pub fn peak_rss_mib() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb / 1024)
+}
+
+/// Stream the `dedup_key` column of `dedup_scope` through `f`, one key at a time.
+async fn for_each_scope_key(
+    ctx: &SessionContext,
+    mut f: impl FnMut(&str),
+) -> Result<(), QueryError> {
+    use arrow::array::AsArray;
+    use futures::StreamExt;
+    let mut stream = ctx
+        .sql("SELECT dedup_key FROM dedup_scope")
+        .await?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        batch?
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .for_each(&mut f);
+    }
+    Ok(())
 }
 
 /// Options for ad-hoc SQL: read-only unless `allow_writes`.
