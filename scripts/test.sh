@@ -19,6 +19,17 @@ if ! "$VENV/bin/python" -c "import moto, flask; assert moto.__version__ == '$MOT
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
+# 1b. A second, independent reader of the lake's Delta tables: DuckDB with its delta extension
+#     (PyPI wheels, loaded from a file: nothing is downloaded at query time).
+DUCKDB_PINS=(duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205)
+FROZEN_TEST="$("$VENV/bin/python" -m pip freeze 2>/dev/null || true)"
+DUCK_OK=1; for pin in "${DUCKDB_PINS[@]}"; do grep -qix -e "$pin" <<<"$FROZEN_TEST" || DUCK_OK=0; done
+if [ "$DUCK_OK" = 0 ]; then
+  echo "test.sh: installing ${DUCKDB_PINS[*]} into $VENV" >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${DUCKDB_PINS[@]}"
+fi
+export AGENTTRAIL_TEST_PYTHON="$VENV/bin/python"
+
 # 2. Linters of the deployment files, pinned, in their own venv (checkov's dependencies would
 #    fight moto's): cfn-lint and checkov for the CloudFormation template, hadolint for the Dockerfile.
 LINT_VENV="${AGENTTRAIL_LINT_VENV:-$HOME/.cache/agenttrail-lint-venv}"

@@ -79,6 +79,9 @@ pub enum Command {
     /// CloudWatch alarms defined in alarms/: plan, apply, export.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// The lake's Delta tables: info, optimize, vacuum, export-ddl for other engines.
+    #[command(subcommand)]
+    Lake(LakeCommand),
     /// Check CloudTrail digests: every log file present and unchanged, every digest signed and chained.
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
@@ -193,6 +196,104 @@ pub struct RunArgs {
     /// Shared options.
     #[command(flatten)]
     pub opts: DetectOptions,
+}
+
+/// `agenttrail lake …`.
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Versions, files, rows and bytes of every table, and of each date of `events`.
+    #[command(after_help = "Examples:\n  agenttrail lake info --lake ./lake\n  agenttrail lake info --lake s3://lake-bucket/agenttrail --format json")]
+    Info(LakeInfoArgs),
+    /// Compact the small files frequent runs create into large ones, then checkpoint the log.
+    #[command(after_help = LAKE_OPTIMIZE_EXAMPLES)]
+    Optimize(LakeOptimizeArgs),
+    /// Delete files no table version needs (orphans of crashed writers included) and expired log
+    /// entries, once older than the retention period. The only command that deletes.
+    #[command(after_help = LAKE_VACUUM_EXAMPLES)]
+    Vacuum(LakeVacuumArgs),
+    /// Print the SQL that attaches the lake in Athena, Trino, DuckDB or Spark.
+    #[command(after_help = LAKE_DDL_EXAMPLES)]
+    ExportDdl(LakeDdlArgs),
+}
+
+const LAKE_OPTIMIZE_EXAMPLES: &str = "\
+Examples:
+  agenttrail lake optimize --lake ./lake
+  agenttrail lake optimize --lake s3://lake-bucket/agenttrail --target-mib 256
+
+Readers see the old files or the new ones, never both; the old ones stay until `lake vacuum`.";
+
+const LAKE_VACUUM_EXAMPLES: &str = "\
+Examples:
+  agenttrail lake vacuum --lake ./lake --dry-run
+  agenttrail lake vacuum --lake s3://lake-bucket/agenttrail --retention-hours 168
+
+Needs s3:DeleteObject on the lake (the scheduled job's role does not have it).";
+
+const LAKE_DDL_EXAMPLES: &str = "\
+Examples:
+  agenttrail lake export-ddl --lake s3://lake-bucket/agenttrail --engine athena > attach.sql
+  agenttrail lake export-ddl --lake ./lake --engine duckdb | duckdb
+  agenttrail lake export-ddl --lake s3://lake-bucket/agenttrail --engine trino --database security";
+
+/// Options of `lake info`.
+#[derive(Debug, Args)]
+pub struct LakeInfoArgs {
+    /// The lake: a folder or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE, default_value = "lake")]
+    pub lake: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: LakeInfoFormat,
+}
+
+/// Formats of `lake info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LakeInfoFormat {
+    /// Aligned text.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Options of `lake optimize`.
+#[derive(Debug, Args)]
+pub struct LakeOptimizeArgs {
+    /// The lake: a folder or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE, default_value = "lake")]
+    pub lake: String,
+    /// Target size of the compacted files, MiB.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    pub target_mib: u64,
+}
+
+/// Options of `lake vacuum`.
+#[derive(Debug, Args)]
+pub struct LakeVacuumArgs {
+    /// The lake: a folder or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE, default_value = "lake")]
+    pub lake: String,
+    /// Keep files removed (or written by unfinished commits) less than this many hours ago:
+    /// readers of older versions and writers still running need them.
+    #[arg(long, default_value_t = 168)]
+    pub retention_hours: u64,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `lake export-ddl`.
+#[derive(Debug, Args)]
+pub struct LakeDdlArgs {
+    /// The lake: a folder or s3://bucket/prefix.
+    #[arg(long, env = env_vars::LAKE, default_value = "lake")]
+    pub lake: String,
+    /// The engine to attach the lake in.
+    #[arg(long, value_enum)]
+    pub engine: crate::sink::ddl::Engine,
+    /// Database (Athena/Glue, Spark) or schema (Trino, DuckDB) to create the tables in.
+    #[arg(long, default_value = "agenttrail")]
+    pub database: String,
 }
 
 /// `agenttrail alarms …`.
@@ -566,7 +667,8 @@ Examples:
 
 S3 is reached through the standard AWS provider chain (AWS_PROFILE, SSO, environment, IMDS) and
 endpoint settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3). Re-running is always safe: objects
-already in the lake's manifest are skipped.
+already in the lake's ledger are skipped. Several ingest processes may write one lake at once
+(e.g. one per account or Region prefix); an event delivered twice is stored once.
 
 Exit status: 0 success, 2 error or partial failure (failed objects are listed on stderr).";
 
@@ -591,7 +693,7 @@ pub struct IngestArgs {
     /// s3://bucket[/prefix], a local folder, or one .json.gz file.
     #[arg(long, env = env_vars::SOURCE, help_heading = "Source")]
     pub source: String,
-    /// Lake folder (created if missing), or s3://bucket/prefix (mirrored under AGENTTRAIL_CACHE_DIR).
+    /// Lake folder (created if missing), or s3://bucket/prefix (read and written in place).
     #[arg(long, env = env_vars::LAKE, help_heading = "Lake")]
     pub lake: String,
     /// Only objects delivered on or after this date (from the key, YYYY-MM-DD).

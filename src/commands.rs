@@ -4,6 +4,7 @@ pub mod alarms;
 pub mod deploy;
 pub mod detect;
 pub mod ingest;
+pub mod lake;
 pub mod query;
 pub mod report;
 pub mod session;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Detect(args) => detect::run(args).await,
         Command::Run(args) => detect::run_job(args, &cli.global).await,
         Command::Alarms(cmd) => alarms::run(cmd).await,
+        Command::Lake(cmd) => lake::run(cmd).await,
         Command::Deploy(cmd) => deploy::run(cmd),
         Command::Verify(args) => verify::run(args).await,
     }

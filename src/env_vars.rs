@@ -14,13 +14,13 @@ pub const SOURCE: &str = "AGENTTRAIL_SOURCE";
 pub const S3_PATH_STYLE: &str = "AGENTTRAIL_S3_PATH_STYLE";
 /// Path of the configuration file (default `./agenttrail.toml` when present).
 pub const CONFIG: &str = "AGENTTRAIL_CONFIG";
-/// Where S3 lakes are mirrored (default `$XDG_CACHE_HOME/agenttrail`, else `~/.cache/agenttrail`).
+/// Where the shell keeps its history (default `$XDG_CACHE_HOME/agenttrail`, else `~/.cache/agenttrail`).
 pub const CACHE_DIR: &str = "AGENTTRAIL_CACHE_DIR";
 
 /// Lease time in seconds of the writer lease on an S3 lake (default 1800; renewed every third).
 pub const LEASE_SECONDS: &str = "AGENTTRAIL_LEASE_SECONDS";
 
-/// The cache folder for S3 lake mirrors.
+/// The cache folder (shell history).
 pub fn cache_dir() -> std::path::PathBuf {
     if let Some(d) = std::env::var_os(CACHE_DIR).filter(|d| !d.is_empty()) {
         return d.into();

@@ -1,10 +1,10 @@
 //! The ingest pipeline: source → decode → sink, with a summary.
 //!
-//! Objects already in the manifest (same URI and version) are skipped, so re-running is always
+//! Objects already in the lake's ledger (same URI and version) are skipped, so re-running is always
 //! safe and cheap. Up to `fetch_concurrency` objects are fetched at once; each is decoded on rayon;
 //! decoded objects accumulate into a pending commit that is written when it reaches
 //! `commit_rows` rows (and at the end). An object that cannot be fetched is reported and left out
-//! of the manifest, so the next run retries it; an object that cannot be decoded is recorded in
+//! of the ledger, so the next run retries it; an object that cannot be decoded is recorded in
 //! `rejects` with its reason and marked ingested (its bytes will not change).
 
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ use tracing::{info, warn};
 use crate::decode::to_arrow::rejects_batch;
 use crate::decode::{DecodeLimits, decode_object};
 use crate::runtime::spawn_cpu;
-use crate::sink::manifest::SourceEntry;
-use crate::sink::{Lake, PendingCommit, SinkError};
+use crate::sink::ledger::{Ledger, SourceEntry};
+use crate::sink::{CommitReport, Lake, PendingCommit, SinkError};
 use crate::source::{KeyFilter, Source, SourceError, SourceObject};
 
 /// Ingest settings.
@@ -83,8 +83,6 @@ pub struct IngestSummary {
     pub commits: u64,
     /// ListObjectsV2 requests the listing made (0 for a local folder).
     pub list_requests: u64,
-    /// Orphan files of an earlier interrupted run that were removed.
-    pub orphans_removed: u64,
     /// Wall time.
     pub seconds: f64,
     /// Earliest and latest `event_time` among the records read (None when none were).
@@ -160,20 +158,12 @@ pub async fn ingest(
     reporter: &dyn IngestReporter,
 ) -> Result<IngestSummary, IngestError> {
     let started = Instant::now();
-    let _lock = lake.lock()?;
-    if let Some(remote) = lake.remote() {
-        remote.pull_manifest(lake).await?;
-    }
-    let manifest = lake.manifest()?;
-    let mut summary = IngestSummary {
-        orphans_removed: lake.collect_garbage(&manifest)? as u64,
-        ..Default::default()
-    };
+    let ledger = lake.ledger().await?;
+    let mut summary = IngestSummary::default();
     // Only the delivery dates where new objects can be, unless asked to scan everything.
-    let latest = manifest
-        .commits
+    let latest = ledger
+        .sources
         .iter()
-        .flat_map(|c| c.sources.iter())
         .filter_map(|s| {
             let key = s.uri.strip_prefix("s3://").map_or(s.uri.as_str(), |rest| {
                 rest.split_once('/').map_or("", |(_, k)| k)
@@ -195,7 +185,7 @@ pub async fn ingest(
         .list_dates(&opts.filter, opts.list_page_size, dates)
         .await?;
     summary.list_requests = listing.list_requests;
-    let ingested = manifest.ingested();
+    let ingested = ledger.ingested();
     summary.objects_listed = listing.objects.len() as u64 + listing.skipped.values().sum::<u64>();
     for (reason, n) in &listing.skipped {
         summary
@@ -204,7 +194,7 @@ pub async fn ingest(
     }
     let mut todo: Vec<SourceObject> = Vec::new();
     for obj in &listing.objects {
-        if ingested.get(obj.uri.as_str()) == Some(&obj.version.as_str()) {
+        if Ledger::contains(&ingested, &obj.uri, &obj.version) {
             *summary
                 .objects_skipped
                 .entry("already-ingested".into())
@@ -215,8 +205,8 @@ pub async fn ingest(
     }
     summary.listing = listing;
     drop(ingested);
-    drop(manifest);
-    info!(source = %source.describe(), lake = %lake.root().display(), objects = todo.len(), "Ingest started.");
+    drop(ledger);
+    info!(source = %source.describe(), lake = %lake.describe(), objects = todo.len(), "Ingest started.");
     reporter.on_start(todo.len() as u64);
 
     let mut limits = opts.limits;
@@ -241,7 +231,7 @@ pub async fn ingest(
     let mut pending = PendingCommit::default();
     // At most one commit is written while the next one fills: decoding goes on during the
     // Parquet encoding, and commits still land one after another, in order.
-    let mut writing: Option<tokio::task::JoinHandle<Result<(), SinkError>>> = None;
+    let mut writing: Option<tokio::task::JoinHandle<Result<CommitReport, SinkError>>> = None;
     while let Some((obj, decoded)) = results.next().await {
         reporter.on_object_done(obj.size);
         let decoded = match decoded {
@@ -335,7 +325,7 @@ fn start_commit(
     lake: &Lake,
     pending: PendingCommit,
     summary: &mut IngestSummary,
-) -> tokio::task::JoinHandle<Result<(), SinkError>> {
+) -> tokio::task::JoinHandle<Result<CommitReport, SinkError>> {
     // Duplicates were counted as ingested when their object was added; move them.
     summary.records_ingested -= pending.duplicates();
     summary.records_duplicate += pending.duplicates();
@@ -345,13 +335,16 @@ fn start_commit(
 
 /// Wait for the commit being written, if any.
 async fn wait_for(
-    writing: Option<tokio::task::JoinHandle<Result<(), SinkError>>>,
+    writing: Option<tokio::task::JoinHandle<Result<CommitReport, SinkError>>>,
     summary: &mut IngestSummary,
 ) -> Result<(), SinkError> {
     let Some(handle) = writing else {
         return Ok(());
     };
-    handle.await.map_err(join_error)??;
+    let report = handle.await.map_err(join_error)??;
+    // Records the lake held already (an earlier delivery, or another worker) are duplicates too.
+    summary.records_ingested -= report.events_already_stored;
+    summary.records_duplicate += report.events_already_stored;
     summary.commits += 1;
     Ok(())
 }
@@ -363,20 +356,9 @@ fn join_error(e: tokio::task::JoinError) -> SinkError {
     }
 }
 
-/// Write and commit `pending` (Parquet on a blocking thread; an S3 lake gets the files first and
-/// the manifest entry last).
-pub async fn commit(lake: &Lake, pending: PendingCommit) -> Result<(), SinkError> {
-    let l = lake.clone();
-    let prepared = tokio::task::spawn_blocking(move || l.prepare(pending))
-        .await
-        .map_err(join_error)??;
-    if let Some(remote) = lake.remote() {
-        remote.push(&prepared).await?;
-    }
-    let l = lake.clone();
-    let commit = tokio::task::spawn_blocking(move || l.finish(prepared))
-        .await
-        .map_err(join_error)??;
-    info!(commit = %commit.id, files = commit.files.len(), sources = commit.sources.len(), "Commit written.");
-    Ok(())
+/// Write and commit `pending` (see `sink` for the order of its steps).
+pub async fn commit(lake: &Lake, pending: PendingCommit) -> Result<CommitReport, SinkError> {
+    let report = lake.commit(pending).await?;
+    info!(commit = %report.id, events = report.events_inserted, already_stored = report.events_already_stored, sources = report.sources, "Commit written.");
+    Ok(report)
 }

@@ -3,7 +3,7 @@
 //!
 //! The pipeline, one module per stage:
 //! ```text
-//! source ─▶ decode ─▶ sink (Parquet lake + manifest) ─▶ query (DataFusion)
+//! source ─▶ decode ─▶ sink (Delta Lake tables) ─▶ query (DataFusion)
 //! ```
 //! `ingest` composes the first three; `commands` holds one function per subcommand, behind a thin
 //! `main`.

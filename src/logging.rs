@@ -62,9 +62,11 @@ pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     let filter = EnvFilter::try_from_env(env_vars::LOG).unwrap_or_else(|_| {
         let level = match (verbose, quiet) {
             (_, q) if q >= 2 => "off",
-            (_, 1) => "error",
-            (0, _) => "warn,agenttrail=info",
-            (1, _) => "info",
+            // delta-kernel logs an error for every table opened before its first commit, an
+            // expected state here; real failures reach the user as agenttrail's own errors.
+            (_, 1) => "error,buoyant_kernel=off",
+            (0, _) => "warn,agenttrail=info,buoyant_kernel=off",
+            (1, _) => "info,buoyant_kernel=off",
             (2, _) => "info,agenttrail=debug",
             _ => "debug,agenttrail=trace",
         };

@@ -232,7 +232,7 @@ pub const EVENT_COLUMNS: &[(&str, Col, bool, &str)] = &[
     ),
     (
         "source_index",
-        Col::U32,
+        Col::I64,
         false,
         "The record's index in that object's `Records` array.",
     ),
@@ -243,7 +243,7 @@ pub const REJECT_COLUMNS: &[(&str, Col, bool, &str)] = &[
     ("source_object", Col::Str, false, "The object at fault."),
     (
         "record_index",
-        Col::U32,
+        Col::I64,
         true,
         "Index in `Records`; null when the whole object could not be read.",
     ),
@@ -334,8 +334,8 @@ pub enum Col {
     Date,
     /// Boolean.
     Bool,
-    /// Unsigned 32-bit integer.
-    U32,
+    /// Signed 64-bit integer (Delta's `long`: every engine reads it; Delta has no unsigned types).
+    I64,
 }
 
 impl Col {
@@ -345,7 +345,7 @@ impl Col {
             Col::Ts => timestamp_type(),
             Col::Date => DataType::Date32,
             Col::Bool => DataType::Boolean,
-            Col::U32 => DataType::UInt32,
+            Col::I64 => DataType::Int64,
         }
     }
 }

@@ -1,48 +1,56 @@
-//! The sink stage: the Parquet lake on a local file system.
+//! The sink stage: the lake, a set of Delta Lake tables in a local folder or under an S3 prefix.
 //!
-//! Layout (Hive-style, readable by other engines):
+//! Layout (what Athena, Trino, Spark and DuckDB attach; see `lake export-ddl`):
 //! ```text
-//! <lake>/events/date=YYYY-MM-DD/part-<commit>.parquet   accepted records, sorted by event_time
-//! <lake>/rejects/part-<commit>.parquet                  records/objects that could not be read
-//! <lake>/facts_*/part-<commit>.parquet                  what the commit's STS, MCP and sign-in
-//!                                                       events said (`correlate::facts`)
-//! <lake>/integrity/part-<commit>.parquet                digest checks
-//! <lake>/_manifest/<commit>.json                        what each commit ingested and wrote
-//! <lake>/_staging/<commit>/…                            files being written (never read)
-//! <lake>/_lock                                          held (flock) by the one running ingest
+//! <lake>/events/_delta_log/…                      accepted records, one row per eventID
+//! <lake>/events/event_date=YYYY-MM-DD/part-….parquet
+//! <lake>/rejects/…                                records/objects that could not be read
+//! <lake>/ingested/…                               the ledger: each source object read (`ledger`)
+//! <lake>/facts_*/…                                what the STS, MCP and sign-in events said
+//!                                                 (`correlate::facts`)
+//! <lake>/integrity/…                              digest checks
+//! <lake>/_publish_pending.json, _full_scan, …     small state files of the scheduled job
 //! ```
 //!
-//! A commit is written in this order: every Parquet file whole into `_staging/`, fsynced; each
-//! renamed into place; then the manifest entry (temp file, fsync, rename, fsync of the folder).
-//! Only files named by a manifest entry are part of the lake, so a reader never sees a partial
-//! commit; a crash before the manifest rename leaves orphans that the next ingest deletes, and the
-//! source objects of that commit, not being in the manifest, are read again. Killing the process
-//! at any moment and re-running therefore yields the same rows as one uninterrupted run.
+//! A commit writes, in this order: the fact and integrity rows (blind appends), the rejects and
+//! the events (insert-only MERGEs, keyed by `(source_object, record_index)` and by
+//! `(event_date, dedup_key)`), then the ledger rows of its source objects. Each step is one Delta
+//! commit, atomic on its own (files first, then one put-if-absent log entry). A crash between two
+//! steps leaves source objects without ledger rows: the next run reads them again, the MERGEs
+//! insert nothing they already hold, and the facts they state again are dropped as duplicates by
+//! their event id at query time. Killing the process at any moment and re-running therefore yields
+//! the same events as one uninterrupted run, and so do several workers writing one lake at once
+//! (a MERGE that raced another writer's append to the same dates is run again on the newer table).
+//! Files of a writer that died before its log entry are in no table version; `lake vacuum`
+//! deletes them once they are older than its retention period.
 //!
-//! Duplicates (same `eventID`) inside one commit are dropped here and counted; duplicates across
-//! commits or runs are removed when the lake is queried (see `query`), which keeps ingest memory
-//! flat whatever the lake's size.
+//! Which copy of a twice-delivered event is kept: the first committed. Copies are the same event
+//! (same `eventID`, same record); only the provenance columns `source_object`/`source_index` can
+//! differ, and no query answer depends on them.
 
+pub mod ddl;
+pub mod delta;
 pub mod lease;
-pub mod manifest;
+pub mod ledger;
+pub mod maintain;
 pub mod parquet;
 pub mod remote;
 
-use std::collections::{HashMap, HashSet};
-use std::fs::File;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
-use arrow::compute::{concat_batches, filter_record_batch};
-use arrow::datatypes::Date32Type;
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Date32Type, SchemaRef};
 use thiserror::Error;
 
 use crate::correlate::facts;
-use crate::schema::rejects_schema;
-use manifest::{Commit, FileEntry, Manifest, SourceEntry};
+use delta::Location;
+use ledger::{Ledger, SourceEntry};
 
-/// Errors of the sink stage; each names the file at fault.
+/// Errors of the sink stage; each names the file or table at fault.
 #[derive(Debug, Error)]
 pub enum SinkError {
     /// A file-system operation failed.
@@ -53,7 +61,7 @@ pub enum SinkError {
         /// The error.
         source: std::io::Error,
     },
-    /// Encoding a Parquet file failed.
+    /// Writing an object or file failed.
     #[error("failed to write {path}: {message}")]
     Write {
         /// The file.
@@ -61,20 +69,17 @@ pub enum SinkError {
         /// Why.
         message: String,
     },
-    /// A manifest entry cannot be read.
-    #[error("manifest entry {path} is unreadable: {message}")]
-    Manifest {
-        /// The entry.
-        path: String,
+    /// A Delta table could not be read or written.
+    #[error("table {table}: {message}")]
+    Delta {
+        /// The table's URL.
+        table: String,
         /// Why.
         message: String,
     },
-    /// Another ingest holds the lake.
-    #[error("the lake {0} is locked by another running ingest")]
-    Locked(String),
     /// Another run holds the S3 lake's lease.
     #[error(
-        "the lake {lake} is held by run {holder} until {expires}; one run at a time writes an S3 lake"
+        "the lake {lake} is held by run {holder} until {expires}; one scheduled run at a time publishes from an S3 lake"
     )]
     Leased {
         /// The lease object.
@@ -104,7 +109,7 @@ impl SinkError {
     }
 }
 
-/// The lake's small tables besides `events` and `rejects`, one folder each, written by commits:
+/// The lake's small tables besides `events`, `rejects` and `ingested`, written by commits:
 /// the digest checks and the correlation facts.
 pub const SMALL_TABLES: &[&str] = &[
     "integrity",
@@ -114,42 +119,103 @@ pub const SMALL_TABLES: &[&str] = &[
     facts::MCP_ANNOUNCED,
 ];
 
-/// A lake: a local folder, or an S3 prefix mirrored into a local cache folder.
+/// Every table of the lake.
+pub const TABLES: &[&str] = &[
+    "events",
+    "rejects",
+    ledger::TABLE,
+    "integrity",
+    facts::CREDENTIALS,
+    facts::MCP_REQUESTS,
+    facts::SIGNIN_GRANTS,
+    facts::MCP_ANNOUNCED,
+];
+
+/// The declared Arrow schema of a lake table (None for a name that is not one).
+pub fn table_schema(name: &str) -> Option<SchemaRef> {
+    match name {
+        "events" => Some(crate::schema::events_schema()),
+        "rejects" => Some(crate::schema::rejects_schema()),
+        "integrity" => Some(crate::schema::integrity_schema()),
+        ledger::TABLE => Some(ledger::schema()),
+        t if facts::FACT_TABLES.contains(&t) => Some(facts::schema(t)),
+        _ => None,
+    }
+}
+
+/// The partition column of a lake table.
+pub fn partition_column(name: &str) -> Option<&'static str> {
+    (name == "events").then_some("event_date")
+}
+
+/// Rows read back from Delta in the declared schema: columns in declared order, strings as
+/// `Utf8` (delta-rs may hand them out as views), types cast where the engine chose another.
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, SinkError> {
+    let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
+        commit: "read".into(),
+        message: e.to_string(),
+    };
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let col = match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => c.clone(),
+            Some(c) => arrow::compute::cast(c, f.data_type()).map_err(aerr)?,
+            None => arrow::array::new_null_array(f.data_type(), batch.num_rows()),
+        };
+        cols.push(col);
+    }
+    let relaxed = Arc::new(arrow::datatypes::Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    let out = RecordBatch::try_new(relaxed, cols).map_err(aerr)?;
+    // Keep the declared nullability when the data allows it.
+    Ok(RecordBatch::try_new(schema.clone(), out.columns().to_vec()).unwrap_or(out))
+}
+
+/// A lake: a local folder or an S3 prefix, holding Delta tables.
 #[derive(Debug, Clone)]
 pub struct Lake {
-    root: PathBuf,
+    location: Location,
+    options: HashMap<String, String>,
     remote: Option<remote::RemoteLake>,
 }
 
-/// Held while an ingest writes to the lake; released on drop or process death.
-#[derive(Debug)]
-pub struct LakeLock {
-    _file: File,
+/// What a commit did.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReport {
+    /// Commit id (in each Delta commit's app metadata, and in the ledger rows).
+    pub id: String,
+    /// Events inserted.
+    pub events_inserted: u64,
+    /// Events the lake already held (delivered before, or by another worker).
+    pub events_already_stored: u64,
+    /// Source objects recorded in the ledger.
+    pub sources: usize,
 }
 
 impl Lake {
-    /// Open (and create, if needed) the lake at `root`.
+    /// A lake in the local folder `root` (created if needed; tables appear with their first
+    /// commit).
     pub fn create(root: &Path) -> Result<Lake, SinkError> {
-        for sub in ["events", "rejects", "_manifest"] {
-            let p = root.join(sub);
-            std::fs::create_dir_all(&p).map_err(|e| SinkError::io(&p, e))?;
-        }
-        Ok(Lake {
-            root: root.to_path_buf(),
-            remote: None,
-        })
+        std::fs::create_dir_all(root).map_err(|e| SinkError::io(root, e))?;
+        Ok(Lake::open(root))
     }
 
-    /// Open an existing lake for reading; it may be empty.
+    /// A lake in the local folder `root`, for reading; it may be empty or absent.
     pub fn open(root: &Path) -> Lake {
         Lake {
-            root: root.to_path_buf(),
+            location: Location::Local(root.to_path_buf()),
+            options: HashMap::new(),
             remote: None,
         }
     }
 
-    /// A lake from a CLI argument: a folder, or `s3://bucket/prefix` mirrored under `cache`.
-    pub async fn resolve(uri: &str, cache: &Path) -> Result<Lake, SinkError> {
+    /// A lake from a CLI argument: a folder, or `s3://bucket/prefix` read and written in place.
+    pub async fn resolve(uri: &str) -> Result<Lake, SinkError> {
         if uri.starts_with("s3://") {
             let (bucket, prefix) =
                 crate::source::parse_s3_uri(uri).map_err(|e| SinkError::Write {
@@ -157,39 +223,106 @@ impl Lake {
                     message: e.to_string(),
                 })?;
             let prefix = prefix.trim_end_matches('/').to_string();
-            let root = cache.join("s3").join(&bucket).join(&prefix);
-            let mut lake = Lake::create(&root)?;
-            lake.remote = Some(remote::RemoteLake::new(
-                crate::aws::s3_client().await,
-                bucket,
-                prefix,
-            ));
-            Ok(lake)
+            Ok(Lake {
+                location: Location::S3 {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                },
+                options: delta::s3_options().await,
+                remote: Some(remote::RemoteLake::new(
+                    crate::aws::s3_client().await,
+                    bucket,
+                    prefix,
+                )),
+            })
         } else {
             Lake::create(Path::new(uri))
         }
     }
 
+    /// How the lake is named in messages: its folder or `s3://` URI.
+    pub fn describe(&self) -> String {
+        self.location.describe()
+    }
+
+    /// Where the lake lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The folder of a local lake.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.location.local_root()
+    }
+
+    /// The S3 side of an S3 lake (state files and the scheduled run's lease).
+    pub fn remote(&self) -> Option<&remote::RemoteLake> {
+        self.remote.as_ref()
+    }
+
+    /// The storage options delta-rs needs for this lake.
+    pub fn storage_options(&self) -> &HashMap<String, String> {
+        &self.options
+    }
+
+    /// The URL of table `name`.
+    pub fn table_url(&self, name: &str) -> Result<url::Url, SinkError> {
+        self.location.table_url(name)
+    }
+
+    /// Table `name` at its latest version; None before its first commit.
+    pub async fn table(&self, name: &str) -> Result<Option<deltalake::DeltaTable>, SinkError> {
+        delta::open(&self.table_url(name)?, &self.options).await
+    }
+
+    /// Every row of a (small) table, in its declared schema.
+    pub async fn read_table(&self, name: &str) -> Result<Vec<RecordBatch>, SinkError> {
+        let Some(table) = self.table(name).await? else {
+            return Ok(Vec::new());
+        };
+        let url = self.table_url(name)?;
+        let derr = |e: datafusion::error::DataFusionError| delta::error(&url, e.into());
+        let ctx = datafusion::prelude::SessionContext::new();
+        let provider = table.table_provider().await.map_err(derr)?;
+        let batches = ctx
+            .read_table(provider)
+            .map_err(derr)?
+            .collect()
+            .await
+            .map_err(derr)?;
+        let Some(schema) = table_schema(name) else {
+            return Ok(batches);
+        };
+        batches.iter().map(|b| conform(b, &schema)).collect()
+    }
+
+    /// The ledger of ingested source objects.
+    pub async fn ledger(&self) -> Result<Ledger, SinkError> {
+        Ok(Ledger::from_batches(&self.read_table(ledger::TABLE).await?))
+    }
+
     /// A small state file of the lake (`_publish_pending.json`, `_full_scan`, the key cache
-    /// under `_integrity/`): the S3 object of an S3 lake (no mirror: a fresh machine must see
-    /// it), else the local file. None when absent.
+    /// under `_integrity/`): the S3 object of an S3 lake, else the local file. None when absent.
     pub async fn read_state(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
-        match &self.remote {
-            Some(remote) => remote.get_state(name).await,
-            None => match std::fs::read(self.root.join(name)) {
+        match (&self.remote, &self.location) {
+            (Some(remote), _) => remote.get_state(name).await,
+            (None, Location::Local(root)) => match std::fs::read(root.join(name)) {
                 Ok(b) => Ok(Some(b)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(SinkError::io(&self.root.join(name), e)),
+                Err(e) => Err(SinkError::io(&root.join(name), e)),
             },
+            (None, Location::S3 { .. }) => Ok(None),
         }
     }
 
     /// Replace a small state file whole: one PUT on S3 (atomic), temp file and rename locally.
     pub async fn write_state(&self, name: &str, body: Vec<u8>) -> Result<(), SinkError> {
-        if let Some(remote) = &self.remote {
-            return remote.put_state(name, body).await;
-        }
-        let path = self.root.join(name);
+        let root = match (&self.remote, &self.location) {
+            (Some(remote), _) => return remote.put_state(name, body).await,
+            (None, Location::Local(root)) => root,
+            (None, Location::S3 { .. }) => return Ok(()),
+        };
+        let path = root.join(name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
         }
@@ -198,240 +331,123 @@ impl Lake {
         std::fs::rename(&tmp, &path).map_err(|e| SinkError::io(&path, e))
     }
 
-    /// The S3 side of a mirrored lake.
-    pub fn remote(&self) -> Option<&remote::RemoteLake> {
-        self.remote.as_ref()
-    }
-
-    /// The lake's root folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Take the exclusive writer lock (advisory `flock`, released if the process dies).
-    pub fn lock(&self) -> Result<LakeLock, SinkError> {
-        let path = self.root.join("_lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| SinkError::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(LakeLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                Err(SinkError::Locked(self.root.display().to_string()))
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(SinkError::io(&path, e)),
-        }
-    }
-
-    /// Read the manifest.
-    pub fn manifest(&self) -> Result<Manifest, SinkError> {
-        Manifest::load(&self.root.join("_manifest"))
-    }
-
-    /// Delete what an interrupted run left: `_staging/` and Parquet files no commit names.
-    /// Call only while holding the lock. Returns the number of files removed.
-    pub fn collect_garbage(&self, manifest: &Manifest) -> Result<usize, SinkError> {
-        let mut removed = 0;
-        let staging = self.root.join("_staging");
-        if staging.exists() {
-            removed += count_files(&staging);
-            std::fs::remove_dir_all(&staging).map_err(|e| SinkError::io(&staging, e))?;
-        }
-        let known: HashSet<PathBuf> = manifest
-            .commits
-            .iter()
-            .flat_map(|c| c.files.iter())
-            .map(|f| self.root.join(&f.path))
-            .collect();
-        for table in ["events", "rejects"].iter().chain(SMALL_TABLES) {
-            for path in list_files(&self.root.join(table)) {
-                if !known.contains(&path) {
-                    tracing::info!(path = %path.display(), "Removing orphan file of an interrupted run.");
-                    std::fs::remove_file(&path).map_err(|e| SinkError::io(&path, e))?;
-                    removed += 1;
-                }
-            }
-        }
-        let mdir = self.root.join("_manifest");
-        for path in list_files(&mdir) {
-            if path.extension().is_some_and(|x| x == "tmp") {
-                std::fs::remove_file(&path).map_err(|e| SinkError::io(&path, e))?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Write and commit `pending`. Blocking (CPU + disk): call it from a blocking thread.
-    pub fn commit(&self, pending: PendingCommit) -> Result<Commit, SinkError> {
-        let prepared = self.prepare(pending)?;
-        self.finish(prepared)
-    }
-
-    /// First half of a commit: write every Parquet file whole into `_staging/<id>/` and render
-    /// the manifest entry. Nothing is visible to readers yet.
-    pub fn prepare(&self, mut pending: PendingCommit) -> Result<PreparedCommit, SinkError> {
+    /// Write and commit `pending` (see the module doc for the order of the steps).
+    pub async fn commit(&self, pending: PendingCommit) -> Result<CommitReport, SinkError> {
         let id = new_commit_id();
-        let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
-            commit: id.clone(),
-            message: e.to_string(),
+        let prepared = {
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || prepare(pending, &id))
+                .await
+                .map_err(|e| SinkError::Arrow {
+                    commit: "commit".into(),
+                    message: e.to_string(),
+                })??
         };
-        let staging = self.root.join("_staging").join(&id);
-        let mut files = Vec::new();
-        let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-
-        let event_rows = pending.event_rows;
-        let mut tables = std::mem::take(&mut pending.tables);
-        let (events, rejects, sources) = pending.into_parts();
-        // The correlation facts these events state, stored beside them (see `correlate::facts`).
-        let found = {
-            use rayon::prelude::*;
-            events
-                .par_iter()
-                .map(facts::from_events)
-                .reduce(facts::Facts::default, |mut a, b| {
-                    a.extend(b);
-                    a
-                })
-        };
-        tables.extend(found.to_batches().map_err(aerr)?);
-        for table in SMALL_TABLES {
-            let batches: Vec<RecordBatch> = tables
-                .iter()
-                .filter(|(t, _)| t == table)
-                .map(|(_, b)| b.clone())
-                .collect();
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            if rows == 0 {
-                continue;
-            }
-            let rel = format!("{table}/part-{id}.parquet");
-            let tmp = staging.join(&rel);
-            let bytes = parquet::write_file(&tmp, &batches)?;
-            files.push(FileEntry {
-                table: (*table).into(),
-                path: rel.clone(),
-                date: None,
-                rows: rows as u64,
-                bytes,
-            });
-            staged.push((tmp, self.root.join(rel)));
-        }
-        if event_rows > 0 {
-            for (date, batch) in split_by_date(events).map_err(aerr)? {
-                let rel = format!("events/date={date}/part-{id}.parquet");
-                let tmp = staging.join(&rel);
-                let bytes = parquet::write_file(&tmp, std::slice::from_ref(&batch))?;
-                files.push(FileEntry {
-                    table: "events".into(),
-                    path: rel.clone(),
-                    date: Some(date),
-                    rows: batch.num_rows() as u64,
-                    bytes,
-                });
-                staged.push((tmp, self.root.join(rel)));
-            }
-        }
-        let reject_rows: usize = rejects.iter().map(|b| b.num_rows()).sum();
-        if reject_rows > 0 {
-            let rel = format!("rejects/part-{id}.parquet");
-            let tmp = staging.join(&rel);
-            let all = concat_batches(&rejects_schema(), &rejects).map_err(aerr)?;
-            let bytes = parquet::write_file(&tmp, std::slice::from_ref(&all))?;
-            files.push(FileEntry {
-                table: "rejects".into(),
-                path: rel.clone(),
-                date: None,
-                rows: reject_rows as u64,
-                bytes,
-            });
-            staged.push((tmp, self.root.join(rel)));
-        }
-        let commit = Commit {
-            id: id.clone(),
-            format: 1,
+        let Prepared {
+            tables,
+            events,
+            rejects,
             sources,
-            files,
-        };
-        let manifest_json =
-            serde_json::to_vec_pretty(&commit).map_err(|e| SinkError::Manifest {
-                path: format!("_manifest/{id}.json"),
+        } = prepared;
+        for (table, batches) in tables {
+            delta::append(&self.table_url(table)?, &self.options, batches, None, &id).await?;
+        }
+        delta::insert_new(
+            &self.table_url("rejects")?,
+            &self.options,
+            rejects,
+            None,
+            "t.source_object = s.source_object \
+             AND coalesce(t.record_index, -1) = coalesce(s.record_index, -1)",
+            &id,
+        )
+        .await?;
+        let rows: usize = events.iter().map(|b| b.num_rows()).sum();
+        let inserted = delta::insert_new(
+            &self.table_url("events")?,
+            &self.options,
+            events,
+            partition_column("events"),
+            "t.event_date = s.event_date AND t.dedup_key = s.dedup_key",
+            &id,
+        )
+        .await?;
+        let ledger_rows =
+            ledger::to_batch(&sources, &id, chrono::Utc::now()).map_err(|e| SinkError::Arrow {
+                commit: id.clone(),
                 message: e.to_string(),
             })?;
-        Ok(PreparedCommit {
-            commit,
-            manifest_json,
-            staging,
-            staged,
+        delta::append(
+            &self.table_url(ledger::TABLE)?,
+            &self.options,
+            vec![ledger_rows],
+            None,
+            &id,
+        )
+        .await?;
+        Ok(CommitReport {
+            id,
+            events_inserted: inserted,
+            events_already_stored: (rows as u64).saturating_sub(inserted),
+            sources: sources.len(),
         })
     }
-
-    /// Second half of a commit: move the staged files into place, then write the manifest entry
-    /// (temp file, fsync, rename): from that instant the commit is part of the lake.
-    pub fn finish(&self, prepared: PreparedCommit) -> Result<Commit, SinkError> {
-        let PreparedCommit {
-            commit,
-            manifest_json: text,
-            staging,
-            staged,
-        } = prepared;
-        let id = commit.id.clone();
-        for (from, to) in &staged {
-            if let Some(dir) = to.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
-            }
-            std::fs::rename(from, to).map_err(|e| SinkError::io(to, e))?;
-            if let Some(dir) = to.parent() {
-                sync_dir(dir)?;
-            }
-        }
-        let mdir = self.root.join("_manifest");
-        let tmp = mdir.join(format!("{id}.json.tmp"));
-        let dst = mdir.join(format!("{id}.json"));
-        {
-            use std::io::Write;
-            let mut f = File::create(&tmp).map_err(|e| SinkError::io(&tmp, e))?;
-            f.write_all(&text).map_err(|e| SinkError::io(&tmp, e))?;
-            f.sync_all().map_err(|e| SinkError::io(&tmp, e))?;
-        }
-        std::fs::rename(&tmp, &dst).map_err(|e| SinkError::io(&dst, e))?;
-        sync_dir(&mdir)?;
-        if staging.exists() {
-            // Best effort: leftovers are removed by the next run's garbage collection.
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        if let Some(parent) = staging.parent() {
-            // Succeeds only when no other commit is staged; otherwise the next run's GC cleans up.
-            let _ = std::fs::remove_dir(parent);
-        }
-        Ok(commit)
-    }
 }
 
-/// A commit whose files are written in `_staging/` but not yet part of the lake.
-pub struct PreparedCommit {
-    /// The manifest entry.
-    pub commit: Commit,
-    /// Its JSON text.
-    pub manifest_json: Vec<u8>,
-    staging: PathBuf,
-    /// (staged file, final path) pairs.
-    staged: Vec<(PathBuf, PathBuf)>,
+/// A commit's rows, ready to write.
+struct Prepared {
+    tables: Vec<(&'static str, Vec<RecordBatch>)>,
+    events: Vec<RecordBatch>,
+    rejects: Vec<RecordBatch>,
+    sources: Vec<SourceEntry>,
 }
 
-impl PreparedCommit {
-    /// Staged files with their paths relative to the lake root.
-    pub fn staged_files(&self) -> Vec<(PathBuf, String)> {
-        self.commit
-            .files
+/// Drop in-commit duplicates, extract the facts, sort the events by (date, time).
+fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> {
+    let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
+        commit: id.to_string(),
+        message: e.to_string(),
+    };
+    let mut extra = std::mem::take(&mut pending.tables);
+    let (events, rejects, sources) = pending.into_parts();
+    // The correlation facts these events state, stored beside them (see `correlate::facts`).
+    let found = {
+        use rayon::prelude::*;
+        events
+            .par_iter()
+            .map(facts::from_events)
+            .reduce(facts::Facts::default, |mut a, b| {
+                a.extend(b);
+                a
+            })
+    };
+    extra.extend(found.to_batches().map_err(aerr)?);
+    let mut tables = Vec::new();
+    for table in SMALL_TABLES {
+        let batches: Vec<RecordBatch> = extra
             .iter()
-            .zip(&self.staged)
-            .map(|(f, (tmp, _))| (tmp.clone(), f.path.clone()))
-            .collect()
+            .filter(|(t, b)| t == table && b.num_rows() > 0)
+            .map(|(_, b)| b.clone())
+            .collect();
+        if !batches.is_empty() {
+            tables.push((*table, batches));
+        }
     }
+    let events = if events.iter().any(|b| b.num_rows() > 0) {
+        split_by_date(events)
+            .map_err(aerr)?
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Prepared {
+        tables,
+        events,
+        rejects,
+        sources,
+    })
 }
 
 /// Records and sources accumulated for the next commit.
@@ -607,35 +623,6 @@ fn new_commit_id() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     format!("{now:013}-{:016x}", h.finish())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), SinkError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| SinkError::io(dir, e))
-}
-
-fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
-fn count_files(dir: &Path) -> usize {
-    list_files(dir).len()
 }
 
 #[cfg(test)]

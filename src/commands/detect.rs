@@ -254,9 +254,10 @@ pub async fn run_job(args: RunArgs, global: &GlobalArgs) -> anyhow::Result<ExitS
         max_record_mib: crate::decode::DEFAULT_MAX_RECORD_MIB,
         verify: args.verify.clone(),
     };
-    // An S3 lake is written by one run at a time: hold its lease for the whole job (ingest,
-    // detect, publish and the owed-window state), so overlapping scheduled runs cannot interleave.
-    let lake = crate::sink::Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
+    // One scheduled run at a time publishes from an S3 lake: hold its lease for the whole job
+    // (ingest, detect, publish and the owed-window state), so overlapping runs cannot publish the
+    // same window twice. Ingest alone needs no lease: Delta commits are safe with several writers.
+    let lake = crate::sink::Lake::resolve(&args.lake)
         .await
         .with_context(|| format!("cannot open the lake {}", args.lake))?;
     let lease = match lake.remote() {
@@ -280,7 +281,7 @@ async fn job(
 ) -> anyhow::Result<(ExitStatus, serde_json::Value)> {
     let started = std::time::Instant::now();
     let (ingest_status, summary, integrity) =
-        super::ingest::run_with_summary(ingest_args, global, false).await?;
+        super::ingest::run_with_summary(ingest_args, global).await?;
     // The window: every bucket touched by the events this run added (late events re-publish
     // their bucket with the full count), or the current bucket when nothing new arrived, widened
     // by any window an earlier run failed to publish.
@@ -437,10 +438,12 @@ async fn write_pending(lake: &crate::sink::Lake, owed: &[DateTime<Utc>]) -> anyh
         .iter()
         .map(|(s, e)| (s.to_rfc3339(), e.to_rfc3339()))
         .collect();
-    if owed.is_empty() && lake.remote().is_none() {
+    if owed.is_empty()
+        && let Some(root) = lake.local_root()
+    {
         // Nothing owed: a local lake keeps no file (an S3 lake keeps an empty list, needing no
         // s3:DeleteObject).
-        let _ = std::fs::remove_file(lake.root().join(PENDING));
+        let _ = std::fs::remove_file(root.join(PENDING));
         return Ok(());
     }
     lake.write_state(PENDING, serde_json::to_vec(&body)?)

@@ -15,7 +15,7 @@ use crate::source::{KeyFilter, Source};
 
 /// Run `ingest` and print its summary to stderr.
 pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitStatus> {
-    let (status, summary, integrity) = run_with_summary(args, global, true).await?;
+    let (status, summary, integrity) = run_with_summary(args, global).await?;
     let mut record = super::detect::ingest_summary_json(&summary);
     if let Some(report) = &integrity {
         record["integrity"] = super::verify::report_json(report);
@@ -25,30 +25,21 @@ pub async fn run(args: IngestArgs, global: &GlobalArgs) -> anyhow::Result<ExitSt
     Ok(status)
 }
 
-/// Run `ingest`, print its summary, and return it. With `take_lease`, an S3 lake's writer lease
-/// is held for the ingest (`run` holds it itself, for the whole job).
+/// Run `ingest`, print its summary, and return it. No lease or lock: several ingest processes
+/// may write one lake at once (Delta commits are put-if-absent, see `sink`).
 pub async fn run_with_summary(
     args: IngestArgs,
     global: &GlobalArgs,
-    take_lease: bool,
 ) -> anyhow::Result<(
     ExitStatus,
     crate::ingest::IngestSummary,
     Option<crate::integrity::Report>,
 )> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
-    let lake = Lake::resolve(&args.lake, &crate::env_vars::cache_dir())
+    let lake = Lake::resolve(&args.lake)
         .await
         .with_context(|| format!("cannot open the lake {}", args.lake))?;
-    let lease = match lake.remote() {
-        Some(remote) if take_lease => Some(remote.lease().await?),
-        _ => None,
-    };
-    let result = ingest_into(&source, &lake, args, global).await;
-    if let Some(lease) = lease {
-        lease.release().await?;
-    }
-    result
+    ingest_into(&source, &lake, args, global).await
 }
 
 async fn ingest_into(

@@ -14,12 +14,12 @@ use crate::sink::Lake;
 /// Open a lake for reading: a folder that must already be a lake, or an S3 lake.
 pub async fn open_lake(uri: &str) -> anyhow::Result<Lake> {
     if uri.starts_with("s3://") {
-        return Ok(Lake::resolve(uri, &crate::env_vars::cache_dir()).await?);
+        return Ok(Lake::resolve(uri).await?);
     }
     let path = std::path::Path::new(uri);
-    if !path.join("_manifest").is_dir() {
+    if !path.join("events/_delta_log").is_dir() && !path.join("ingested/_delta_log").is_dir() {
         anyhow::bail!(
-            "{uri} is not an agenttrail lake (no _manifest/); run `agenttrail ingest` first"
+            "{uri} is not an agenttrail lake (no events/_delta_log/); run `agenttrail ingest` first"
         );
     }
     Ok(Lake::open(path))

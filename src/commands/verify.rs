@@ -25,7 +25,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
     let source = Source::open(&args.source, crate::aws::s3_client).await?;
     let lake = match &args.lake {
         Some(uri) => Some(
-            Lake::resolve(uri, &crate::env_vars::cache_dir())
+            Lake::resolve(uri)
                 .await
                 .with_context(|| format!("cannot open the lake {uri}"))?,
         ),
@@ -33,10 +33,6 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitStatus> {
     };
     let lease = match lake.as_ref().and_then(|l| l.remote()) {
         Some(remote) => Some(remote.lease().await?),
-        None => None,
-    };
-    let _lock = match &lake {
-        Some(l) => Some(l.lock()?),
         None => None,
     };
     let result = verify(&args, &source, lake.as_ref()).await;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, RecordBatch, StringBuilder,
-    TimestampMicrosecondBuilder, UInt32Builder,
+    TimestampMicrosecondBuilder, Int64Builder,
 };
 use chrono::{DateTime, Utc};
 
@@ -45,7 +45,7 @@ pub struct EventsBuilder {
     bools: [BooleanBuilder; 3],
     blobs: [StringBuilder; 8],
     source_object: StringBuilder,
-    source_index: UInt32Builder,
+    source_index: Int64Builder,
 }
 
 impl Default for EventsBuilder {
@@ -69,7 +69,7 @@ impl EventsBuilder {
             bools: std::array::from_fn(|_| BooleanBuilder::new()),
             blobs: std::array::from_fn(|_| StringBuilder::new()),
             source_object: StringBuilder::new(),
-            source_index: UInt32Builder::new(),
+            source_index: Int64Builder::new(),
         }
     }
 
@@ -158,7 +158,7 @@ impl EventsBuilder {
             b.append_option(v.map(|raw| raw.get()).filter(|t| *t != "null"));
         }
         self.source_object.append_value(source_object);
-        self.source_index.append_value(row.index);
+        self.source_index.append_value(i64::from(row.index));
     }
 
     /// Finish into a batch in the order of [`events_schema`].
@@ -219,14 +219,14 @@ pub struct Reject {
 /// Build a `rejects` batch.
 pub fn rejects_batch(source_object: &str, rejects: &[Reject]) -> RecordBatch {
     let mut obj = StringBuilder::new();
-    let mut idx = UInt32Builder::new();
+    let mut idx = Int64Builder::new();
     let mut reason = StringBuilder::new();
     let mut detail = StringBuilder::new();
     let mut event_id = StringBuilder::new();
     let mut raw = StringBuilder::new();
     for r in rejects {
         obj.append_value(source_object);
-        idx.append_option(r.record_index);
+        idx.append_option(r.record_index.map(i64::from));
         reason.append_value(r.reason);
         detail.append_value(&r.detail);
         event_id.append_option(r.event_id.as_deref());

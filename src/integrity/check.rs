@@ -1,12 +1,11 @@
 //! One integrity check against the lake: read what earlier checks settled, verify, commit the
-//! rows. The rows are committed like any other lake data (file written whole, then named by a
-//! manifest entry), so a crash mid-check leaves nothing half-written and the next run redoes it.
+//! rows. The rows are committed like any other lake data (one Delta commit: files written whole,
+//! then named by the table's log), so a crash mid-check leaves nothing half-written and the next run redoes it.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::keys::PublicKeys;
 use super::{Inputs, Prior, Report, rows_batch, verify};
@@ -37,29 +36,7 @@ pub enum IntegrityError {
 
 /// The `integrity` rows of the lake.
 pub async fn read_rows(lake: &Lake) -> Result<Vec<RecordBatch>, SinkError> {
-    if let Some(remote) = lake.remote() {
-        remote.pull_manifest(lake).await?;
-    }
-    let manifest = lake.manifest()?;
-    let mut batches = Vec::new();
-    for f in manifest.files("integrity") {
-        if let Some(remote) = lake.remote() {
-            remote.pull_file(&f.path, lake.root()).await?;
-        }
-        let path = lake.root().join(&f.path);
-        let err = |m: String| SinkError::Write {
-            path: path.display().to_string(),
-            message: m,
-        };
-        let file = std::fs::File::open(&path).map_err(|e| SinkError::io(&path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.build())
-            .map_err(|e| err(e.to_string()))?;
-        for b in reader {
-            batches.push(b.map_err(|e| err(e.to_string()))?);
-        }
-    }
-    Ok(batches)
+    lake.read_table("integrity").await
 }
 
 /// Keys for a check: the given file, else the lake's cache, else `public-keys.json` at the root
@@ -147,8 +124,8 @@ pub async fn check_listing(
     let (prior, hashes) = match lake {
         Some(lake) => {
             let rows = read_rows(lake).await?;
-            let manifest = lake.manifest()?;
-            let hashes: HashMap<String, (String, String)> = manifest
+            let ledger = lake.ledger().await?;
+            let hashes: HashMap<String, (String, String)> = ledger
                 .hashes()
                 .into_iter()
                 .map(|(u, (v, h))| (u.to_string(), (v.to_string(), h.to_string())))

@@ -1,20 +1,15 @@
-//! A lake on S3, used through a local mirror.
+//! The S3 side of a lake besides its Delta tables: small state files and the scheduled run's lease.
 //!
-//! Lake files are immutable and named by their commit, so a local copy of any of them is valid
-//! forever: readers pull the manifest entries and the files they name into the mirror (only
-//! those missing) and query locally; writers stage and upload a commit's Parquet files first and
-//! its manifest entry last, so a commit appears on S3 whole or not at all. Files uploaded by a
-//! run that died before its manifest upload are invisible (no manifest names them) and are left
-//! in place (deleting them would need `s3:DeleteObject`, which the tool does not ask for).
-//! One run at a time writes an S3 lake: `ingest` and `run` take the lease of `lease` first.
-
-use std::path::Path;
+//! The tables themselves are read and written in place by delta-rs (`delta`). The scheduled job's
+//! state (`_publish_pending.json`, `_full_scan`, the digest key cache) is one object each,
+//! replaced whole by one PUT. `run` and `verify` take the lease of `lease` so that two scheduled
+//! runs do not publish the same window at once; `ingest` needs no lease (Delta commits are safe
+//! with several writers).
 
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::manifest::Manifest;
-use super::{Lake, PreparedCommit, SinkError};
+use super::SinkError;
 use crate::source::error_chain;
 
 /// Bucket and prefix of a lake on S3.
@@ -48,95 +43,6 @@ impl RemoteLake {
             path: format!("s3://{}/{}", self.bucket, self.key(rel)),
             message: error_chain(e),
         }
-    }
-
-    async fn download(&self, rel: &str, root: &Path) -> Result<(), SinkError> {
-        let dst = root.join(rel);
-        if dst.exists() {
-            return Ok(());
-        }
-        let bytes = self.get_state(rel).await?.ok_or_else(|| SinkError::Write {
-            path: format!("s3://{}/{}", self.bucket, self.key(rel)),
-            message: "named by the manifest but absent from S3".into(),
-        })?;
-        if let Some(dir) = dst.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| SinkError::io(dir, e))?;
-        }
-        let tmp = dst.with_extension("download.tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| SinkError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &dst).map_err(|e| SinkError::io(&dst, e))?;
-        Ok(())
-    }
-
-    /// Copy manifest entries that exist on S3 but not in the mirror. Returns how many.
-    pub async fn pull_manifest(&self, lake: &Lake) -> Result<usize, SinkError> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(self.key("_manifest/"))
-            .into_paginator()
-            .send();
-        let mut pulled = 0;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.err("_manifest/", &e))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                let Some(name) = key.rsplit('/').next().filter(|n| n.ends_with(".json")) else {
-                    continue;
-                };
-                let rel = format!("_manifest/{name}");
-                if !lake.root().join(&rel).exists() {
-                    self.download(&rel, lake.root()).await?;
-                    pulled += 1;
-                }
-            }
-        }
-        Ok(pulled)
-    }
-
-    /// Copy one lake file into the mirror unless it is there already.
-    pub async fn pull_file(&self, rel: &str, root: &Path) -> Result<(), SinkError> {
-        self.download(rel, root).await
-    }
-
-    /// Copy the files the manifest names that the mirror lacks. Returns how many.
-    pub async fn pull_files(&self, lake: &Lake, manifest: &Manifest) -> Result<usize, SinkError> {
-        let mut pulled = 0;
-        for f in manifest.commits.iter().flat_map(|c| c.files.iter()) {
-            if !lake.root().join(&f.path).exists() {
-                self.download(&f.path, lake.root()).await?;
-                pulled += 1;
-            }
-        }
-        Ok(pulled)
-    }
-
-    /// Upload a prepared commit: its files, then its manifest entry.
-    pub async fn push(&self, prepared: &PreparedCommit) -> Result<(), SinkError> {
-        for (local, rel) in prepared.staged_files() {
-            let body = ByteStream::from_path(&local)
-                .await
-                .map_err(|e| self.err(&rel, &e))?;
-            self.client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(self.key(&rel))
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| self.err(&rel, &e))?;
-        }
-        let rel = format!("_manifest/{}.json", prepared.commit.id);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.key(&rel))
-            .body(ByteStream::from(prepared.manifest_json.clone()))
-            .send()
-            .await
-            .map_err(|e| self.err(&rel, &e))?;
-        Ok(())
     }
 
     /// Take the lake's writer lease (see `lease`).

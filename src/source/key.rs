@@ -8,7 +8,7 @@
 //!
 //! The date in the key is the *delivery* date (UTC), which can be a day later than the events in
 //! the file. Filters therefore select objects, never records: dropping records of an object that
-//! the manifest then marks as ingested would lose them for good.
+//! the ledger then marks as ingested would lose them for good.
 
 use chrono::NaiveDate;
 

@@ -368,7 +368,7 @@ async fn put_lease(bucket: &str, expires: chrono::DateTime<chrono::Utc>, release
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn one_run_at_a_time_writes_an_s3_lake() {
+async fn one_scheduled_run_at_a_time_publishes_from_an_s3_lake() {
     let s3 = crate::s3::client();
     let bucket = crate::s3::unique("lease-lake");
     s3.create_bucket()
@@ -404,7 +404,7 @@ async fn one_run_at_a_time_writes_an_s3_lake() {
     let listed = s3
         .list_objects_v2()
         .bucket(bucket.as_str())
-        .prefix("agenttrail/_manifest/")
+        .prefix("agenttrail/ingested/")
         .send()
         .await
         .unwrap();

@@ -229,3 +229,66 @@ async fn a_publish_whose_responses_are_all_lost_is_owed_and_not_doubled() {
         lost + 1
     );
 }
+
+/// The answer to a Delta log PUT is lost after S3 applied it (every table's first log entries):
+/// the retried conditional PUT finds the version taken, and the writer must recognise its own
+/// commit rather than append its rows again or give up. The S3 lake then equals a clean lake,
+/// table by table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
+    let c = s3::client();
+    let bucket = s3::unique("lost-log");
+    c.create_bucket().bucket(&bucket).send().await.unwrap();
+    let proxy = FaultProxy::start(&s3::endpoint(), move |id, attempt| {
+        (id.starts_with("PUT ") && id.contains("/_delta_log/") && id.contains(".json") && attempt == 1)
+            .then_some(Fault::LoseResponse)
+    });
+    let lake = format!("s3://{bucket}/agenttrail");
+    let ingest = |endpoint: &str| {
+        run(agenttrail()
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["ingest", "--commit-rows", "60", "--source"])
+            .arg(sample_logs())
+            .args(["--lake", &lake]))
+    };
+    let out = ingest(&proxy.endpoint);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("records: 220 ingested, 1 rejected, 1 duplicate"),
+        "{err}"
+    );
+    let lost = proxy.injected();
+    assert!(lost.len() >= 8, "a lost answer for each table's first commit: {lost:?}");
+
+    let count = |table: &str| {
+        let out = run(agenttrail()
+            .env("AWS_ENDPOINT_URL", s3::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["query", "--format", "csv", "--lake", &lake])
+            .arg(format!("SELECT count(*) AS n FROM {table}")));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        crate::util::stdout(&out)
+    };
+    // The same objects through the same command into a local lake, without faults.
+    let clean = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["ingest", "--commit-rows", "60", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(clean.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for table in agenttrail::sink::TABLES {
+        let table = if *table == "events" { "events_all" } else { table };
+        let want = crate::util::scalar(clean.path(), &format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(count(table), format!("n\n{want}\n"), "{table}");
+    }
+    // A rerun finds every object in the ledger.
+    let again = ingest(&s3::endpoint());
+    assert!(stderr(&again).contains("objects: 0 read"), "{}", stderr(&again));
+}

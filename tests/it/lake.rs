@@ -1,5 +1,6 @@
 //! The lake's guarantees: re-runs change nothing, duplicates count once, order does not matter,
-//! interrupted commits are invisible and cleaned up, bad objects do not stop a run.
+//! interrupted commits are invisible and vacuumed, concurrent writers store each event once, bad
+//! objects do not stop a run.
 
 use std::path::Path;
 
@@ -44,15 +45,15 @@ async fn sample_logs_ingest_with_the_documented_counts_and_a_rerun_reads_nothing
             "true".into()
         ]]
     );
-    let manifest_before = Lake::open(dir.path()).manifest().unwrap().commits.len();
+    let commits_before = Lake::open(dir.path()).ledger().await.unwrap().commits;
 
     let again = ingest_dir(&sample_logs(), dir.path()).await;
     assert_eq!(again.objects_read, 0);
     assert_eq!(again.objects_skipped.get("already-ingested"), Some(&14));
     assert_eq!(again.commits, 0);
     assert_eq!(
-        Lake::open(dir.path()).manifest().unwrap().commits.len(),
-        manifest_before
+        Lake::open(dir.path()).ledger().await.unwrap().commits,
+        commits_before
     );
     assert_eq!(
         scalar(dir.path(), "SELECT count(*) FROM events").await,
@@ -185,45 +186,42 @@ async fn an_event_delivered_in_two_runs_appears_once_and_the_order_of_runs_does_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn files_of_an_interrupted_commit_are_invisible_and_removed_by_the_next_run() {
+async fn files_of_an_interrupted_commit_are_invisible_and_vacuum_removes_only_them() {
     let dir = tempfile::tempdir().unwrap();
     ingest_dir(&sample_logs(), dir.path()).await;
-    let committed = std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
+    let day = dir.path().join("events/event_date=2026-11-20");
+    let committed: Vec<_> = std::fs::read_dir(&day)
         .unwrap()
-        .count();
-    // What a crash between writing files and the manifest rename leaves behind.
-    let some_file = std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let orphan = dir
-        .path()
-        .join("events/date=2026-11-20/part-9999999999999-orphan.parquet");
-    std::fs::copy(&some_file, &orphan).unwrap();
-    std::fs::create_dir_all(dir.path().join("_staging/x/events")).unwrap();
-    std::fs::write(
-        dir.path().join("_staging/x/events/half.parquet"),
-        b"PAR1 half written",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("_manifest/123-x.json.tmp"), b"{\"id\":").unwrap();
+        .map(|e| e.unwrap().path())
+        .collect();
+    // What a writer that died before its log entry leaves behind: a whole data file no version
+    // names, and a half-written one.
+    let orphan = day.join("part-00000-orphan-c000.zstd.parquet");
+    std::fs::copy(&committed[0], &orphan).unwrap();
+    let half = day.join("part-00001-half-c000.zstd.parquet");
+    std::fs::write(&half, b"PAR1 half written").unwrap();
 
     assert_eq!(
         scalar(dir.path(), "SELECT count(*) FROM events_all").await,
         "220",
         "orphans are not read"
     );
-    let s = ingest_dir(&sample_logs(), dir.path()).await;
-    assert_eq!(s.orphans_removed, 3);
-    assert!(!orphan.exists());
-    assert!(!dir.path().join("_staging").exists());
+    let lake = Lake::open(dir.path());
+    let retention = chrono::Duration::zero();
+    let dry = agenttrail::sink::maintain::vacuum(&lake, retention, true)
+        .await
+        .unwrap();
+    let listed: usize = dry.iter().map(|t| t.files.len()).sum();
+    assert_eq!(listed, 2, "{dry:?}");
+    assert!(orphan.exists(), "a dry run deletes nothing");
+    agenttrail::sink::maintain::vacuum(&lake, retention, false)
+        .await
+        .unwrap();
+    assert!(!orphan.exists() && !half.exists());
+    assert!(committed.iter().all(|p| p.exists()), "a committed file was deleted");
     assert_eq!(
-        std::fs::read_dir(dir.path().join("events/date=2026-11-20"))
-            .unwrap()
-            .count(),
-        committed
+        scalar(dir.path(), "SELECT count(*) FROM events").await,
+        "220"
     );
 }
 
@@ -516,25 +514,47 @@ async fn a_gzip_bomb_stops_at_the_cap_and_is_named() {
     );
 }
 
+/// Four ingests of the same objects into one lake at once (each overlaps every other): the lake
+/// ends with the event set of one ingest, each event once, and every object in the ledger.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_second_ingest_waits_for_no_one_it_fails_on_the_lock() {
+async fn four_concurrent_ingests_of_overlapping_sources_store_each_event_once() {
+    let data = tempfile::tempdir().unwrap();
+    let opts = agenttrail::synth::SynthOptions {
+        events: 3_000,
+        seed: 5,
+        records_per_file: 100,
+        ..Default::default()
+    };
+    agenttrail::synth::generate(data.path(), &opts).unwrap();
+    let reference = tempfile::tempdir().unwrap();
+    ingest_dir(data.path(), reference.path()).await;
+
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::create(dir.path()).unwrap();
-    let _held = lake.lock().unwrap();
-    let err = ingest(
-        &Source::Local {
-            root: sample_logs(),
-        },
-        &lake,
-        &IngestOptions::default(),
-        &NoProgress,
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        err.to_string().contains("locked by another running ingest"),
-        "{err}"
+    let source = Source::Local {
+        root: data.path().to_path_buf(),
+    };
+    let options = IngestOptions {
+        commit_rows: 500,
+        ..IngestOptions::default()
+    };
+    let run = || ingest(&source, &lake, &options, &NoProgress);
+    let (a, b, c, d) = tokio::join!(run(), run(), run(), run());
+    for s in [a, b, c, d] {
+        let s = s.unwrap();
+        assert!(s.objects_failed.is_empty(), "{:?}", s.objects_failed);
+    }
+    assert_eq!(event_ids(dir.path()).await, event_ids(reference.path()).await);
+    assert_eq!(
+        scalar(
+            dir.path(),
+            "SELECT count(*) - count(DISTINCT dedup_key) FROM events_all"
+        )
+        .await,
+        "0"
     );
+    let again = ingest(&source, &lake, &options, &NoProgress).await.unwrap();
+    assert_eq!(again.objects_read, 0, "every object is in the ledger");
 }
 
 #[tokio::test(flavor = "multi_thread")]

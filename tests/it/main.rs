@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod deploy;
+mod engines;
 mod detections;
 mod fault_proxy;
 mod faults;

@@ -284,7 +284,7 @@ fn run_without_arguments_shows_the_whole_product_on_the_sample_logs() {
         "{text}"
     );
     assert!(text.contains("\"MetricName\": \"JobHeartbeat\""), "{text}");
-    assert!(dir.path().join("lake/_manifest").is_dir());
+    assert!(dir.path().join("lake/events/_delta_log").is_dir());
 }
 
 #[tokio::test(flavor = "multi_thread")]

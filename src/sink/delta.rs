@@ -1,0 +1,325 @@
+//! The lake's tables as Delta Lake tables, through delta-rs.
+//!
+//! Why Delta: the lake must be readable by the engines security teams already run (Athena, Trino,
+//! Spark, DuckDB) and writable by several workers at once, on S3, without a lock service. A Delta
+//! table is Parquet files plus a log of JSON commits (`_delta_log/<version>.json`); a file is part
+//! of the table only once a commit names it, and a commit is one put-if-absent of the next log
+//! entry (`If-None-Match: *` on S3), so two writers can never both take a version: the loser
+//! re-reads what was committed meanwhile, checks it does not conflict, and tries the next version.
+//!
+//! This module owns where a table lives (a local folder or `s3://bucket/prefix/<table>`), the
+//! storage options that point delta-rs at the same S3 endpoint and credentials as the rest of the
+//! tool, and the two write operations the lake uses: a blind append and an insert-only MERGE, each
+//! retried on a commit conflict. Commits never delete expired log files: only `lake vacuum` does
+//! (the ingest job's IAM policy has no `s3:DeleteObject`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
+use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::{CommitProperties, TransactionError};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use url::Url;
+
+use super::SinkError;
+
+/// Attempts of one write before a conflict is reported (each sees the newer table).
+const MAX_ATTEMPTS: usize = 30;
+
+/// Where a lake lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local folder.
+    Local(PathBuf),
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key prefix without a trailing `/` (may be empty).
+        prefix: String,
+    },
+}
+
+impl Location {
+    /// The URL of table `name` of the lake.
+    pub fn table_url(&self, name: &str) -> Result<Url, SinkError> {
+        match self {
+            Location::Local(root) => {
+                let abs = std::path::absolute(root.join(name)).map_err(|e| SinkError::io(root, e))?;
+                Url::from_directory_path(&abs).map_err(|()| SinkError::Write {
+                    path: abs.display().to_string(),
+                    message: "not an absolute path".into(),
+                })
+            }
+            Location::S3 { bucket, prefix } => {
+                let key = if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}/{name}")
+                };
+                Url::parse(&format!("s3://{bucket}/{key}")).map_err(|e| SinkError::Write {
+                    path: format!("s3://{bucket}/{key}"),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// How the lake is named in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Local(root) => root.display().to_string(),
+            Location::S3 { bucket, prefix } if prefix.is_empty() => format!("s3://{bucket}"),
+            Location::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// The local folder, for a local lake.
+    pub fn local_root(&self) -> Option<&Path> {
+        match self {
+            Location::Local(root) => Some(root),
+            Location::S3 { .. } => None,
+        }
+    }
+}
+
+/// The storage options that make delta-rs use the SDK's credential chain, region and endpoint
+/// settings (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, path-style addressing as `aws` decides).
+pub async fn s3_options() -> HashMap<String, String> {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| deltalake::aws::register_handlers(None));
+    let config = crate::aws::sdk_config().await;
+    let mut options = HashMap::new();
+    // Resolve credentials through the standard chain (profiles, SSO, web identity, the task role)
+    // even when a custom endpoint is set, exactly as the SDK clients do.
+    options.insert("AWS_FORCE_CREDENTIAL_LOAD".into(), "true".into());
+    if let Some(region) = config.region() {
+        options.insert("AWS_REGION".into(), region.to_string());
+    }
+    let endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
+    if let Some(endpoint) = endpoint {
+        if endpoint.starts_with("http://") {
+            options.insert("AWS_ALLOW_HTTP".into(), "true".into());
+        }
+        options.insert("AWS_ENDPOINT_URL".into(), endpoint);
+    }
+    options.insert(
+        "AWS_VIRTUAL_HOSTED_STYLE_REQUEST".into(),
+        (!crate::aws::s3_path_style()).to_string(),
+    );
+    options
+}
+
+/// A table's error, naming the table.
+pub fn error(url: &Url, e: DeltaTableError) -> SinkError {
+    SinkError::Delta {
+        table: url.to_string(),
+        message: crate::source::error_chain(&e),
+    }
+}
+
+/// Open the table at `url`; None when no table was ever committed there.
+pub async fn open(
+    url: &Url,
+    options: &HashMap<String, String>,
+) -> Result<Option<DeltaTable>, SinkError> {
+    if let Some(path) = url.to_file_path().ok().filter(|_| url.scheme() == "file")
+        && !path.join("_delta_log").exists()
+    {
+        return Ok(None);
+    }
+    let builder = DeltaTableBuilder::from_url(url.clone())
+        .map_err(|e| error(url, e))?
+        .with_storage_options(options.clone());
+    match builder.load().await {
+        Ok(t) => Ok(Some(t)),
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(error(url, e)),
+    }
+}
+
+/// A handle on a table that may not exist yet (it is created by its first write).
+async fn handle(url: &Url, options: &HashMap<String, String>) -> Result<DeltaTable, SinkError> {
+    if let Ok(path) = url.to_file_path()
+        && url.scheme() == "file"
+    {
+        std::fs::create_dir_all(&path).map_err(|e| SinkError::io(&path, e))?;
+    }
+    DeltaTable::try_from_url_with_storage_options(url.clone(), options.clone())
+        .await
+        .map_err(|e| error(url, e))
+}
+
+/// Commit properties of every write of ingest: no clean-up of expired log files (that needs
+/// `s3:DeleteObject`, which only `lake vacuum` is given), and the commit id as app metadata.
+fn commit_properties(commit_id: &str) -> CommitProperties {
+    CommitProperties::default()
+        .with_cleanup_expired_logs(Some(false))
+        .with_metadata([(
+            "agenttrail.commit".to_string(),
+            serde_json::Value::String(commit_id.to_string()),
+        )])
+}
+
+/// Whether `e` is a lost race that a fresh attempt can win.
+fn is_conflict(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_)
+            }
+    )
+}
+
+/// Wait a little before the next attempt, more after each conflict, with jitter so that racing
+/// writers spread out.
+async fn back_off(attempt: usize) {
+    let jitter = u64::from(std::process::id() % 50) + (attempt as u64 * 37) % 50;
+    let ms = (20u64 << attempt.min(6)) + jitter;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// Append `batches` to the table (created, partitioned by `partition`, if absent), exactly once.
+///
+/// The commit carries an application transaction (`txn`) named after `commit_id`. If the answer
+/// to the log PUT is lost after S3 applied it, the retried PUT finds the version taken, and the
+/// conflict check sees our own app id in the winning commit (`ConcurrentTransaction`) instead of
+/// appending the rows a second time; the loop below then finds the app id in the table and stops.
+pub async fn append(
+    url: &Url,
+    options: &HashMap<String, String>,
+    batches: Vec<RecordBatch>,
+    partition: Option<&str>,
+    commit_id: &str,
+) -> Result<(), SinkError> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(());
+    }
+    let app_id = format!("agenttrail-{commit_id}");
+    let mut attempt = 0;
+    loop {
+        let table = handle(url, options).await?;
+        if attempt > 0 && committed(&table, &app_id).await? {
+            return Ok(());
+        }
+        let mut write = table
+            .write(batches.clone())
+            .with_save_mode(SaveMode::Append)
+            .with_writer_properties(super::parquet::writer_properties())
+            .with_commit_properties(
+                commit_properties(commit_id)
+                    .with_application_transaction(Transaction::new(&app_id, 1)),
+            );
+        if let Some(p) = partition {
+            write = write.with_partition_columns([p]);
+        }
+        match write.await {
+            Ok(_) => return Ok(()),
+            Err(e) if (is_conflict(&e) || already_exists(&e)) && attempt + 1 < MAX_ATTEMPTS => {
+                tracing::debug!(table = %url, attempt, error = %e, "Commit conflict; trying again.");
+                attempt += 1;
+                back_off(attempt).await;
+            }
+            Err(e) => return Err(error(url, e)),
+        }
+    }
+}
+
+/// Whether a commit with application transaction `app_id` is in the table.
+async fn committed(table: &DeltaTable, app_id: &str) -> Result<bool, SinkError> {
+    let Ok(state) = table.snapshot() else {
+        return Ok(false);
+    };
+    state
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await
+        .map(|v| v.is_some())
+        .map_err(|e| error(table.table_url(), e))
+}
+
+/// Insert the rows of `batches` whose key is not in the table yet: an insert-only MERGE on
+/// `predicate` (over the aliases `t`, target, and `s`, source). A MERGE that lost a race to a
+/// writer that appended to the same partitions is run again on the newer table, so a row is
+/// never inserted twice and never lost. Returns the rows inserted.
+pub async fn insert_new(
+    url: &Url,
+    options: &HashMap<String, String>,
+    batches: Vec<RecordBatch>,
+    partition: Option<&str>,
+    predicate: &str,
+    commit_id: &str,
+) -> Result<u64, SinkError> {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows == 0 {
+        return Ok(0);
+    }
+    let schema = batches[0].schema();
+    let mut attempt = 0;
+    loop {
+        let table = handle(url, options).await?;
+        let result = if table.version().is_none() {
+            // No table yet: the first write creates it; a racing creator makes this a conflict.
+            let mut write = table
+                .write(batches.clone())
+                .with_save_mode(SaveMode::ErrorIfExists)
+                .with_writer_properties(super::parquet::writer_properties())
+                .with_commit_properties(commit_properties(commit_id));
+            if let Some(p) = partition {
+                write = write.with_partition_columns([p]);
+            }
+            write.await.map(|_| rows as u64)
+        } else {
+            let ctx = SessionContext::new();
+            let source = datafusion::datasource::MemTable::try_new(
+                schema.clone(),
+                vec![batches.clone()],
+            )
+            .map_err(|e| error(url, e.into()))?;
+            let source = ctx
+                .read_table(Arc::new(source))
+                .map_err(|e| error(url, e.into()))?;
+            let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            let merge = table
+                .merge(source, predicate)
+                .with_source_alias("s")
+                .with_target_alias("t")
+                .with_writer_properties(super::parquet::writer_properties())
+                .with_commit_properties(commit_properties(commit_id))
+                .when_not_matched_insert(|insert| {
+                    columns.iter().fold(insert, |i, c| {
+                        i.set(c.as_str(), format!("s.\"{c}\"").as_str())
+                    })
+                });
+            match merge {
+                Ok(m) => m
+                    .await
+                    .map(|(_, metrics)| metrics.num_target_rows_inserted as u64),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(n) => return Ok(n),
+            Err(e) if (is_conflict(&e) || already_exists(&e)) && attempt + 1 < MAX_ATTEMPTS => {
+                tracing::debug!(table = %url, attempt, error = %e, "Commit conflict; merging again.");
+                attempt += 1;
+                back_off(attempt).await;
+            }
+            Err(e) => return Err(error(url, e)),
+        }
+    }
+}
+
+/// A create that found the table made by another writer meanwhile.
+fn already_exists(e: &DeltaTableError) -> bool {
+    e.to_string().contains("already exists")
+}
