@@ -202,7 +202,9 @@ pub struct RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum LakeCommand {
     /// Versions, files, rows and bytes of every table, and of each date of `events`.
-    #[command(after_help = "Examples:\n  agenttrail lake info --lake ./lake\n  agenttrail lake info --lake s3://lake-bucket/agenttrail --format json")]
+    #[command(
+        after_help = "Examples:\n  agenttrail lake info --lake ./lake\n  agenttrail lake info --lake s3://lake-bucket/agenttrail --format json"
+    )]
     Info(LakeInfoArgs),
     /// Compact the small files frequent runs create into large ones, then checkpoint the log.
     #[command(after_help = LAKE_OPTIMIZE_EXAMPLES)]

@@ -24,10 +24,10 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use arrow::datatypes::SchemaRef;
 use datafusion::prelude::{SessionConfig, SessionContext, col};
 use thiserror::Error;
 
@@ -64,7 +64,6 @@ pub struct TimeRange {
     /// Exclusive end.
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
-
 
 /// Build a session with the lake's tables and the JSON and rule functions registered.
 pub async fn build_context(lake: &Lake, settings: &Settings) -> Result<SessionContext, QueryError> {
@@ -108,7 +107,11 @@ pub async fn build_context_in(
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)?;
     for table in crate::sink::TABLES {
-        let name = if *table == "events" { "lake_events" } else { table };
+        let name = if *table == "events" {
+            "lake_events"
+        } else {
+            table
+        };
         register_table(&ctx, lake, table, name).await?;
     }
     tracing::debug!(peak_rss_mib = peak_rss_mib(), "Lake tables opened.");
@@ -128,10 +131,18 @@ pub async fn build_context_in(
         ))
     };
     if let Some(s) = range.since {
-        df = df.filter(col("event_date").gt_eq(day(s)).and(col("event_time").gt_eq(ts(s))))?;
+        df = df.filter(
+            col("event_date")
+                .gt_eq(day(s))
+                .and(col("event_time").gt_eq(ts(s))),
+        )?;
     }
     if let Some(u) = range.until {
-        df = df.filter(col("event_date").lt_eq(day(u)).and(col("event_time").lt(ts(u))))?;
+        df = df.filter(
+            col("event_date")
+                .lt_eq(day(u))
+                .and(col("event_time").lt(ts(u))),
+        )?;
     }
     ctx.register_table("events_all", df.into_view())?;
     let rules = Arc::new(Rules::new(&settings.classify));

@@ -75,9 +75,7 @@ pub fn export(lake: &Lake, engine: Engine, database: &str) -> Result<String, Sin
             }
         }
         Engine::Trino => {
-            out.push_str(&format!(
-                "CREATE SCHEMA IF NOT EXISTS delta.{database};\n"
-            ));
+            out.push_str(&format!("CREATE SCHEMA IF NOT EXISTS delta.{database};\n"));
             for t in TABLES {
                 out.push_str(&format!(
                     "CALL delta.system.register_table(schema_name => {}, table_name => {}, table_location => {});\n",
@@ -136,7 +134,11 @@ mod tests {
             remote: None,
         };
         let ddl = export(&lake, Engine::Athena, "agenttrail").unwrap();
-        assert_eq!(ddl.matches("TBLPROPERTIES ('table_type' = 'DELTA')").count(), TABLES.len());
+        assert_eq!(
+            ddl.matches("TBLPROPERTIES ('table_type' = 'DELTA')")
+                .count(),
+            TABLES.len()
+        );
         assert!(ddl.contains("CREATE EXTERNAL TABLE IF NOT EXISTS agenttrail.events\nLOCATION 's3://lake-bucket/it''s/agenttrail/events/'"), "{ddl}");
         assert!(export(&lake, Engine::Athena, "x; DROP").is_err());
         let local = Lake::open(std::path::Path::new("/tmp/lake"));

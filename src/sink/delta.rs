@@ -30,6 +30,8 @@ use super::SinkError;
 
 /// Attempts of one write before a conflict is reported (each sees the newer table).
 const MAX_ATTEMPTS: usize = 30;
+/// Attempts of one write that keeps failing on storage errors (S3 unreachable, answers lost).
+const MAX_IO_ATTEMPTS: usize = 6;
 
 /// Where a lake lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +52,8 @@ impl Location {
     pub fn table_url(&self, name: &str) -> Result<Url, SinkError> {
         match self {
             Location::Local(root) => {
-                let abs = std::path::absolute(root.join(name)).map_err(|e| SinkError::io(root, e))?;
+                let abs =
+                    std::path::absolute(root.join(name)).map_err(|e| SinkError::io(root, e))?;
                 Url::from_directory_path(&abs).map_err(|()| SinkError::Write {
                     path: abs.display().to_string(),
                     message: "not an absolute path".into(),
@@ -181,6 +184,25 @@ fn is_conflict(e: &DeltaTableError) -> bool {
     )
 }
 
+/// Whether `e` may be transient storage trouble (a reset connection, a lost answer): the write
+/// is tried again on a freshly read table, which tells whether the lost attempt committed.
+fn is_io(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::ObjectStore { .. }
+            | DeltaTableError::Transaction {
+                source: TransactionError::ObjectStore { .. }
+                    | TransactionError::LogStoreError { .. }
+            }
+    )
+}
+
+/// Whether another attempt is worth it after `e`, the `attempt`-th failure (from 0).
+fn retry(e: &DeltaTableError, attempt: usize) -> bool {
+    ((is_conflict(e) || already_exists(e)) && attempt + 1 < MAX_ATTEMPTS)
+        || (is_io(e) && attempt + 1 < MAX_IO_ATTEMPTS)
+}
+
 /// Wait a little before the next attempt, more after each conflict, with jitter so that racing
 /// writers spread out.
 async fn back_off(attempt: usize) {
@@ -225,8 +247,8 @@ pub async fn append(
         }
         match write.await {
             Ok(_) => return Ok(()),
-            Err(e) if (is_conflict(&e) || already_exists(&e)) && attempt + 1 < MAX_ATTEMPTS => {
-                tracing::debug!(table = %url, attempt, error = %e, "Commit conflict; trying again.");
+            Err(e) if retry(&e, attempt) => {
+                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; trying again.");
                 attempt += 1;
                 back_off(attempt).await;
             }
@@ -251,6 +273,10 @@ async fn committed(table: &DeltaTable, app_id: &str) -> Result<bool, SinkError> 
 /// `predicate` (over the aliases `t`, target, and `s`, source). A MERGE that lost a race to a
 /// writer that appended to the same partitions is run again on the newer table, so a row is
 /// never inserted twice and never lost. Returns the rows inserted.
+///
+/// Like [`append`], the commit carries an application transaction: after a lost answer, the next
+/// attempt finds its own commit and reads how many rows it inserted from the commit's metrics,
+/// so the counts reported stay exact.
 pub async fn insert_new(
     url: &Url,
     options: &HashMap<String, String>,
@@ -264,27 +290,31 @@ pub async fn insert_new(
         return Ok(0);
     }
     let schema = batches[0].schema();
+    let app_id = format!("agenttrail-{commit_id}");
+    let properties =
+        || commit_properties(commit_id).with_application_transaction(Transaction::new(&app_id, 1));
     let mut attempt = 0;
     loop {
         let table = handle(url, options).await?;
+        if attempt > 0 && committed(&table, &app_id).await? {
+            return inserted_by(&table, commit_id).await;
+        }
         let result = if table.version().is_none() {
             // No table yet: the first write creates it; a racing creator makes this a conflict.
             let mut write = table
                 .write(batches.clone())
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(commit_properties(commit_id));
+                .with_commit_properties(properties());
             if let Some(p) = partition {
                 write = write.with_partition_columns([p]);
             }
             write.await.map(|_| rows as u64)
         } else {
             let ctx = SessionContext::new();
-            let source = datafusion::datasource::MemTable::try_new(
-                schema.clone(),
-                vec![batches.clone()],
-            )
-            .map_err(|e| error(url, e.into()))?;
+            let source =
+                datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches.clone()])
+                    .map_err(|e| error(url, e.into()))?;
             let source = ctx
                 .read_table(Arc::new(source))
                 .map_err(|e| error(url, e.into()))?;
@@ -294,7 +324,7 @@ pub async fn insert_new(
                 .with_source_alias("s")
                 .with_target_alias("t")
                 .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(commit_properties(commit_id))
+                .with_commit_properties(properties())
                 .when_not_matched_insert(|insert| {
                     columns.iter().fold(insert, |i, c| {
                         i.set(c.as_str(), format!("s.\"{c}\"").as_str())
@@ -309,14 +339,39 @@ pub async fn insert_new(
         };
         match result {
             Ok(n) => return Ok(n),
-            Err(e) if (is_conflict(&e) || already_exists(&e)) && attempt + 1 < MAX_ATTEMPTS => {
-                tracing::debug!(table = %url, attempt, error = %e, "Commit conflict; merging again.");
+            Err(e) if retry(&e, attempt) => {
+                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; merging again.");
                 attempt += 1;
                 back_off(attempt).await;
             }
             Err(e) => return Err(error(url, e)),
         }
     }
+}
+
+/// The rows the commit of `commit_id` inserted, from its commit info (`operationMetrics` of a
+/// MERGE, `num_added_rows` of the write that created the table).
+async fn inserted_by(table: &DeltaTable, commit_id: &str) -> Result<u64, SinkError> {
+    use futures::TryStreamExt;
+    let infos: Vec<_> = table
+        .history(Some(100))
+        .try_collect()
+        .await
+        .map_err(|e| error(table.table_url(), e))?;
+    let ours = infos
+        .iter()
+        .find(|i| i.info.get("agenttrail.commit").and_then(|v| v.as_str()) == Some(commit_id));
+    let metric = |name: &str| {
+        ours.and_then(|i| i.info.get("operationMetrics"))
+            .and_then(|m| m.get(name))
+            .and_then(|v| v.as_u64())
+    };
+    metric("num_target_rows_inserted")
+        .or_else(|| metric("num_added_rows"))
+        .ok_or_else(|| SinkError::Delta {
+            table: table.table_url().to_string(),
+            message: format!("commit {commit_id} is in the table but its metrics are not"),
+        })
 }
 
 /// A create that found the table made by another writer meanwhile.

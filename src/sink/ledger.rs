@@ -68,11 +68,15 @@ pub fn to_batch(
     let n = sources.len();
     let int = |f: fn(&SourceEntry) -> u64| -> ArrayRef {
         Arc::new(Int64Array::from_iter_values(
-            sources.iter().map(|s| i64::try_from(f(s)).unwrap_or(i64::MAX)),
+            sources
+                .iter()
+                .map(|s| i64::try_from(f(s)).unwrap_or(i64::MAX)),
         ))
     };
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(sources.iter().map(|s| &s.uri))),
+        Arc::new(StringArray::from_iter_values(
+            sources.iter().map(|s| &s.uri),
+        )),
         Arc::new(StringArray::from_iter_values(
             sources.iter().map(|s| &s.version),
         )),
@@ -86,7 +90,9 @@ pub fn to_batch(
         Arc::new(StringArray::from_iter(
             sources.iter().map(|s| s.sha256.as_deref()),
         )),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(commit_id, n))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            commit_id, n,
+        ))),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(
                 at.timestamp_micros(),
@@ -101,7 +107,7 @@ pub fn to_batch(
 /// Every source object of the lake.
 #[derive(Debug, Default, Clone)]
 pub struct Ledger {
-    /// One entry per ledger row, in no particular order.
+    /// One entry per ledger row, oldest commit first (commit ids start with the commit's time).
     pub sources: Vec<SourceEntry>,
     /// Distinct commits that wrote ledger rows.
     pub commits: usize,
@@ -110,8 +116,7 @@ pub struct Ledger {
 impl Ledger {
     /// Read the ledger from the table's rows (columns as declared by [`schema`]).
     pub fn from_batches(batches: &[RecordBatch]) -> Ledger {
-        let mut sources = Vec::new();
-        let mut commits = std::collections::HashSet::new();
+        let mut rows: Vec<(String, SourceEntry)> = Vec::new();
         for b in batches {
             let s = |name: &str| b.column_by_name(name).map(|c| c.as_string::<i32>().clone());
             let i = |name: &str| {
@@ -127,7 +132,8 @@ impl Ledger {
                 (i("size"), i("records"), i("rejected"), i("duplicates"));
             let (error, sha) = (s("error"), s("sha256"));
             let get = |a: &Option<Int64Array>, r: usize| {
-                a.as_ref().map_or(0, |a| u64::try_from(a.value(r)).unwrap_or(0))
+                a.as_ref()
+                    .map_or(0, |a| u64::try_from(a.value(r)).unwrap_or(0))
             };
             let opt = |a: &Option<StringArray>, r: usize| {
                 a.as_ref()
@@ -135,22 +141,28 @@ impl Ledger {
                     .map(|a| a.value(r).to_string())
             };
             for r in 0..b.num_rows() {
-                commits.insert(commit.value(r).to_string());
-                sources.push(SourceEntry {
-                    uri: uri.value(r).to_string(),
-                    version: version.value(r).to_string(),
-                    size: get(&size, r),
-                    records: get(&records, r),
-                    rejected: get(&rejected, r),
-                    duplicates: get(&duplicates, r),
-                    error: opt(&error, r),
-                    sha256: opt(&sha, r),
-                });
+                rows.push((
+                    commit.value(r).to_string(),
+                    SourceEntry {
+                        uri: uri.value(r).to_string(),
+                        version: version.value(r).to_string(),
+                        size: get(&size, r),
+                        records: get(&records, r),
+                        rejected: get(&rejected, r),
+                        duplicates: get(&duplicates, r),
+                        error: opt(&error, r),
+                        sha256: opt(&sha, r),
+                    },
+                ));
             }
         }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut commits: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+        commits.dedup();
+        let commits = commits.len();
         Ledger {
-            sources,
-            commits: commits.len(),
+            sources: rows.into_iter().map(|(_, s)| s).collect(),
+            commits,
         }
     }
 
@@ -159,7 +171,9 @@ impl Ledger {
     pub fn ingested(&self) -> HashMap<&str, Vec<&str>> {
         let mut out: HashMap<&str, Vec<&str>> = HashMap::new();
         for s in &self.sources {
-            out.entry(s.uri.as_str()).or_default().push(s.version.as_str());
+            out.entry(s.uri.as_str())
+                .or_default()
+                .push(s.version.as_str());
         }
         out
     }
@@ -169,7 +183,8 @@ impl Ledger {
         map.get(uri).is_some_and(|v| v.contains(&version))
     }
 
-    /// Map of ingested `uri` → (`version`, `sha256`) for objects whose hash is known.
+    /// Map of ingested `uri` → (`version`, `sha256`) for objects whose hash is known; for an
+    /// object read in several versions, the latest read.
     pub fn hashes(&self) -> HashMap<&str, (&str, &str)> {
         self.sources
             .iter()
@@ -200,7 +215,10 @@ mod tests {
         let at = chrono::Utc::now();
         let a = to_batch(&[entry("s3://b/k1", "e1", Some("ab"))], "c1", at).unwrap();
         let b = to_batch(
-            &[entry("s3://b/k1", "e2", None), entry("s3://b/k2", "e3", None)],
+            &[
+                entry("s3://b/k1", "e2", None),
+                entry("s3://b/k2", "e3", None),
+            ],
             "c2",
             at,
         )

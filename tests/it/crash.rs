@@ -139,7 +139,11 @@ async fn sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_lake() {
             let base = std::path::absolute(&root).unwrap();
             named.extend(t.get_file_uris().unwrap().map(|u| {
                 let path = u.strip_prefix("file://").unwrap_or(&u).to_string();
-                let path = Path::new(&path).strip_prefix(&base).unwrap().to_string_lossy().into_owned();
+                let path = Path::new(&path)
+                    .strip_prefix(&base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 format!("{table}/{}", percent_decode(&path))
             }));
         }

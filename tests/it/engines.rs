@@ -29,7 +29,10 @@ fn duckdb_reads(table: &str, endpoint: Option<&str>) -> Value {
 /// The same figures, from agenttrail's own reading of a local lake.
 async fn agenttrail_reads(lake: &Path) -> (u64, u64, String) {
     use sha2::Digest;
-    let rows: u64 = scalar(lake, "SELECT count(*) FROM events_all").await.parse().unwrap();
+    let rows: u64 = scalar(lake, "SELECT count(*) FROM events_all")
+        .await
+        .parse()
+        .unwrap();
     let distinct: u64 = scalar(lake, "SELECT count(DISTINCT dedup_key) FROM events_all")
         .await
         .parse()
@@ -49,8 +52,15 @@ async fn agenttrail_reads(lake: &Path) -> (u64, u64, String) {
 fn assert_same(duck: &Value, ours: &(u64, u64, String)) {
     assert_eq!(duck["rows"], ours.0, "{duck}");
     assert_eq!(duck["distinct"], ours.1, "{duck}");
-    assert_eq!(duck["rows"], duck["distinct"], "a duplicate reached events: {duck}");
-    assert_eq!(duck["sha256"], ours.2.as_str(), "a different event set: {duck}");
+    assert_eq!(
+        duck["rows"], duck["distinct"],
+        "a duplicate reached events: {duck}"
+    );
+    assert_eq!(
+        duck["sha256"],
+        ours.2.as_str(),
+        "a different event set: {duck}"
+    );
 }
 
 /// The `AWSLogs/<account>/CloudTrail/<region>/` folders of a trail folder.
@@ -62,7 +72,12 @@ fn region_prefixes(root: &Path) -> Vec<String> {
             continue;
         };
         for r in regions.flatten() {
-            let rel = r.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = r
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             out.push(format!("{rel}/"));
         }
     }
@@ -71,7 +86,12 @@ fn region_prefixes(root: &Path) -> Vec<String> {
 }
 
 fn lake_cmd(lake: &Path, args: &[&str]) -> std::process::Output {
-    let out = run(agenttrail().arg("-q").arg("lake").args(args).arg("--lake").arg(lake));
+    let out = run(agenttrail()
+        .arg("-q")
+        .arg("lake")
+        .args(args)
+        .arg("--lake")
+        .arg(lake));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     out
 }
@@ -110,7 +130,15 @@ async fn duckdb_reads_a_local_lake_of_100_small_commits_before_and_after_optimiz
     let lake = dir.path().join("lake");
     // One commit per object: 100 small commits, as a job run every few minutes makes.
     let out = run(agenttrail()
-        .args(["-q", "ingest", "--commit-rows", "1", "--fetch-concurrency", "1", "--source"])
+        .args([
+            "-q",
+            "ingest",
+            "--commit-rows",
+            "1",
+            "--fetch-concurrency",
+            "1",
+            "--source",
+        ])
         .arg(data.path())
         .arg("--lake")
         .arg(&lake));
@@ -158,7 +186,10 @@ async fn duckdb_reads_a_local_lake_of_100_small_commits_before_and_after_optimiz
     );
 
     // The compacted-away files stay for readers of older versions until vacuum removes them.
-    assert!(files_after > files_before, "optimize only adds until vacuum");
+    assert!(
+        files_after > files_before,
+        "optimize only adds until vacuum"
+    );
     lake_cmd(&lake, &["vacuum", "--retention-hours", "0"]);
     let files_vacuumed = data_files(&events);
     assert!(
@@ -202,12 +233,23 @@ async fn four_processes_write_one_s3_lake_and_duckdb_reads_it_from_s3() {
     let ingest = |source: &str, lake: &str| {
         crate::publish::with_aws(&mut agenttrail())
             .env("AWS_ENDPOINT_URL", crate::s3::endpoint())
-            .args(["-q", "ingest", "--commit-rows", "300", "--source", source, "--lake", lake])
+            .args([
+                "-q",
+                "ingest",
+                "--commit-rows",
+                "300",
+                "--source",
+                source,
+                "--lake",
+                lake,
+            ])
             .spawn()
             .unwrap()
     };
     let reference = format!("s3://{bucket}/reference");
-    let out = ingest(&format!("s3://{trail}"), &reference).wait_with_output().unwrap();
+    let out = ingest(&format!("s3://{trail}"), &reference)
+        .wait_with_output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
 
     // Two workers on the whole trail, two on one Region prefix each: every object is read by at
@@ -234,7 +276,10 @@ async fn four_processes_write_one_s3_lake_and_duckdb_reads_it_from_s3() {
     let theirs = read(lake.clone());
     let single = read(reference);
     assert_eq!(theirs["rows"], single["rows"], "{theirs} vs {single}");
-    assert_eq!(theirs["rows"], theirs["distinct"], "a duplicate reached events");
+    assert_eq!(
+        theirs["rows"], theirs["distinct"],
+        "a duplicate reached events"
+    );
     assert_eq!(theirs["sha256"], single["sha256"], "a different event set");
     assert_eq!(theirs["types"]["source_index"], "BIGINT");
     assert_eq!(theirs["types"]["event_date"], "DATE");
@@ -242,7 +287,14 @@ async fn four_processes_write_one_s3_lake_and_duckdb_reads_it_from_s3() {
     // agenttrail reads the same rows from S3 in place.
     let out = run(crate::publish::with_aws(&mut agenttrail())
         .env("AWS_ENDPOINT_URL", crate::s3::endpoint())
-        .args(["query", "--format", "csv", "--lake", &lake, "SELECT count(*) AS n FROM events"]));
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--lake",
+            &lake,
+            "SELECT count(*) AS n FROM events",
+        ]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), format!("n\n{}", theirs["rows"]));
 }

@@ -240,7 +240,10 @@ async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
     let bucket = s3::unique("lost-log");
     c.create_bucket().bucket(&bucket).send().await.unwrap();
     let proxy = FaultProxy::start(&s3::endpoint(), move |id, attempt| {
-        (id.starts_with("PUT ") && id.contains("/_delta_log/") && id.contains(".json") && attempt == 1)
+        (id.starts_with("PUT ")
+            && id.contains("/_delta_log/")
+            && id.contains(".json")
+            && attempt == 1)
             .then_some(Fault::LoseResponse)
     });
     let lake = format!("s3://{bucket}/agenttrail");
@@ -262,7 +265,10 @@ async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
         "{err}"
     );
     let lost = proxy.injected();
-    assert!(lost.len() >= 8, "a lost answer for each table's first commit: {lost:?}");
+    assert!(
+        lost.len() >= 8,
+        "a lost answer for each table's first commit: {lost:?}"
+    );
 
     let count = |table: &str| {
         let out = run(agenttrail()
@@ -284,11 +290,20 @@ async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
         .arg(clean.path()));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for table in agenttrail::sink::TABLES {
-        let table = if *table == "events" { "events_all" } else { table };
-        let want = crate::util::scalar(clean.path(), &format!("SELECT count(*) FROM {table}")).await;
+        let table = if *table == "events" {
+            "events_all"
+        } else {
+            table
+        };
+        let want =
+            crate::util::scalar(clean.path(), &format!("SELECT count(*) FROM {table}")).await;
         assert_eq!(count(table), format!("n\n{want}\n"), "{table}");
     }
     // A rerun finds every object in the ledger.
     let again = ingest(&s3::endpoint());
-    assert!(stderr(&again).contains("objects: 0 read"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("objects: 0 read"),
+        "{}",
+        stderr(&again)
+    );
 }

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use agenttrail::decode::{DecodeLimits, DecodedObject, decode_object};
 use agenttrail::source::key::{ObjectKind, parse_key};
-use arrow::array::{Array, StringArray, UInt32Array};
+use arrow::array::{Array, Int64Array, StringArray};
 use proptest::prelude::*;
 use serde_json::value::RawValue;
 
@@ -84,7 +84,7 @@ fn accepted(d: &DecodedObject) -> BTreeSet<(u32, String)> {
         .column_by_name("source_index")
         .unwrap()
         .as_any()
-        .downcast_ref::<UInt32Array>()
+        .downcast_ref::<Int64Array>()
         .unwrap();
     let key = b
         .column_by_name("dedup_key")
@@ -93,7 +93,12 @@ fn accepted(d: &DecodedObject) -> BTreeSet<(u32, String)> {
         .downcast_ref::<StringArray>()
         .unwrap();
     (0..b.num_rows())
-        .map(|r| (idx.value(r), key.value(r).to_string()))
+        .map(|r| {
+            (
+                u32::try_from(idx.value(r)).unwrap(),
+                key.value(r).to_string(),
+            )
+        })
         .collect()
 }
 

@@ -285,10 +285,15 @@ async fn a_lake_on_s3_is_shared_through_fresh_caches() {
         "agenttrail/rejects/part-",
         "agenttrail/ingested/_delta_log/00000000000000000000.json",
     ] {
-        assert!(keys.iter().any(|k| k.starts_with(want)), "{want} missing from {keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with(want)),
+            "{want} missing from {keys:?}"
+        );
     }
     assert!(
-        !keys.iter().any(|k| k.contains("_manifest") || k.contains("_staging")),
+        !keys
+            .iter()
+            .any(|k| k.contains("_manifest") || k.contains("_staging")),
         "{keys:?}"
     );
 
