@@ -56,17 +56,23 @@ pub fn run_id() -> &'static str {
     })
 }
 
+const QUIET_DELTA_ERROR: &str = "error,buoyant_kernel=off,deltalake_core::kernel::transaction=off";
+const QUIET_DELTA_WARN: &str =
+    "warn,agenttrail=info,buoyant_kernel=off,deltalake_core::kernel::transaction=off";
+const QUIET_DELTA_INFO: &str = "info,buoyant_kernel=off,deltalake_core::kernel::transaction=off";
+
 /// Install the global subscriber.
 pub fn init(verbose: u8, quiet: u8, format: LogFormat) {
     let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_env(env_vars::LOG).unwrap_or_else(|_| {
         let level = match (verbose, quiet) {
             (_, q) if q >= 2 => "off",
-            // delta-kernel logs an error for every table opened before its first commit, an
-            // expected state here; real failures reach the user as agenttrail's own errors.
-            (_, 1) => "error,buoyant_kernel=off",
-            (0, _) => "warn,agenttrail=info,buoyant_kernel=off",
-            (1, _) => "info,buoyant_kernel=off",
+            // delta-kernel logs an error for every table opened before its first commit, and
+            // delta-rs one for every commit conflict: both expected here (a new lake, several
+            // writers), and retried; real failures reach the user as agenttrail's own errors.
+            (_, 1) => QUIET_DELTA_ERROR,
+            (0, _) => QUIET_DELTA_WARN,
+            (1, _) => QUIET_DELTA_INFO,
             (2, _) => "info,agenttrail=debug",
             _ => "debug,agenttrail=trace",
         };
