@@ -8,7 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agenttrail-target}"
+# The same target folder as `cargo run` (./target) unless told otherwise, so that the README's
+# second command reuses the dependencies its first command built (CI sets a folder outside the
+# clone, reused between runs).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 MOTO_VERSION="5.2.1"
 
 # 1. Python server for the AWS protocols (moto) in a private virtualenv.

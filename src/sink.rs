@@ -12,15 +12,17 @@
 //! <lake>/_publish_pending.json, _full_scan, …     small state files of the scheduled job
 //! ```
 //!
-//! A commit writes, in this order: the fact and integrity rows (blind appends), the rejects and
-//! the events (insert-only MERGEs, keyed by `(source_object, record_index)` and by
-//! `(event_date, dedup_key)`), then the ledger rows of its source objects. Each step is one Delta
+//! A commit writes, in this order: the fact and integrity rows (appends), the rejects and the
+//! events (keyed inserts: only rows whose `(source_object, record_index)`, resp. `dedup_key`
+//! within the batch's dates, is not stored yet; see `delta::insert_new`), then the ledger rows
+//! of its source objects. Each step is one Delta
 //! commit, atomic on its own (files first, then one put-if-absent log entry). A crash between two
-//! steps leaves source objects without ledger rows: the next run reads them again, the MERGEs
+//! steps leaves source objects without ledger rows: the next run reads them again, the inserts
 //! insert nothing they already hold, and the facts they state again are dropped as duplicates by
 //! their event id at query time. Killing the process at any moment and re-running therefore yields
 //! the same events as one uninterrupted run, and so do several workers writing one lake at once
-//! (a MERGE that raced another writer's append to the same dates is run again on the newer table).
+//! (an insert that raced another writer's append to the same dates is run again on the newer
+//! table).
 //! Files of a writer that died before its log entry are in no table version; `lake vacuum`
 //! deletes them once they are older than its retention period.
 //!
@@ -357,8 +359,7 @@ impl Lake {
             &self.options,
             rejects,
             None,
-            "t.source_object = s.source_object \
-             AND coalesce(t.record_index, -1) = coalesce(s.record_index, -1)",
+            &["source_object", "record_index"],
             &id,
         )
         .await?;
@@ -368,7 +369,7 @@ impl Lake {
             &self.options,
             events,
             partition_column("events"),
-            "t.event_date = s.event_date AND t.dedup_key = s.dedup_key",
+            &["dedup_key"],
             &id,
         )
         .await?;

@@ -9,16 +9,16 @@
 //!
 //! This module owns where a table lives (a local folder or `s3://bucket/prefix/<table>`), the
 //! storage options that point delta-rs at the same S3 endpoint and credentials as the rest of the
-//! tool, and the two write operations the lake uses: a blind append and an insert-only MERGE, each
+//! tool, and the two write operations the lake uses: an append and a keyed insert, each
 //! retried on a commit conflict. Commits never delete expired log files: only `lake vacuum` does
 //! (the ingest job's IAM policy has no `s3:DeleteObject`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
@@ -165,10 +165,7 @@ async fn handle(url: &Url, options: &HashMap<String, String>) -> Result<DeltaTab
 fn commit_properties(commit_id: &str) -> CommitProperties {
     CommitProperties::default()
         .with_cleanup_expired_logs(Some(false))
-        .with_metadata([(
-            "agenttrail.commit".to_string(),
-            serde_json::Value::String(commit_id.to_string()),
-        )])
+        .with_metadata([(COMMIT.to_string(), serde_json::Value::from(commit_id))])
 }
 
 /// Whether `e` is a lost race that a fresh attempt can win.
@@ -269,30 +266,42 @@ async fn committed(table: &DeltaTable, app_id: &str) -> Result<bool, SinkError> 
         .map_err(|e| error(table.table_url(), e))
 }
 
-/// Insert the rows of `batches` whose key is not in the table yet: an insert-only MERGE on
-/// `predicate` (over the aliases `t`, target, and `s`, source). A MERGE that lost a race to a
-/// writer that appended to the same partitions is run again on the newer table, so a row is
-/// never inserted twice and never lost. Returns the rows inserted.
+/// Insert the rows of `batches` whose key (`key` columns) is not in the table yet, exactly once,
+/// and return how many were inserted.
+///
+/// Why not a MERGE: delta-rs' MERGE full-joins the batch with every column of every row of the
+/// partitions it touches, so a day of a million events was read whole again by each commit of that
+/// day. Instead the keys already stored in the batch's partitions are streamed (one narrow column,
+/// partition-pruned, matched against the batch's own keys, so memory follows the batch), the
+/// batch's new rows are written, and the commit states what it read: a Delta `WRITE` whose read
+/// predicate is `<partition> IN (<the batch's values>)`. A writer that appended to one of those
+/// partitions after we read them makes the commit fail its conflict check (`ConcurrentAppend`),
+/// and the whole step runs again on the newer table, so two workers never both insert an event.
 ///
 /// Like [`append`], the commit carries an application transaction: after a lost answer, the next
-/// attempt finds its own commit and reads how many rows it inserted from the commit's metrics,
-/// so the counts reported stay exact.
+/// attempt finds its own commit and reads its inserted count from the commit's metadata.
 pub async fn insert_new(
     url: &Url,
     options: &HashMap<String, String>,
     batches: Vec<RecordBatch>,
     partition: Option<&str>,
-    predicate: &str,
+    key: &[&str],
     commit_id: &str,
 ) -> Result<u64, SinkError> {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows == 0 {
         return Ok(0);
     }
-    let schema = batches[0].schema();
     let app_id = format!("agenttrail-{commit_id}");
-    let properties =
-        || commit_properties(commit_id).with_application_transaction(Transaction::new(&app_id, 1));
+    let properties = |inserted: u64| {
+        CommitProperties::default()
+            .with_cleanup_expired_logs(Some(false))
+            .with_metadata([
+                (COMMIT.to_string(), serde_json::Value::from(commit_id)),
+                (INSERTED.to_string(), serde_json::Value::from(inserted)),
+            ])
+            .with_application_transaction(Transaction::new(&app_id, 1))
+    };
     let mut attempt = 0;
     loop {
         let table = handle(url, options).await?;
@@ -305,42 +314,18 @@ pub async fn insert_new(
                 .write(batches.clone())
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(properties());
+                .with_commit_properties(properties(rows as u64));
             if let Some(p) = partition {
                 write = write.with_partition_columns([p]);
             }
             write.await.map(|_| rows as u64)
         } else {
-            let ctx = SessionContext::new();
-            let source =
-                datafusion::datasource::MemTable::try_new(schema.clone(), vec![batches.clone()])
-                    .map_err(|e| error(url, e.into()))?;
-            let source = ctx
-                .read_table(Arc::new(source))
-                .map_err(|e| error(url, e.into()))?;
-            let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-            let merge = table
-                .merge(source, predicate)
-                .with_source_alias("s")
-                .with_target_alias("t")
-                .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(properties())
-                .when_not_matched_insert(|insert| {
-                    columns.iter().fold(insert, |i, c| {
-                        i.set(c.as_str(), format!("s.\"{c}\"").as_str())
-                    })
-                });
-            match merge {
-                Ok(m) => m
-                    .await
-                    .map(|(_, metrics)| metrics.num_target_rows_inserted as u64),
-                Err(e) => Err(e),
-            }
+            append_missing(&table, &batches, partition, key, &properties).await
         };
         match result {
             Ok(n) => return Ok(n),
             Err(e) if retry(&e, attempt) => {
-                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; merging again.");
+                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; inserting again.");
                 attempt += 1;
                 back_off(attempt).await;
             }
@@ -349,8 +334,159 @@ pub async fn insert_new(
     }
 }
 
-/// The rows the commit of `commit_id` inserted, from its commit info (`operationMetrics` of a
-/// MERGE, `num_added_rows` of the write that created the table).
+/// The app-metadata key of the rows a keyed insert added.
+const INSERTED: &str = "agenttrail.inserted";
+/// The app-metadata key of the agenttrail commit a Delta commit belongs to.
+const COMMIT: &str = "agenttrail.commit";
+
+/// One attempt of [`insert_new`] on an existing table.
+async fn append_missing(
+    table: &DeltaTable,
+    batches: &[RecordBatch],
+    partition: Option<&str>,
+    key: &[&str],
+    properties: &(dyn Fn(u64) -> CommitProperties + Sync),
+) -> Result<u64, DeltaTableError> {
+    use datafusion::prelude::{col, lit};
+    use futures::StreamExt;
+
+    let source_keys: Vec<Vec<Option<String>>> = batches
+        .iter()
+        .map(|b| row_keys(b, key))
+        .collect::<Result<_, _>>()?;
+    let wanted: HashSet<&str> = source_keys
+        .iter()
+        .flatten()
+        .filter_map(|k| k.as_deref())
+        .collect();
+    // The partition values the batch touches: the scope of both the key scan and the commit's
+    // read predicate.
+    let scope: Option<Vec<String>> = match partition {
+        Some(p) => {
+            let mut values = std::collections::BTreeSet::new();
+            for b in batches {
+                let c = b
+                    .column_by_name(p)
+                    .ok_or_else(|| DeltaTableError::Generic(format!("{p} missing")))?;
+                let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?;
+                values.extend(c.as_string::<i32>().iter().flatten().map(str::to_string));
+            }
+            Some(values.into_iter().collect())
+        }
+        None => None,
+    };
+    let ctx = SessionContext::new();
+    let provider = table
+        .table_provider()
+        .with_session(Arc::new(ctx.state()))
+        .await?;
+    let mut df = ctx.read_table(provider)?;
+    if let (Some(p), Some(values)) = (partition, &scope) {
+        let data_type = table_type(table, p)?;
+        let list = values
+            .iter()
+            .map(|v| datafusion::prelude::cast(lit(v.as_str()), data_type.clone()))
+            .collect();
+        df = df.filter(col(p).in_list(list, false))?;
+    }
+    let mut stream = df.select_columns(key)?.execute_stream().await?;
+    let mut found: HashSet<String> = HashSet::new();
+    while let Some(batch) = stream.next().await {
+        for k in row_keys(&batch?, key)?.into_iter().flatten() {
+            if wanted.contains(k.as_str()) {
+                found.insert(k);
+            }
+        }
+    }
+    let mut kept = Vec::with_capacity(batches.len());
+    for (b, keys) in batches.iter().zip(&source_keys) {
+        let mask: arrow::array::BooleanArray = keys
+            .iter()
+            .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
+            .collect();
+        let b = arrow::compute::filter_record_batch(b, &mask)?;
+        if b.num_rows() > 0 {
+            kept.push(b);
+        }
+    }
+    let inserted: usize = kept.iter().map(|b| b.num_rows()).sum();
+    if inserted == 0 {
+        return Ok(0);
+    }
+    let mut writer = deltalake::writer::RecordBatchWriter::for_table(table)?
+        .with_writer_properties(super::parquet::writer_properties());
+    for b in kept {
+        deltalake::writer::DeltaWriter::write(&mut writer, b).await?;
+    }
+    let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
+    let predicate = match (partition, &scope) {
+        (Some(p), Some(values)) => format!(
+            "{p} IN ({})",
+            values
+                .iter()
+                .map(|v| format!("'{}'", v.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => "true".to_string(),
+    };
+    let operation = deltalake::protocol::DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: partition.map(|p| vec![p.to_string()]),
+        predicate: Some(predicate),
+    };
+    let snapshot = table.snapshot()?;
+    deltalake::kernel::transaction::CommitBuilder::from(properties(inserted as u64))
+        .with_actions(
+            adds.into_iter()
+                .map(deltalake::kernel::Action::Add)
+                .collect(),
+        )
+        .build(Some(snapshot), table.log_store(), operation)
+        .await?;
+    Ok(inserted as u64)
+}
+
+/// The Arrow type of column `name` of the table.
+fn table_type(
+    table: &DeltaTable,
+    name: &str,
+) -> Result<arrow::datatypes::DataType, DeltaTableError> {
+    let schema = table.snapshot()?.snapshot().arrow_schema();
+    Ok(schema.field_with_name(name)?.data_type().clone())
+}
+
+/// Each row's key: the `key` columns as text, joined by a unit separator (None when all are
+/// null).
+fn row_keys(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Option<String>>, DeltaTableError> {
+    let mut cols = Vec::with_capacity(key.len());
+    for k in key {
+        let c = batch
+            .column_by_name(k)
+            .ok_or_else(|| DeltaTableError::Generic(format!("key column {k} missing")))?;
+        cols.push(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?);
+    }
+    let cols: Vec<&arrow::array::StringArray> = cols.iter().map(|c| c.as_string::<i32>()).collect();
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            if cols.iter().all(|c| c.is_null(r)) {
+                return None;
+            }
+            let mut k = String::new();
+            for (i, c) in cols.iter().enumerate() {
+                if i > 0 {
+                    k.push('\u{1f}');
+                }
+                if c.is_valid(r) {
+                    k.push_str(c.value(r));
+                }
+            }
+            Some(k)
+        })
+        .collect())
+}
+
+/// The rows the commit of `commit_id` inserted, from its commit info.
 async fn inserted_by(table: &DeltaTable, commit_id: &str) -> Result<u64, SinkError> {
     use futures::TryStreamExt;
     let infos: Vec<_> = table
@@ -360,14 +496,9 @@ async fn inserted_by(table: &DeltaTable, commit_id: &str) -> Result<u64, SinkErr
         .map_err(|e| error(table.table_url(), e))?;
     let ours = infos
         .iter()
-        .find(|i| i.info.get("agenttrail.commit").and_then(|v| v.as_str()) == Some(commit_id));
-    let metric = |name: &str| {
-        ours.and_then(|i| i.info.get("operationMetrics"))
-            .and_then(|m| m.get(name))
-            .and_then(|v| v.as_u64())
-    };
-    metric("num_target_rows_inserted")
-        .or_else(|| metric("num_added_rows"))
+        .find(|i| i.info.get(COMMIT).and_then(|v| v.as_str()) == Some(commit_id));
+    ours.and_then(|i| i.info.get(INSERTED))
+        .and_then(|v| v.as_u64())
         .ok_or_else(|| SinkError::Delta {
             table: table.table_url().to_string(),
             message: format!("commit {commit_id} is in the table but its metrics are not"),

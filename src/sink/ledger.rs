@@ -4,7 +4,7 @@
 //! the object's version (ETag, or size and mtime locally): an object whose version is in the
 //! ledger is not read again, a new version of the same key is. Each commit appends its ledger rows
 //! last, after its events, rejects and facts are committed, so a crash before that leaves objects
-//! that the next run reads again, and the insert-only MERGE of `events` keeps those records from
+//! that the next run reads again, and the keyed insert of `events` keeps those records from
 //! being stored twice. Two workers that read the same object both append a row for it; readers
 //! take any row of an object's version (they agree).
 

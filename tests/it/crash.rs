@@ -154,6 +154,12 @@ async fn sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_lake() {
         ref_keys,
         "vacuum deleted nothing a table needs"
     );
+    // Another engine reads the resumed lake as agenttrail does.
+    let events = lake.path().join("events");
+    crate::engines::assert_same(
+        &crate::engines::duckdb_reads(events.to_str().unwrap(), None),
+        &crate::engines::agenttrail_reads(lake.path()).await,
+    );
 }
 
 /// File URIs are percent-encoded; the paths on disk are not.

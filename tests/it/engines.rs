@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::util::{agenttrail, query, run, sample_logs, scalar, stderr, stdout};
 
 /// What DuckDB reads from an `events` table (see `duckdb_reader.py`).
-fn duckdb_reads(table: &str, endpoint: Option<&str>) -> Value {
+pub(crate) fn duckdb_reads(table: &str, endpoint: Option<&str>) -> Value {
     let python = std::env::var("AGENTTRAIL_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("AGENTTRAIL_TEST_PYTHON is not set: run the tests through scripts/test.sh, which installs DuckDB and its delta extension")
     });
@@ -27,7 +27,7 @@ fn duckdb_reads(table: &str, endpoint: Option<&str>) -> Value {
 }
 
 /// The same figures, from agenttrail's own reading of a local lake.
-async fn agenttrail_reads(lake: &Path) -> (u64, u64, String) {
+pub(crate) async fn agenttrail_reads(lake: &Path) -> (u64, u64, String) {
     use sha2::Digest;
     let rows: u64 = scalar(lake, "SELECT count(*) FROM events_all")
         .await
@@ -49,7 +49,7 @@ async fn agenttrail_reads(lake: &Path) -> (u64, u64, String) {
     (rows, distinct, hex::encode(h.finalize()))
 }
 
-fn assert_same(duck: &Value, ours: &(u64, u64, String)) {
+pub(crate) fn assert_same(duck: &Value, ours: &(u64, u64, String)) {
     assert_eq!(duck["rows"], ours.0, "{duck}");
     assert_eq!(duck["distinct"], ours.1, "{duck}");
     assert_eq!(
@@ -120,9 +120,8 @@ fn data_files(table: &Path) -> usize {
 async fn duckdb_reads_a_local_lake_of_100_small_commits_before_and_after_optimize_and_vacuum() {
     let data = tempfile::tempdir().unwrap();
     let opts = agenttrail::synth::SynthOptions {
-        events: 2_000,
+        events: 2_400,
         seed: 3,
-        records_per_file: 20,
         ..Default::default()
     };
     agenttrail::synth::generate(data.path(), &opts).unwrap();

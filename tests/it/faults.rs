@@ -299,6 +299,12 @@ async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
             crate::util::scalar(clean.path(), &format!("SELECT count(*) FROM {table}")).await;
         assert_eq!(count(table), format!("n\n{want}\n"), "{table}");
     }
+    // DuckDB reads the same events from S3 as agenttrail reads from the clean lake.
+    let endpoint = s3::endpoint();
+    crate::engines::assert_same(
+        &crate::engines::duckdb_reads(&format!("{lake}/events"), Some(&endpoint)),
+        &crate::engines::agenttrail_reads(clean.path()).await,
+    );
     // A rerun finds every object in the ledger.
     let again = ingest(&s3::endpoint());
     assert!(
