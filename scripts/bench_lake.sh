@@ -36,12 +36,13 @@ measure() {
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
 echo "bench_lake.sh: generating data" >&2
-# 1,000 objects of 20 records: one commit each gives a lake of 1,000 commits per table.
-"$BIN" -q synth --out "$BENCH_DIR/many" --events 20000 --records-per-file 20 --seed 7 >/dev/null
-"$BIN" -q synth --out "$BENCH_DIR/few" --events 20000 --records-per-file 2000 --seed 7 >/dev/null
-"$BIN" -q ingest --source "$BENCH_DIR/few" --lake "$BENCH_DIR/lake10" --commit-rows 2000 --fetch-concurrency 1
-"$BIN" -q ingest --source "$BENCH_DIR/many" --lake "$BENCH_DIR/lake1000" --commit-rows 1 --fetch-concurrency 1
-"$BIN" lake info --lake "$BENCH_DIR/lake1000" | head -3
+# The same 20,000 events committed every 2,000 rows (10 commits a table) and every 20 rows
+# (about 1,000 commits of `events` and of the ledger).
+"$BIN" -q synth --out "$BENCH_DIR/day" --events 20000 --seed 7 >/dev/null
+"$BIN" -q ingest --source "$BENCH_DIR/day" --lake "$BENCH_DIR/lake10" --commit-rows 2000 --fetch-concurrency 1
+"$BIN" -q ingest --source "$BENCH_DIR/day" --lake "$BENCH_DIR/lake1000" --commit-rows 20 --fetch-concurrency 1
+"$BIN" lake info --lake "$BENCH_DIR/lake1000" | head -2
+ls "$BENCH_DIR/lake1000/events/_delta_log" | grep -c checkpoint | sed 's/^/  checkpoints of events: /'
 
 echo "Opening the tables (count(*) over events):"
 measure open_10 "$BIN" -q query --lake "$BENCH_DIR/lake10" "SELECT count(*) FROM events"
@@ -50,8 +51,9 @@ measure open_1000 "$BIN" -q query --lake "$BENCH_DIR/lake1000" "SELECT count(*) 
 echo "  1,000 commits / 10 commits: $(ratio "$WALL" "$O10")x"
 
 echo "Detections over a lake of 100 small commits, before and after optimize + vacuum:"
-"$BIN" -q synth --out "$BENCH_DIR/hundred" --events 200000 --records-per-file 2000 --seed 8 >/dev/null
-"$BIN" -q ingest --source "$BENCH_DIR/hundred" --lake "$BENCH_DIR/small" --commit-rows 1 --fetch-concurrency 1
+# 200,000 events committed every 2,000 rows: 100 commits, a few small files per date each.
+"$BIN" -q synth --out "$BENCH_DIR/hundred" --events 200000 --seed 8 >/dev/null
+"$BIN" -q ingest --source "$BENCH_DIR/hundred" --lake "$BENCH_DIR/small" --commit-rows 2000 --fetch-concurrency 1
 cp -r "$BENCH_DIR/small" "$BENCH_DIR/small-copy"
 measure detect_small "$BIN" -q detect --lake "$BENCH_DIR/small"
 DS="$WALL"

@@ -168,6 +168,17 @@ fn commit_properties(commit_id: &str) -> CommitProperties {
         .with_metadata([(COMMIT.to_string(), serde_json::Value::from(commit_id))])
 }
 
+/// Table properties set when agenttrail creates a table: application transaction ids (one per
+/// commit, see [`append`]) are needed only while a commit may be retried, so the log does not
+/// keep them forever.
+const TABLE_PROPERTIES: &[(&str, &str)] =
+    &[("delta.setTransactionRetentionDuration", "interval 7 days")];
+
+/// The application transaction that makes a commit recognisable on retry.
+fn txn(app_id: &str) -> Transaction {
+    Transaction::new_with_last_update(app_id, 1, Some(chrono::Utc::now().timestamp_millis()))
+}
+
 /// Whether `e` is a lost race that a fresh attempt can win.
 fn is_conflict(e: &DeltaTableError) -> bool {
     matches!(
@@ -234,10 +245,10 @@ pub async fn append(
         let mut write = table
             .write(batches.clone())
             .with_save_mode(SaveMode::Append)
+            .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
             .with_writer_properties(super::parquet::writer_properties())
             .with_commit_properties(
-                commit_properties(commit_id)
-                    .with_application_transaction(Transaction::new(&app_id, 1)),
+                commit_properties(commit_id).with_application_transaction(txn(&app_id)),
             );
         if let Some(p) = partition {
             write = write.with_partition_columns([p]);
@@ -300,7 +311,7 @@ pub async fn insert_new(
                 (COMMIT.to_string(), serde_json::Value::from(commit_id)),
                 (INSERTED.to_string(), serde_json::Value::from(inserted)),
             ])
-            .with_application_transaction(Transaction::new(&app_id, 1))
+            .with_application_transaction(txn(&app_id))
     };
     let mut attempt = 0;
     loop {
@@ -313,6 +324,7 @@ pub async fn insert_new(
             let mut write = table
                 .write(batches.clone())
                 .with_save_mode(SaveMode::ErrorIfExists)
+                .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
                 .with_writer_properties(super::parquet::writer_properties())
                 .with_commit_properties(properties(rows as u64));
             if let Some(p) = partition {
