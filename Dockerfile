@@ -22,7 +22,7 @@ WORKDIR /opt/agenttrail
 COPY --from=build /agenttrail /usr/local/bin/agenttrail
 COPY queries ./queries
 COPY alarms ./alarms
-# Writable scratch space (the S3 lake's local mirror); the task mounts a volume here so the root
+# Writable scratch space (temporary files, shell history); the task mounts a volume here so the root
 # file system can stay read-only.
 ENV AGENTTRAIL_CACHE_DIR=/scratch/cache \
     TMPDIR=/scratch
