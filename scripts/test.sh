@@ -84,7 +84,6 @@ BC_SKIP_MAPPING=TRUE "${NO_NET[@]}" "$LINT_VENV/bin/checkov" --quiet --compact -
 "$LINT_VENV/bin/hadolint" Dockerfile
 echo "test.sh: cfn-lint, checkov and hadolint passed" >&2
 
-# 6. Lint and test (debug build; the target folder is reused between runs).
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+# 6. Test (debug build; the target folder is reused between runs). Formatting and clippy are
+#    scripts/lint.sh, which CI runs after this script.
 cargo test --locked --all-targets "$@"
