@@ -3,6 +3,7 @@
 -- summary: A role marked for agents was used without the marking, outside any MCP server.
 -- metric: Findings
 -- mitre: T1078.004
+-- sessions: all
 --
 -- ## What it detects
 -- Calls that are not AI-driven made with a role that the organisation marks for agents: a role
@@ -11,6 +12,8 @@
 -- script acting with the agent's permissions outside the MCP server. A person's own role used by
 -- that person, after their agent used it through the AWS MCP Server (`managed-mcp`, `mcp-oauth`),
 -- is how that server is meant to be used and stays quiet.
+-- A role stays marked once any AI session in the lake has assumed it: this detection reads every
+-- session (`sessions: all`), not only those that can be live in its window.
 -- ## Why it matters
 -- Controls enforced in an MCP server (tool allow-lists, confirmations, session policies) do not
 -- apply to calls made with the agent's role directly from the CLI or an SDK; a person borrowing

@@ -6,8 +6,9 @@
 //! *later* file than the calls it explains; deciding at ingest would make the answer depend on
 //! delivery order, or require rewriting old files when a late STS event arrives. Instead the
 //! lake stores facts only: the events, and what each STS, MCP and sign-in event said, parsed once
-//! by the commit that wrote it (`facts`). `query::build_context` derives, from all the facts each
-//! time (small tables; no raw JSON is parsed at query time):
+//! by the commit that wrote it (`facts`). `query::build_context` derives, from the facts each
+//! time (small tables; no raw JSON is parsed at query time; a context limited to a time range
+//! reads the credentials that can be live in it and their chains, see `query::sessions`):
 //! - `sessions`: one row per STS session (this module, `sts` + `sessions`), with its AI decision
 //!   after following role chains;
 //! - `mcp_links`: request ids of calls made by AWS-managed MCP servers, with tool and client

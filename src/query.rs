@@ -11,7 +11,8 @@
 //!   and `tainted_events` the events of files found modified or unknown to the digests;
 //! - `facts_credentials`, `facts_mcp_requests`, `facts_signin_grants`, `facts_mcp_announced`: what
 //!   the STS, MCP and sign-in events said, extracted by ingest (see `correlate::facts`);
-//! - `sessions`, `mcp_links`: derived from all the facts by `correlate` (see `sessions.rs` here);
+//! - `sessions`, `mcp_links`: derived from the facts by `correlate` (see `sessions.rs` here): all
+//!   of them, or in a context limited to a time range, those that can explain its events;
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
 //!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
@@ -55,14 +56,17 @@ pub enum QueryError {
     Settings(#[from] crate::settings::SettingsError),
 }
 
-/// A time range that limits the rows of `events`/`events_all` (sessions still come from all the
-/// lake's facts, since an AssumeRole can precede the window by hours).
+/// A time range that limits the rows of `events`/`events_all`, and the credential facts read to
+/// those that can be live in it with their chains' ancestors (an AssumeRole precedes the calls
+/// it explains by up to 36 hours; see `sessions::CREDENTIAL_LIFETIME`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TimeRange {
     /// Inclusive start.
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Exclusive end.
     pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Read every credential fact, not only those that can be live from `since` on.
+    pub all_sessions: bool,
 }
 
 /// Build a session with the lake's tables and the JSON and rule functions registered.
@@ -148,7 +152,8 @@ pub async fn build_context_in(
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
-    sessions::register(&ctx, &rules).await?;
+    let facts_since = range.since.filter(|_| !range.all_sessions);
+    sessions::register(&ctx, &rules, facts_since).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

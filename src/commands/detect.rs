@@ -31,20 +31,40 @@ async fn detect(
         }
         cat.retain(|d| opts.only.contains(&d.id));
     }
-    // Read only the window plus what the detections must see before it (their `lookback`),
-    // never the whole lake's events (sessions and MCP links still come from the whole lake).
-    let range = match since {
-        Some(s) => {
-            let lookback = cat.iter().map(|d| d.lookback).max().unwrap_or_default();
-            crate::query::TimeRange {
-                since: Some(s - lookback),
-                until,
-            }
-        }
-        None => crate::query::TimeRange::default(),
+    let Some(s) = since else {
+        let ctx = crate::query::build_context(&lake, &settings).await?;
+        return Ok(run_all(&ctx, &cat, since, until).await?);
     };
-    let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
-    Ok(run_all(&ctx, &cat, since, until).await?)
+    // Each detection reads its window plus what it must see before it (its `lookback`), never
+    // the whole lake: the detections that share a look-back share one query context, so one
+    // with a 15-day baseline does not widen the others' reads.
+    // (Those that read every session, `-- sessions: all`, get a context of their own.)
+    let mut scopes: Vec<(chrono::Duration, bool)> =
+        cat.iter().map(|d| (d.lookback, d.all_sessions)).collect();
+    scopes.sort();
+    scopes.dedup();
+    let mut runs: Vec<Option<DetectionRun>> = vec![None; cat.len()];
+    for (lookback, all_sessions) in scopes {
+        let range = crate::query::TimeRange {
+            since: Some(s - lookback),
+            until,
+            all_sessions,
+        };
+        let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
+        let (idx, group): (Vec<usize>, Vec<catalog::Detection>) = cat
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| (d.lookback, d.all_sessions) == (lookback, all_sessions))
+            .map(|(i, d)| (i, d.clone()))
+            .unzip();
+        for (i, run) in idx
+            .into_iter()
+            .zip(run_all(&ctx, &group, since, until).await?)
+        {
+            runs[i] = Some(run);
+        }
+    }
+    Ok(runs.into_iter().flatten().collect())
 }
 
 fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result<()> {

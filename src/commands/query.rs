@@ -31,6 +31,7 @@ pub fn time_range(since: Option<Since>, until: Option<Since>) -> TimeRange {
     TimeRange {
         since: since.map(|s| s.resolve(now)),
         until: until.map(|u| u.resolve(now)),
+        all_sessions: false,
     }
 }
 

@@ -27,6 +27,10 @@ pub struct Detection {
     /// How far before a window the detection must see events (`-- lookback: 15d`; default 1h):
     /// `detect --window` and `run` read that much more of the lake, and no more.
     pub lookback: chrono::Duration,
+    /// `-- sessions: all`: the detection reads every session of the lake, not only those that
+    /// can be live in its window (`window`, the default), e.g. to know which roles agents have
+    /// ever used. Costs a read of all the credential facts at each windowed run.
+    pub all_sessions: bool,
     /// The documentation part of the header.
     pub doc: String,
     /// The SQL (comments included).
@@ -49,6 +53,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
     let (mut id, mut severity, mut summary, mut metric) = (None, None, None, None);
     let mut mitre = Vec::new();
     let mut lookback = chrono::Duration::hours(1);
+    let mut all_sessions = false;
     let mut doc = Vec::new();
     let mut in_header = true;
     for line in text.lines() {
@@ -76,6 +81,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
                             "lookback {v:?} is not a duration like 30m, 1h or 15d"
                         ))
                     })?;
+                }
+                "sessions" => {
+                    all_sessions = match v.as_str() {
+                        "all" => true,
+                        "window" => false,
+                        _ => {
+                            return Err(err(format!("sessions {v:?} is not `all` or `window`")));
+                        }
+                    };
                 }
                 "mitre" => {
                     for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -112,6 +126,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Detection, DetectError> {
         metric: metric.ok_or_else(|| err("missing `-- metric:`".into()))?,
         mitre,
         lookback,
+        all_sessions,
         doc: doc.join("\n"),
         sql: text.to_string(),
         path: path.to_path_buf(),
@@ -219,6 +234,13 @@ mod tests {
                 ),
                 "not a MITRE ATT&CK technique id",
             ),
+            (
+                ok.replace(
+                    "-- metric: Findings",
+                    "-- metric: Findings\n-- sessions: some",
+                ),
+                "is not `all` or `window`",
+            ),
         ];
         let with = ok.replace(
             "-- metric: Findings",
@@ -227,6 +249,15 @@ mod tests {
         let d = parse(Path::new("q/x.sql"), &with).unwrap();
         assert_eq!(d.mitre, vec!["T1485", "T1578.003"]);
         assert_eq!(d.lookback, chrono::Duration::hours(1), "the default");
+        assert!(
+            !d.all_sessions,
+            "the default: sessions that can be live in the window"
+        );
+        let all = ok.replace(
+            "-- metric: Findings",
+            "-- metric: Findings\n-- sessions: all",
+        );
+        assert!(parse(Path::new("q/x.sql"), &all).unwrap().all_sessions);
         let long = ok.replace(
             "-- metric: Findings",
             "-- metric: Findings\n-- lookback: 15d",

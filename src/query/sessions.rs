@@ -1,12 +1,19 @@
 //! Derive `sessions`, `mcp_links`, `ai_session_names` and the sign-in tables from the lake.
 //!
 //! Reads the lake's fact tables (`correlate::facts`: what every STS, MCP and sign-in event said,
-//! extracted once at ingest), whatever time range the session is limited to, drops the facts of
-//! duplicate events, and hands them to `correlate`. Rebuilt for every query context from all the
-//! facts, so the answer reflects everything in the lake, whatever order it arrived in; only the
-//! records of sign-in sessions lacking a request id are read from the events, in range.
+//! extracted once at ingest), drops the facts of duplicate events, and hands them to `correlate`.
+//! Rebuilt for every query context from the facts as stored now, so the answer reflects
+//! everything in the lake, whatever order it arrived in; only the records of sign-in sessions
+//! lacking a request id are read from the events, in range.
+//!
+//! A context limited to a time range reads only the credentials that can still be live in it:
+//! those issued at most [`CREDENTIAL_LIFETIME`] before its start and those of the access keys its
+//! events use, plus every ancestor of their role chains, fetched by access key whenever it was
+//! issued. Classification of a session looks only at the session and its ancestors, so the
+//! windowed answer equals the whole-lake answer for every call in range, and the cost of a
+//! scheduled run follows its window, not the history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -116,6 +123,14 @@ fn derived_fields() -> Vec<Field> {
         s("mcp_server"),
     ]
 }
+
+/// The longest that STS credentials can live (`GetFederationToken` and `GetSessionToken`: 36
+/// hours; `AssumeRole*` at most 12), plus an hour for clocks: a call at time t uses credentials
+/// issued after t minus this.
+pub const CREDENTIAL_LIFETIME: Duration = Duration::hours(37);
+
+/// Role chains longer than this are not followed further back (a forged cycle ends anyway).
+const MAX_CHAIN_FETCHES: usize = 64;
 
 fn micros(t: &DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -311,9 +326,180 @@ async fn read_facts(ctx: &SessionContext) -> Result<Facts, QueryError> {
     Ok(facts)
 }
 
+/// The credential facts read for a context limited to a range: the rows and their access keys.
+struct Fetched {
+    batches: Vec<RecordBatch>,
+    keys: HashSet<String>,
+    /// Credentials issued before this were fetched by key or by name, never by time.
+    from: DateTime<Utc>,
+}
+
+impl Fetched {
+    fn issued_before(&self) -> datafusion::prelude::Expr {
+        datafusion::prelude::col("issued_at").lt(datafusion::prelude::lit(
+            datafusion::scalar::ScalarValue::TimestampMicrosecond(
+                Some(micros(&self.from)),
+                Some(Arc::from("UTC")),
+            ),
+        ))
+    }
+
+    /// Add `found` (rows not read yet), then fetch the callers' sessions that are not here,
+    /// level by level, whenever they were issued.
+    async fn add_with_ancestors(
+        &mut self,
+        ctx: &SessionContext,
+        mut found: Vec<RecordBatch>,
+    ) -> Result<(), QueryError> {
+        for _ in 0..MAX_CHAIN_FETCHES {
+            for b in &found {
+                for r in 0..b.num_rows() {
+                    if let Some(k) = col_str(b, "access_key_id", r) {
+                        self.keys.insert(k);
+                    }
+                }
+            }
+            let mut callers: Vec<String> = Vec::new();
+            for b in &found {
+                for r in 0..b.num_rows() {
+                    if let Some(k) = col_str(b, "caller_access_key_id", r)
+                        && self.keys.insert(k.clone())
+                    {
+                        callers.push(k);
+                    }
+                }
+            }
+            self.batches.append(&mut found);
+            if callers.is_empty() {
+                break;
+            }
+            found = self.fetch_keys(ctx, &callers).await?;
+        }
+        Ok(())
+    }
+
+    /// The credentials issued before `from` with one of `keys`.
+    async fn fetch_keys(
+        &self,
+        ctx: &SessionContext,
+        keys: &[String],
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        use datafusion::prelude::{col, lit};
+        // An expression, not SQL text: the keys come from the logs.
+        let keys = keys.iter().map(|k| lit(k.as_str())).collect();
+        Ok(ctx
+            .table(CREDENTIALS)
+            .await?
+            .filter(
+                self.issued_before()
+                    .and(col("access_key_id").in_list(keys, false)),
+            )?
+            .collect()
+            .await?)
+    }
+}
+
+/// The credential facts a context needs: all of them, or, for a context whose events start at
+/// `since`, those issued from `since - CREDENTIAL_LIFETIME` on, those of the access keys its
+/// events use, the ancestors of their chains (fetched by `access_key_id`, whenever they were
+/// issued), and the earlier sessions sharing a role and session name with an AI session among
+/// them (`ai_session_names` spans them all).
+async fn read_credentials(
+    ctx: &SessionContext,
+    rules: &Rules,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    use datafusion::prelude::{col, lit};
+    let Some(since) = since else {
+        return Ok(collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?);
+    };
+    let mut fetched = Fetched {
+        batches: Vec::new(),
+        keys: HashSet::new(),
+        from: since - CREDENTIAL_LIFETIME,
+    };
+    let live = ctx
+        .table(CREDENTIALS)
+        .await?
+        .filter(datafusion::prelude::not(fetched.issued_before()))?
+        .collect()
+        .await?;
+    fetched.add_with_ancestors(ctx, live).await?;
+    // The sessions of the keys that the range's calls use, however long ago they were issued
+    // (logs can hold credentials used past 36 hours: forged, or a clock far off).
+    let mut used = Vec::new();
+    for b in collect(
+        ctx,
+        "SELECT DISTINCT access_key_id FROM events_all WHERE access_key_id IS NOT NULL",
+    )
+    .await?
+    {
+        for r in 0..b.num_rows() {
+            if let Some(k) = col_str(&b, "access_key_id", r)
+                && fetched.keys.insert(k.clone())
+            {
+                used.push(k);
+            }
+        }
+    }
+    if !used.is_empty() {
+        let found = fetched.fetch_keys(ctx, &used).await?;
+        fetched.add_with_ancestors(ctx, found).await?;
+    }
+    let (mut roles, mut names) = (HashSet::new(), HashSet::new());
+    {
+        let credentials = Credentials::new(fetched.batches.clone());
+        let (role, name) = (
+            credentials.strings("role_arn"),
+            credentials.strings("session_name"),
+        );
+        for s in classify_sessions(&credentials.facts(), rules)
+            .iter()
+            .filter(|s| s.is_ai())
+        {
+            let l = credentials.loc[s.fact];
+            if let (Some(r), Some(n)) = (role.get(l), name.get(l)) {
+                roles.insert(r.to_string());
+                names.insert(n.to_string());
+            }
+        }
+    }
+    if !names.is_empty() {
+        let list = |set: HashSet<String>| set.into_iter().map(lit).collect();
+        let same_name = ctx
+            .table(CREDENTIALS)
+            .await?
+            .filter(
+                fetched
+                    .issued_before()
+                    .and(col("session_name").in_list(list(names), false))
+                    .and(col("role_arn").in_list(list(roles), false)),
+            )?
+            .collect()
+            .await?;
+        // Rows already fetched as ancestors come back: keep the new ones only.
+        let mut fresh = Vec::with_capacity(same_name.len());
+        for b in same_name {
+            let keep: BooleanArray = (0..b.num_rows())
+                .map(|r| {
+                    Some(col_str(&b, "access_key_id", r).is_none_or(|k| !fetched.keys.contains(&k)))
+                })
+                .collect();
+            fresh.push(arrow::compute::filter_record_batch(&b, &keep)?);
+        }
+        fetched.add_with_ancestors(ctx, fresh).await?;
+    }
+    Ok(fetched.batches)
+}
+
 /// Build and register `sessions`, `ai_session_names`, `mcp_links` and the sign-in tables from
-/// the lake's fact tables (see `correlate::facts`), never from the events' raw JSON.
-pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryError> {
+/// the lake's fact tables (see `correlate::facts`), never from the events' raw JSON: from all
+/// the credentials, or from those that can be live from `since` on (see the module's docs).
+pub async fn register(
+    ctx: &SessionContext,
+    rules: &Rules,
+    since: Option<DateTime<Utc>>,
+) -> Result<(), QueryError> {
     let started = std::time::Instant::now();
     let step = |what: &str| {
         tracing::debug!(
@@ -326,8 +512,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
     let Facts {
         grants, announced, ..
     } = read_facts(ctx).await?;
-    let credentials =
-        Credentials::new(collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?);
+    let credentials = Credentials::new(read_credentials(ctx, rules, since).await?);
     step("facts read");
     let facts = credentials.facts();
     // A fact is stored once per stored copy of its event: classification keeps one session per
@@ -416,7 +601,13 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
 
     step("session names built");
     // MCP links: one per request id, from the MCP server's own records; when two MCP events
-    // name one request, the smallest event id wins (deterministic).
+    // name one request, the smallest event id wins (deterministic). A windowed context keeps the
+    // links of the request ids its events carry (only those can join).
+    let in_range = if since.is_some() {
+        " WHERE request_id IN (SELECT request_id FROM events_all WHERE request_id IS NOT NULL)"
+    } else {
+        ""
+    };
     let links = collect(
         ctx,
         &format!(
@@ -425,7 +616,7 @@ pub async fn register(ctx: &SessionContext, rules: &Rules) -> Result<(), QueryEr
                first_value(mcp_client ORDER BY mcp_event_id) AS mcp_client, \
                min(mcp_event_id) AS mcp_event_id, \
                first_value(mcp_server ORDER BY mcp_event_id) AS mcp_server \
-             FROM {MCP_REQUESTS} GROUP BY request_id"
+             FROM {MCP_REQUESTS}{in_range} GROUP BY request_id"
         ),
     )
     .await?;

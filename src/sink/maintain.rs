@@ -190,11 +190,109 @@ pub async fn vacuum(
                 .await
                 .map_err(|e| delta::error(&url, e))?
         };
+        let mut files = metrics.files_deleted;
+        if let Some(root) = lake.local_root() {
+            files.extend(remove_staging_files(&root.join(name), retention, dry_run)?);
+        }
         out.push(Vacuumed {
             table: (*name).to_string(),
-            files: metrics.files_deleted,
+            files,
             log_entries,
         });
     }
     Ok(out)
+}
+
+/// On a local lake, delete the staging files of writes that never finished (older than
+/// `retention`) and return their paths relative to the table.
+///
+/// Why: object_store writes a local file as `<name>#<n>` and renames it when complete; a process
+/// killed in between leaves the staging file behind, and object_store's listing (hence Delta's
+/// vacuum) never shows names with a `#`. On S3 an unfinished upload leaves no object.
+fn remove_staging_files(
+    table: &std::path::Path,
+    retention: chrono::Duration,
+    dry_run: bool,
+) -> Result<Vec<String>, SinkError> {
+    let io = |path: &std::path::Path, source: std::io::Error| SinkError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let cutoff =
+        std::time::SystemTime::now() - retention.to_std().unwrap_or(std::time::Duration::ZERO);
+    let mut out = Vec::new();
+    let mut stack = vec![table.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let path = entry.path();
+            let meta = entry.metadata().map_err(|e| io(&path, e))?;
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = entry.file_name();
+            let staging =
+                name.to_str()
+                    .and_then(|n| n.rsplit_once('#'))
+                    .is_some_and(|(stem, n)| {
+                        !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                    });
+            if !staging || meta.modified().is_ok_and(|m| m > cutoff) {
+                continue;
+            }
+            if !dry_run {
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            }
+            let rel = path.strip_prefix(table).unwrap_or(&path);
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_files_of_unfinished_writes_go_once_older_than_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("event_date=2026-11-20");
+        std::fs::create_dir_all(&part).unwrap();
+        for f in ["a.parquet", "a.parquet#1", "x#abc", "#7"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(part.join("b.parquet#12"), b"x").unwrap();
+        let staged = vec![
+            "a.parquet#1".to_string(),
+            "event_date=2026-11-20/b.parquet#12".to_string(),
+        ];
+        // Younger than the retention: kept.
+        assert!(
+            remove_staging_files(dir.path(), chrono::Duration::hours(1), false)
+                .unwrap()
+                .is_empty()
+        );
+        // A dry run lists them and deletes nothing.
+        assert_eq!(
+            remove_staging_files(dir.path(), chrono::Duration::zero(), true).unwrap(),
+            staged
+        );
+        assert!(part.join("b.parquet#12").exists());
+        assert_eq!(
+            remove_staging_files(dir.path(), chrono::Duration::zero(), false).unwrap(),
+            staged
+        );
+        assert!(!dir.path().join("a.parquet#1").exists() && !part.join("b.parquet#12").exists());
+        for kept in ["a.parquet", "x#abc", "#7"] {
+            assert!(dir.path().join(kept).exists(), "{kept} was deleted");
+        }
+    }
 }

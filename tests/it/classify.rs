@@ -421,3 +421,162 @@ async fn oauth_mcp_sessions_name_the_person_the_client_and_the_tool_in_any_order
         ]
     );
 }
+
+/// A context limited to a time range reads only the credentials that can be live in it and the
+/// ancestors of their chains; every call in range is classified exactly as with the whole lake.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_windowed_context_classifies_like_the_whole_lake() {
+    use agenttrail::query::TimeRange;
+    let since: chrono::DateTime<chrono::Utc> = "2026-11-20T12:00:00Z".parse().unwrap();
+    let range = TimeRange {
+        since: Some(since),
+        until: None,
+        all_sessions: false,
+    };
+    let labels = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
+                  coalesce(mcp_server, ''), coalesce(ai_principal, ''), coalesce(mcp_tool, '') \
+                  FROM events WHERE event_time >= '2026-11-20T12:00:00Z' ORDER BY event_id";
+
+    // (a) Three generated days: the window starts at noon of the last.
+    let data = tempfile::tempdir().unwrap();
+    for (i, day) in ["2026-11-18", "2026-11-19", "2026-11-20"]
+        .iter()
+        .enumerate()
+    {
+        let opts = agenttrail::synth::SynthOptions {
+            events: 2_000,
+            seed: 11 + i as u64,
+            day: day.parse().unwrap(),
+            records_per_file: 300,
+        };
+        agenttrail::synth::generate(data.path(), &opts).unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(data.path(), lake.path()).await;
+    let whole = query(lake.path(), labels).await;
+    assert!(whole.len() > 500, "{} events in the window", whole.len());
+    assert!(whole.iter().any(|r| r[2].contains("chained")), "no chains");
+    assert_eq!(
+        crate::util::query_in(lake.path(), range, labels).await,
+        whole,
+        "generated days"
+    );
+    let count = "SELECT count(*) FROM sessions";
+    let (all, live) = (
+        query(lake.path(), count).await[0][0]
+            .parse::<u64>()
+            .unwrap(),
+        crate::util::query_in(lake.path(), range, count).await[0][0]
+            .parse::<u64>()
+            .unwrap(),
+    );
+    assert!(live < all, "the window read {live} of {all} sessions");
+
+    // (b) A chain whose ancestors were issued days before the window (forged: STS credentials
+    // live 36 hours at most), plus an unrelated old session and a human one in the window.
+    let user = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice",
+        "accountId": "111122223333", "accessKeyId": "AKIAALICE00000000001", "userName": "alice"});
+    let session = |key: &str, role: &str, name: &str| {
+        serde_json::json!({"type": "AssumedRole", "accountId": "111122223333", "accessKeyId": key,
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                "arn": format!("arn:aws:iam::111122223333:role/{role}")}}})
+    };
+    let assume = |id: &str,
+                  at: &str,
+                  caller: &serde_json::Value,
+                  role: &str,
+                  key: &str,
+                  tags: bool| {
+        let mut params = serde_json::json!({"roleArn": format!("arn:aws:iam::111122223333:role/{role}"),
+            "roleSessionName": id});
+        if tags {
+            params["tags"] = serde_json::json!([{"key": "AccessType", "value": "AI"},
+                {"key": "MCPServer", "value": "old-tools"}]);
+        }
+        serde_json::json!({"eventVersion": "1.11", "userIdentity": caller, "eventTime": at,
+            "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.10", "userAgent": "aws-sdk-python/1.35.0",
+            "requestParameters": params,
+            "responseElements": {"credentials": {"accessKeyId": key,
+                "expiration": "Nov 20, 2026, 11:00:00 PM"},
+                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{id}"),
+                    "assumedRoleId": format!("AROA:{id}")}},
+            "requestID": format!("req-{id}"), "eventID": id, "readOnly": true,
+            "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": "111122223333", "eventCategory": "Management"})
+    };
+    let call = |id: &str, at: &str, who: &serde_json::Value| {
+        serde_json::json!({"eventVersion": "1.11", "userIdentity": who, "eventTime": at,
+            "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucket", "awsRegion": "eu-west-1",
+            "sourceIPAddress": "203.0.113.10", "userAgent": "aws-sdk-python/1.35.0",
+            "requestParameters": {"bucketName": "prod"}, "responseElements": null,
+            "requestID": format!("req-{id}"), "eventID": id, "readOnly": false,
+            "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": "111122223333", "eventCategory": "Management"})
+    };
+    let records = serde_json::json!({"Records": [
+        assume("root", "2026-11-10T09:00:00Z", &user, "agent", "ASIAROOT000000000001", true),
+        assume("child", "2026-11-13T09:00:00Z", &session("ASIAROOT000000000001", "agent", "root"),
+            "worker", "ASIACHILD00000000001", false),
+        assume("grandchild", "2026-11-20T11:00:00Z",
+            &session("ASIACHILD00000000001", "worker", "child"), "cleaner", "ASIAGRAND00000000001", false),
+        assume("old", "2026-11-10T10:00:00Z", &user, "reader", "ASIAOLD0000000000001", false),
+        assume("human", "2026-11-20T11:30:00Z", &user, "admin", "ASIAHUMAN00000000001", false),
+        call("by-root", "2026-11-10T10:00:00Z", &session("ASIAROOT000000000001", "agent", "root")),
+        call("by-grandchild", "2026-11-20T12:30:00Z",
+            &session("ASIAGRAND00000000001", "cleaner", "grandchild")),
+        call("by-human", "2026-11-20T12:40:00Z", &session("ASIAHUMAN00000000001", "admin", "human")),
+    ]});
+    let src = tempfile::tempdir().unwrap();
+    let day = src
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join("111122223333_CloudTrail_eu-west-1_20261120T1300Z_chain.json.gz"),
+        crate::util::gz(records.to_string().as_bytes()),
+    )
+    .unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake.path()).await;
+    let windowed = crate::util::query_in(lake.path(), range, labels).await;
+    assert_eq!(windowed, query(lake.path(), labels).await, "forged chain");
+    assert_eq!(
+        windowed,
+        vec![
+            vec![
+                "by-grandchild".to_string(),
+                "true".into(),
+                "chained".into(),
+                "old-tools".into(),
+                "arn:aws:iam::111122223333:user/alice".into(),
+                String::new(),
+            ],
+            vec![
+                "by-human".into(),
+                "false".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+        ]
+    );
+    // The grandchild, the human session, and the two ancestors fetched by key; not "old".
+    assert_eq!(
+        crate::util::query_in(
+            lake.path(),
+            range,
+            "SELECT access_key_id FROM sessions ORDER BY access_key_id"
+        )
+        .await
+        .concat(),
+        [
+            "ASIACHILD00000000001",
+            "ASIAGRAND00000000001",
+            "ASIAHUMAN00000000001",
+            "ASIAROOT000000000001"
+        ]
+    );
+}

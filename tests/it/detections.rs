@@ -331,3 +331,56 @@ async fn a_windowed_detection_reads_its_lookback_and_finds_what_the_whole_lake_f
         .collect();
     assert_eq!(ids, vec!["fires-api-unused-for-17-days"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
+    // Three generated days; each detection's context reads its window, its lookback and only
+    // the sessions that can be live in it (mcp_bypass: every session).
+    let data = tempfile::tempdir().unwrap();
+    for (i, day) in ["2026-11-18", "2026-11-19", "2026-11-20"]
+        .iter()
+        .enumerate()
+    {
+        let opts = agenttrail::synth::SynthOptions {
+            events: 3_000,
+            seed: 21 + i as u64,
+            day: day.parse().unwrap(),
+            records_per_file: 500,
+        };
+        agenttrail::synth::generate(data.path(), &opts).unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(data.path(), lake.path()).await;
+    let detect = |extra: &[&str]| {
+        let out = crate::util::run(
+            crate::util::agenttrail()
+                .current_dir(repo())
+                .args(["detect", "--format", "csv", "--lake"])
+                .arg(lake.path())
+                .args(extra),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+        crate::util::stdout(&out)
+    };
+    let since = "2026-11-20T12:00:00";
+    let whole: Vec<String> = detect(&[])
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).is_some_and(|t| t >= since))
+        .map(str::to_string)
+        .collect();
+    let windowed: Vec<String> = detect(&["--since", "2026-11-20T12:00:00Z"])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let fired: std::collections::BTreeSet<&str> = windowed
+        .iter()
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert!(
+        fired.len() >= 4 && fired.contains("ai_deletions"),
+        "too few detections fire in the window: {fired:?}"
+    );
+    assert_eq!(windowed, whole);
+}

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use agenttrail::query::{build_context, run_sql};
+use agenttrail::query::{build_context_in, run_sql};
 use agenttrail::sink::Lake;
 use arrow::util::display::array_value_to_string;
 
@@ -64,9 +64,20 @@ pub async fn ingest_dir(src: &Path, lake: &Path) -> agenttrail::ingest::IngestSu
 
 /// Run SQL over a lake through the library; every value rendered as text ("" for null).
 pub async fn query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
-    let ctx = build_context(
+    query_in(lake, Default::default(), sql).await
+}
+
+/// Like [`query`], in a context limited to `range` (as `query --since/--until` and `detect`
+/// build it).
+pub async fn query_in(
+    lake: &Path,
+    range: agenttrail::query::TimeRange,
+    sql: &str,
+) -> Vec<Vec<String>> {
+    let ctx = build_context_in(
         &Lake::open(lake),
         &agenttrail::settings::Settings::default(),
+        range,
     )
     .await
     .expect("context");
