@@ -153,7 +153,8 @@ pub async fn build_context_in(
     udf::register_all(&ctx, rules.clone());
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let facts_since = range.since.filter(|_| !range.all_sessions);
-    sessions::register(&ctx, &rules, facts_since).await?;
+    let limited = range.since.is_some() || range.until.is_some();
+    sessions::register(&ctx, &rules, facts_since, limited).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

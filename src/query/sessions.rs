@@ -403,7 +403,7 @@ impl Fetched {
 /// `since`, those issued from `since - CREDENTIAL_LIFETIME` on, those of the access keys its
 /// events use, the ancestors of their chains (fetched by `access_key_id`, whenever they were
 /// issued), and the earlier sessions sharing a role and session name with an AI session among
-/// them (`ai_session_names` spans them all).
+/// them first issued in range (`ai_session_names` spans them all).
 async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
@@ -424,7 +424,17 @@ async fn read_credentials(
         .filter(datafusion::prelude::not(fetched.issued_before()))?
         .collect()
         .await?;
+    let started = std::time::Instant::now();
+    let trace = |what: &str, fetched: &Fetched| {
+        tracing::debug!(
+            step = what,
+            ms = started.elapsed().as_millis() as u64,
+            keys = fetched.keys.len(),
+            "Reading the credentials live in range."
+        )
+    };
     fetched.add_with_ancestors(ctx, live).await?;
+    trace("issued in range, with ancestors", &fetched);
     // The sessions of the keys that the range's calls use, however long ago they were issued
     // (logs can hold credentials used past 36 hours: forged, or a clock far off).
     let mut used = Vec::new();
@@ -442,23 +452,55 @@ async fn read_credentials(
             }
         }
     }
+    trace("keys used in range listed", &fetched);
     if !used.is_empty() {
         let found = fetched.fetch_keys(ctx, &used).await?;
         fetched.add_with_ancestors(ctx, found).await?;
     }
-    let (mut roles, mut names) = (HashSet::new(), HashSet::new());
+    trace("keys used in range fetched", &fetched);
+    // `ai_session_names` spans, per role and session name, the first issue to the last expiry of
+    // its AI sessions; it classifies the calls that carry no access key. Earlier sessions can
+    // only change that for a name whose first AI session here was issued after the range starts
+    // (the calls before it), and only matter if calls without a key name it: fetch those
+    // names' sessions.
+    let mut keyless: HashSet<(String, String)> = HashSet::new();
+    for b in collect(
+        ctx,
+        "SELECT DISTINCT session_issuer_arn, regexp_replace(identity_arn, '^.*/', '') AS name \
+         FROM events_all WHERE access_key_id IS NULL AND session_issuer_arn IS NOT NULL \
+         AND identity_arn IS NOT NULL",
+    )
+    .await?
     {
+        for r in 0..b.num_rows() {
+            if let (Some(role), Some(name)) =
+                (col_str(&b, "session_issuer_arn", r), col_str(&b, "name", r))
+            {
+                keyless.insert((role, name));
+            }
+        }
+    }
+    let (mut roles, mut names) = (HashSet::new(), HashSet::new());
+    if !keyless.is_empty() {
         let credentials = Credentials::new(fetched.batches.clone());
         let (role, name) = (
             credentials.strings("role_arn"),
             credentials.strings("session_name"),
         );
-        for s in classify_sessions(&credentials.facts(), rules)
+        let facts = credentials.facts();
+        let mut first: HashMap<(&str, &str), i64> = HashMap::new();
+        for s in classify_sessions(&facts, rules)
             .iter()
             .filter(|s| s.is_ai())
         {
             let l = credentials.loc[s.fact];
             if let (Some(r), Some(n)) = (role.get(l), name.get(l)) {
+                let at = first.entry((r, n)).or_insert(i64::MAX);
+                *at = (*at).min(facts[s.fact].issued_at);
+            }
+        }
+        for ((r, n), at) in first {
+            if at > micros(&since) && keyless.contains(&(r.to_string(), n.to_string())) {
                 roles.insert(r.to_string());
                 names.insert(n.to_string());
             }
@@ -489,16 +531,20 @@ async fn read_credentials(
         }
         fetched.add_with_ancestors(ctx, fresh).await?;
     }
+    trace("same-name sessions fetched", &fetched);
     Ok(fetched.batches)
 }
 
 /// Build and register `sessions`, `ai_session_names`, `mcp_links` and the sign-in tables from
 /// the lake's fact tables (see `correlate::facts`), never from the events' raw JSON: from all
 /// the credentials, or from those that can be live from `since` on (see the module's docs).
+/// `limited`: the context's events are limited to a time range (`mcp_links` then keeps the
+/// request ids they carry).
 pub async fn register(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
+    limited: bool,
 ) -> Result<(), QueryError> {
     let started = std::time::Instant::now();
     let step = |what: &str| {
@@ -603,7 +649,7 @@ pub async fn register(
     // MCP links: one per request id, from the MCP server's own records; when two MCP events
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
-    let in_range = if since.is_some() {
+    let in_range = if limited {
         " WHERE request_id IN (SELECT request_id FROM events_all WHERE request_id IS NOT NULL)"
     } else {
         ""

@@ -482,14 +482,15 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
             "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
                 "arn": format!("arn:aws:iam::111122223333:role/{role}")}}})
     };
-    let assume = |id: &str,
-                  at: &str,
-                  caller: &serde_json::Value,
-                  role: &str,
-                  key: &str,
-                  tags: bool| {
+    let assume_named = |id: &str,
+                        name: &str,
+                        at: &str,
+                        caller: &serde_json::Value,
+                        role: &str,
+                        key: &str,
+                        tags: bool| {
         let mut params = serde_json::json!({"roleArn": format!("arn:aws:iam::111122223333:role/{role}"),
-            "roleSessionName": id});
+            "roleSessionName": name});
         if tags {
             params["tags"] = serde_json::json!([{"key": "AccessType", "value": "AI"},
                 {"key": "MCPServer", "value": "old-tools"}]);
@@ -500,12 +501,16 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
             "requestParameters": params,
             "responseElements": {"credentials": {"accessKeyId": key,
                 "expiration": "Nov 20, 2026, 11:00:00 PM"},
-                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{id}"),
-                    "assumedRoleId": format!("AROA:{id}")}},
+                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+                    "assumedRoleId": format!("AROA:{name}")}},
             "requestID": format!("req-{id}"), "eventID": id, "readOnly": true,
             "eventType": "AwsApiCall", "managementEvent": true,
             "recipientAccountId": "111122223333", "eventCategory": "Management"})
     };
+    let assume =
+        |id: &str, at: &str, caller: &serde_json::Value, role: &str, key: &str, tags: bool| {
+            assume_named(id, id, at, caller, role, key, tags)
+        };
     let call = |id: &str, at: &str, who: &serde_json::Value| {
         serde_json::json!({"eventVersion": "1.11", "userIdentity": who, "eventTime": at,
             "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucket", "awsRegion": "eu-west-1",
@@ -527,6 +532,15 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         call("by-grandchild", "2026-11-20T12:30:00Z",
             &session("ASIAGRAND00000000001", "cleaner", "grandchild")),
         call("by-human", "2026-11-20T12:40:00Z", &session("ASIAHUMAN00000000001", "admin", "human")),
+        // A call without an access key, named like AI sessions of role "bot": the one in range
+        // starts after it, an older one before (the session-name window spans both).
+        assume_named("bot-1", "nightly", "2026-11-15T09:00:00Z", &user, "bot", "ASIABOT1000000000001", true),
+        assume_named("bot-2", "nightly", "2026-11-20T14:00:00Z", &user, "bot", "ASIABOT2000000000001", true),
+        call("keyless", "2026-11-20T13:00:00Z", &{
+            let mut who = session("", "bot", "nightly");
+            who.as_object_mut().unwrap().remove("accessKeyId");
+            who
+        }),
     ]});
     let src = tempfile::tempdir().unwrap();
     let day = src
@@ -546,7 +560,15 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         windowed,
         vec![
             vec![
-                "by-grandchild".to_string(),
+                "bot-2".to_string(),
+                "false".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ],
+            vec![
+                "by-grandchild".into(),
                 "true".into(),
                 "chained".into(),
                 "old-tools".into(),
@@ -561,9 +583,18 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
                 String::new(),
                 String::new(),
             ],
+            vec![
+                "keyless".into(),
+                "true".into(),
+                "session-name".into(),
+                "old-tools".into(),
+                "arn:aws:sts::111122223333:assumed-role/bot/nightly".into(),
+                String::new(),
+            ],
         ]
     );
-    // The grandchild, the human session, and the two ancestors fetched by key; not "old".
+    // The grandchild, the human session, the two ancestors fetched by key and both "nightly"
+    // sessions; not "old".
     assert_eq!(
         crate::util::query_in(
             lake.path(),
@@ -573,6 +604,8 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         .await
         .concat(),
         [
+            "ASIABOT1000000000001",
+            "ASIABOT2000000000001",
             "ASIACHILD00000000001",
             "ASIAGRAND00000000001",
             "ASIAHUMAN00000000001",
