@@ -403,7 +403,7 @@ impl Fetched {
 /// `since`, those issued from `since - CREDENTIAL_LIFETIME` on, those of the access keys its
 /// events use, the ancestors of their chains (fetched by `access_key_id`, whenever they were
 /// issued), and the earlier sessions sharing a role and session name with an AI session among
-/// them first issued in range (`ai_session_names` spans them all).
+/// them that calls without an access key in range name (`ai_session_names` spans them all).
 async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
@@ -459,10 +459,9 @@ async fn read_credentials(
     }
     trace("keys used in range fetched", &fetched);
     // `ai_session_names` spans, per role and session name, the first issue to the last expiry of
-    // its AI sessions; it classifies the calls that carry no access key. Earlier sessions can
-    // only change that for a name whose first AI session here was issued after the range starts
-    // (the calls before it), and only matter if calls without a key name it: fetch those
-    // names' sessions.
+    // its AI sessions, with the first one's MCP server; it classifies the calls that carry no
+    // access key. Earlier sessions change that only for the names such calls in range use: fetch
+    // every session of those names.
     let mut keyless: HashSet<(String, String)> = HashSet::new();
     for b in collect(
         ctx,
@@ -488,19 +487,14 @@ async fn read_credentials(
             credentials.strings("session_name"),
         );
         let facts = credentials.facts();
-        let mut first: HashMap<(&str, &str), i64> = HashMap::new();
         for s in classify_sessions(&facts, rules)
             .iter()
             .filter(|s| s.is_ai())
         {
             let l = credentials.loc[s.fact];
-            if let (Some(r), Some(n)) = (role.get(l), name.get(l)) {
-                let at = first.entry((r, n)).or_insert(i64::MAX);
-                *at = (*at).min(facts[s.fact].issued_at);
-            }
-        }
-        for ((r, n), at) in first {
-            if at > micros(&since) && keyless.contains(&(r.to_string(), n.to_string())) {
+            if let (Some(r), Some(n)) = (role.get(l), name.get(l))
+                && keyless.contains(&(r.to_string(), n.to_string()))
+            {
                 roles.insert(r.to_string());
                 names.insert(n.to_string());
             }

@@ -488,12 +488,12 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
                         caller: &serde_json::Value,
                         role: &str,
                         key: &str,
-                        tags: bool| {
+                        server: Option<&str>| {
         let mut params = serde_json::json!({"roleArn": format!("arn:aws:iam::111122223333:role/{role}"),
             "roleSessionName": name});
-        if tags {
+        if let Some(server) = server {
             params["tags"] = serde_json::json!([{"key": "AccessType", "value": "AI"},
-                {"key": "MCPServer", "value": "old-tools"}]);
+                {"key": "MCPServer", "value": server}]);
         }
         serde_json::json!({"eventVersion": "1.11", "userIdentity": caller, "eventTime": at,
             "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
@@ -508,9 +508,12 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
             "recipientAccountId": "111122223333", "eventCategory": "Management"})
     };
     let assume =
-        |id: &str, at: &str, caller: &serde_json::Value, role: &str, key: &str, tags: bool| {
-            assume_named(id, id, at, caller, role, key, tags)
-        };
+        |id: &str,
+         at: &str,
+         caller: &serde_json::Value,
+         role: &str,
+         key: &str,
+         server: Option<&str>| { assume_named(id, id, at, caller, role, key, server) };
     let call = |id: &str, at: &str, who: &serde_json::Value| {
         serde_json::json!({"eventVersion": "1.11", "userIdentity": who, "eventTime": at,
             "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucket", "awsRegion": "eu-west-1",
@@ -521,21 +524,23 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
             "recipientAccountId": "111122223333", "eventCategory": "Management"})
     };
     let records = serde_json::json!({"Records": [
-        assume("root", "2026-11-10T09:00:00Z", &user, "agent", "ASIAROOT000000000001", true),
+        assume("root", "2026-11-10T09:00:00Z", &user, "agent", "ASIAROOT000000000001", Some("old-tools")),
         assume("child", "2026-11-13T09:00:00Z", &session("ASIAROOT000000000001", "agent", "root"),
-            "worker", "ASIACHILD00000000001", false),
+            "worker", "ASIACHILD00000000001", None),
         assume("grandchild", "2026-11-20T11:00:00Z",
-            &session("ASIACHILD00000000001", "worker", "child"), "cleaner", "ASIAGRAND00000000001", false),
-        assume("old", "2026-11-10T10:00:00Z", &user, "reader", "ASIAOLD0000000000001", false),
-        assume("human", "2026-11-20T11:30:00Z", &user, "admin", "ASIAHUMAN00000000001", false),
+            &session("ASIACHILD00000000001", "worker", "child"), "cleaner", "ASIAGRAND00000000001", None),
+        assume("old", "2026-11-10T10:00:00Z", &user, "reader", "ASIAOLD0000000000001", None),
+        assume("human", "2026-11-20T11:30:00Z", &user, "admin", "ASIAHUMAN00000000001", None),
         call("by-root", "2026-11-10T10:00:00Z", &session("ASIAROOT000000000001", "agent", "root")),
         call("by-grandchild", "2026-11-20T12:30:00Z",
             &session("ASIAGRAND00000000001", "cleaner", "grandchild")),
         call("by-human", "2026-11-20T12:40:00Z", &session("ASIAHUMAN00000000001", "admin", "human")),
-        // A call without an access key, named like AI sessions of role "bot": the one in range
-        // starts after it, an older one before (the session-name window spans both).
-        assume_named("bot-1", "nightly", "2026-11-15T09:00:00Z", &user, "bot", "ASIABOT1000000000001", true),
-        assume_named("bot-2", "nightly", "2026-11-20T14:00:00Z", &user, "bot", "ASIABOT2000000000001", true),
+        // A call without an access key, named like AI sessions of role "bot": one in range starts
+        // after it, one just before the range, and the first one days before (the session-name
+        // window spans them all, and names the first one's MCP server).
+        assume_named("bot-1", "nightly", "2026-11-15T09:00:00Z", &user, "bot", "ASIABOT1000000000001", Some("old-tools")),
+        assume_named("bot-0", "nightly", "2026-11-20T11:45:00Z", &user, "bot", "ASIABOT0000000000001", Some("new-tools")),
+        assume_named("bot-2", "nightly", "2026-11-20T14:00:00Z", &user, "bot", "ASIABOT2000000000001", Some("old-tools")),
         call("keyless", "2026-11-20T13:00:00Z", &{
             let mut who = session("", "bot", "nightly");
             who.as_object_mut().unwrap().remove("accessKeyId");
@@ -604,6 +609,7 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         .await
         .concat(),
         [
+            "ASIABOT0000000000001",
             "ASIABOT1000000000001",
             "ASIABOT2000000000001",
             "ASIACHILD00000000001",
