@@ -297,3 +297,59 @@ async fn four_processes_write_one_s3_lake_and_duckdb_reads_it_from_s3() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), format!("n\n{}", theirs["rows"]));
 }
+
+/// What `lake export-ddl --engine duckdb` prints is what a DuckDB user runs to attach the lake:
+/// run as printed, every table's view holds the rows agenttrail holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_exported_duckdb_ddl_attaches_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = run(agenttrail()
+        .args(["-q", "run", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(&lake));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(agenttrail()
+        .args(["lake", "export-ddl", "--engine", "duckdb", "--lake"])
+        .arg(&lake));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ddl = stdout(&out);
+    let python = std::env::var("AGENTTRAIL_TEST_PYTHON")
+        .expect("AGENTTRAIL_TEST_PYTHON is not set: run the tests through scripts/test.sh");
+    let mut child = std::process::Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/duckdb_ddl.py"))
+        .args(agenttrail::sink::TABLES)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ddl.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "duckdb: {}", stderr(&out));
+    let counts: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for table in agenttrail::sink::TABLES {
+        let name = if *table == "events" {
+            "events_all"
+        } else {
+            table
+        };
+        let ours: u64 = scalar(&lake, &format!("SELECT count(*) FROM {name}"))
+            .await
+            .parse()
+            .unwrap();
+        assert_eq!(counts[table].as_u64(), Some(ours), "{table}: {counts}");
+    }
+    assert_eq!(
+        counts["events"].as_u64(),
+        Some(220),
+        "the sample logs' events"
+    );
+}
