@@ -438,21 +438,7 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
                   FROM events WHERE event_time >= '2026-11-20T12:00:00Z' ORDER BY event_id";
 
     // (a) Three generated days: the window starts at noon of the last.
-    let data = tempfile::tempdir().unwrap();
-    for (i, day) in ["2026-11-18", "2026-11-19", "2026-11-20"]
-        .iter()
-        .enumerate()
-    {
-        let opts = agenttrail::synth::SynthOptions {
-            events: 2_000,
-            seed: 11 + i as u64,
-            day: day.parse().unwrap(),
-            records_per_file: 300,
-        };
-        agenttrail::synth::generate(data.path(), &opts).unwrap();
-    }
-    let lake = tempfile::tempdir().unwrap();
-    crate::util::ingest_dir(data.path(), lake.path()).await;
+    let (_data, lake) = crate::util::generated_days_lake(2_000, 11).await;
     let whole = query(lake.path(), labels).await;
     assert!(whole.len() > 500, "{} events in the window", whole.len());
     assert!(whole.iter().any(|r| r[2].contains("chained")), "no chains");

@@ -336,21 +336,7 @@ async fn a_windowed_detection_reads_its_lookback_and_finds_what_the_whole_lake_f
 async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
     // Three generated days; each detection's context reads its window, its lookback and only
     // the sessions that can be live in it (mcp_bypass: every session).
-    let data = tempfile::tempdir().unwrap();
-    for (i, day) in ["2026-11-18", "2026-11-19", "2026-11-20"]
-        .iter()
-        .enumerate()
-    {
-        let opts = agenttrail::synth::SynthOptions {
-            events: 3_000,
-            seed: 21 + i as u64,
-            day: day.parse().unwrap(),
-            records_per_file: 500,
-        };
-        agenttrail::synth::generate(data.path(), &opts).unwrap();
-    }
-    let lake = tempfile::tempdir().unwrap();
-    crate::util::ingest_dir(data.path(), lake.path()).await;
+    let (_data, lake) = crate::util::generated_days_lake(3_000, 21).await;
     let detect = |extra: &[&str]| {
         let out = crate::util::run(
             crate::util::agenttrail()

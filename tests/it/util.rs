@@ -62,6 +62,27 @@ pub async fn ingest_dir(src: &Path, lake: &Path) -> agenttrail::ingest::IngestSu
         .unwrap()
 }
 
+/// Three generated days (2026-11-18 to 20, `events` a day, seeds from `seed`) ingested into a
+/// fresh lake: (the trail, the lake).
+pub async fn generated_days_lake(events: u64, seed: u64) -> (tempfile::TempDir, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    for (i, day) in ["2026-11-18", "2026-11-19", "2026-11-20"]
+        .iter()
+        .enumerate()
+    {
+        let opts = agenttrail::synth::SynthOptions {
+            events,
+            seed: seed + i as u64,
+            day: day.parse().unwrap(),
+            records_per_file: 400,
+        };
+        agenttrail::synth::generate(data.path(), &opts).unwrap();
+    }
+    let lake = tempfile::tempdir().unwrap();
+    ingest_dir(data.path(), lake.path()).await;
+    (data, lake)
+}
+
 /// Run SQL over a lake through the library; every value rendered as text ("" for null).
 pub async fn query(lake: &Path, sql: &str) -> Vec<Vec<String>> {
     query_in(lake, Default::default(), sql).await
