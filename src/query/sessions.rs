@@ -384,15 +384,41 @@ impl Fetched {
         ctx: &SessionContext,
         keys: &[String],
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        use datafusion::prelude::{col, lit};
-        // An expression, not SQL text: the keys come from the logs.
-        let keys = keys.iter().map(|k| lit(k.as_str())).collect();
+        let keys: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
+        self.fetch_matching(ctx, &["access_key_id"], &keys).await
+    }
+
+    /// The credentials issued before `from` whose `columns` equal one of `rows`: a semi-join
+    /// with the values as a table (an `IN` list of thousands of values overflows the stack in
+    /// DataFusion's expression rewrites; values from the logs never become SQL text).
+    async fn fetch_matching(
+        &self,
+        ctx: &SessionContext,
+        columns: &[&str],
+        rows: &[Vec<&str>],
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let names: Vec<String> = (0..columns.len()).map(|i| format!("wanted_{i}")).collect();
+        let schema = Arc::new(Schema::new(
+            names
+                .iter()
+                .map(|n| Field::new(n, DataType::Utf8, false))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays: Vec<ArrayRef> = (0..columns.len())
+            .map(|i| Arc::new(rows.iter().map(|r| Some(r[i])).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        let wanted = ctx.read_batch(RecordBatch::try_new(schema, arrays)?)?;
+        let right: Vec<&str> = names.iter().map(String::as_str).collect();
         Ok(ctx
             .table(CREDENTIALS)
             .await?
-            .filter(
-                self.issued_before()
-                    .and(col("access_key_id").in_list(keys, false)),
+            .filter(self.issued_before())?
+            .join(
+                wanted,
+                datafusion::common::JoinType::LeftSemi,
+                columns,
+                &right,
+                None,
             )?
             .collect()
             .await?)
@@ -409,7 +435,6 @@ async fn read_credentials(
     rules: &Rules,
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<RecordBatch>, QueryError> {
-    use datafusion::prelude::{col, lit};
     let Some(since) = since else {
         return Ok(collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?);
     };
@@ -479,7 +504,7 @@ async fn read_credentials(
             }
         }
     }
-    let (mut roles, mut names) = (HashSet::new(), HashSet::new());
+    let mut pairs: HashSet<(String, String)> = HashSet::new();
     if !keyless.is_empty() {
         let credentials = Credentials::new(fetched.batches.clone());
         let (role, name) = (
@@ -492,26 +517,21 @@ async fn read_credentials(
             .filter(|s| s.is_ai())
         {
             let l = credentials.loc[s.fact];
-            if let (Some(r), Some(n)) = (role.get(l), name.get(l))
-                && keyless.contains(&(r.to_string(), n.to_string()))
-            {
-                roles.insert(r.to_string());
-                names.insert(n.to_string());
+            if let (Some(r), Some(n)) = (role.get(l), name.get(l)) {
+                let pair = (r.to_string(), n.to_string());
+                if keyless.contains(&pair) {
+                    pairs.insert(pair);
+                }
             }
         }
     }
-    if !names.is_empty() {
-        let list = |set: HashSet<String>| set.into_iter().map(lit).collect();
-        let same_name = ctx
-            .table(CREDENTIALS)
-            .await?
-            .filter(
-                fetched
-                    .issued_before()
-                    .and(col("session_name").in_list(list(names), false))
-                    .and(col("role_arn").in_list(list(roles), false)),
-            )?
-            .collect()
+    if !pairs.is_empty() {
+        let rows: Vec<Vec<&str>> = pairs
+            .iter()
+            .map(|(r, n)| vec![r.as_str(), n.as_str()])
+            .collect();
+        let same_name = fetched
+            .fetch_matching(ctx, &["role_arn", "session_name"], &rows)
             .await?;
         // Rows already fetched as ancestors come back: keep the new ones only.
         let mut fresh = Vec::with_capacity(same_name.len());
@@ -843,4 +863,84 @@ async fn register_signin(
         Arc::new(MemTable::try_new(inferred_schema, vec![vec![batch]])?),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window whose calls use tens of thousands of keys not issued in it: fetching their
+    /// sessions by key from a Parquet table finds every one and nothing else. (The stack
+    /// overflow that an `IN` list of that size caused through the Delta provider, on a 5M-event
+    /// lake, does not reproduce on a plain Parquet file; BENCHMARKS.md records that run.)
+    #[tokio::test(flavor = "multi_thread")]
+    async fn fetching_sessions_by_fifty_thousand_keys() {
+        let schema = facts::schema(CREDENTIALS);
+        let n = 60_000usize;
+        let key = |i: usize| format!("ASIA{i:016}");
+        let cols: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match (f.name().as_str(), f.data_type()) {
+                    ("access_key_id", _) => {
+                        Arc::new((0..n).map(|i| Some(key(i))).collect::<StringArray>())
+                    }
+                    (_, DataType::Timestamp(_, _)) => Arc::new(
+                        TimestampMicrosecondArray::from_iter_values((0..n).map(|_| 0))
+                            .with_timezone("UTC"),
+                    ),
+                    (_, DataType::Boolean) => Arc::new(BooleanArray::from(vec![false; n])),
+                    _ => Arc::new((0..n).map(|_| Some("{}")).collect::<StringArray>()),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+        // A Parquet file, as in the lake (its scan builds a pruning predicate from the filter).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("facts.parquet");
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&path).unwrap(),
+            schema,
+            None,
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let mut config = datafusion::prelude::SessionConfig::new();
+        config
+            .options_mut()
+            .execution
+            .parquet
+            .schema_force_view_types = false;
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_parquet(
+            CREDENTIALS,
+            path.to_str().unwrap(),
+            datafusion::prelude::ParquetReadOptions::default(),
+        )
+        .await
+        .unwrap();
+        let fetched = Fetched {
+            batches: Vec::new(),
+            keys: HashSet::new(),
+            from: Utc.timestamp_micros(1).unwrap(),
+        };
+        // Every other key, and keys that are not there.
+        let wanted: Vec<String> = (0..n)
+            .step_by(2)
+            .map(key)
+            .chain((n..n + 1000).map(key))
+            .collect();
+        let found = fetched.fetch_keys(&ctx, &wanted).await.unwrap();
+        let mut got: Vec<String> = found
+            .iter()
+            .flat_map(|b| (0..b.num_rows()).filter_map(move |r| col_str(b, "access_key_id", r)))
+            .collect();
+        got.sort();
+        let mut expected: Vec<String> = (0..n).step_by(2).map(key).collect();
+        expected.sort();
+        assert_eq!(got, expected);
+    }
 }
