@@ -533,16 +533,8 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
             who
         }),
     ]});
-    let src = tempfile::tempdir().unwrap();
-    let day = src
-        .path()
-        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
-    std::fs::create_dir_all(&day).unwrap();
-    std::fs::write(
-        day.join("111122223333_CloudTrail_eu-west-1_20261120T1300Z_chain.json.gz"),
-        crate::util::gz(records.to_string().as_bytes()),
-    )
-    .unwrap();
+    let src =
+        crate::util::one_object_trail("20261120T1300Z", "chain", records.to_string().as_bytes());
     let lake = tempfile::tempdir().unwrap();
     crate::util::ingest_dir(src.path(), lake.path()).await;
     let windowed = crate::util::query_in(lake.path(), range, labels).await;

@@ -341,23 +341,6 @@ fn query_reads_files_prunes_by_time_writes_parquet_and_explains_unknown_columns(
     );
 }
 
-fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn the_shell_runs_multi_line_statements_meta_commands_and_refuses_writes() {
     let lake = tempfile::tempdir().unwrap();
@@ -368,7 +351,7 @@ fn the_shell_runs_multi_line_statements_meta_commands_and_refuses_writes() {
         .arg(lake.path()));
     let script = "\\d\n\\d sessions\nSELECT ai_mechanism,\n  count(*) AS n\nFROM ai_events\nGROUP BY 1 ORDER BY 1;\n\
                   CREATE TABLE x AS SELECT 1;\nCOPY (SELECT 1) TO '/tmp/agenttrail-shell-copy.csv';\n\\timing\nSELECT 42 AS answer;\n\\q\nSELECT 'not reached';\n";
-    let out = run_with_stdin(
+    let out = crate::util::run_with_stdin(
         agenttrail()
             .args(["shell", "--format", "csv", "--lake"])
             .arg(lake.path()),

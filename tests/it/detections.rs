@@ -296,16 +296,7 @@ async fn a_windowed_detection_reads_its_lookback_and_finds_what_the_whole_lake_f
     // ai_first_seen_api's fixture spans 20 days; a window on the last day must still see the
     // baseline of the 14 days before it (`-- lookback: 15d`), and nothing older is needed.
     let body = std::fs::read(repo().join("tests/detections/ai_first_seen_api.json")).unwrap();
-    let src = tempfile::tempdir().unwrap();
-    let day = src
-        .path()
-        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
-    std::fs::create_dir_all(&day).unwrap();
-    std::fs::write(
-        day.join("111122223333_CloudTrail_eu-west-1_20261120T1000Z_w.json.gz"),
-        gz(&body),
-    )
-    .unwrap();
+    let src = crate::util::one_object_trail("20261120T1000Z", "w", &body);
     let lake = tempfile::tempdir().unwrap();
     crate::util::ingest_dir(src.path(), lake.path()).await;
     let out = crate::util::run(

@@ -317,22 +317,12 @@ async fn the_exported_duckdb_ddl_attaches_every_table() {
     let ddl = stdout(&out);
     let python = std::env::var("AGENTTRAIL_TEST_PYTHON")
         .expect("AGENTTRAIL_TEST_PYTHON is not set: run the tests through scripts/test.sh");
-    let mut child = std::process::Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/duckdb_ddl.py"))
-        .args(agenttrail::sink::TABLES)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ddl.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::util::run_with_stdin(
+        std::process::Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/duckdb_ddl.py"))
+            .args(agenttrail::sink::TABLES),
+        &ddl,
+    );
     assert_eq!(out.status.code(), Some(0), "duckdb: {}", stderr(&out));
     let counts: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     for table in agenttrail::sink::TABLES {

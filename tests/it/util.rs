@@ -167,3 +167,39 @@ pub fn gz(text: &[u8]) -> Vec<u8> {
     e.write_all(text).unwrap();
     e.finish().unwrap()
 }
+
+/// Run `cmd` with `input` on its standard input; its output captured.
+pub fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// One gzip CloudTrail object, `body` as given, written under the day folder of account
+/// 111122223333 in eu-west-1 on 2026-11-20 (`<time>_<name>.json.gz`), in a fresh trail folder.
+pub fn one_object_trail(time: &str, name: &str, body: &[u8]) -> tempfile::TempDir {
+    let src = tempfile::tempdir().unwrap();
+    let day = src
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(
+        day.join(format!(
+            "111122223333_CloudTrail_eu-west-1_{time}_{name}.json.gz"
+        )),
+        gz(body),
+    )
+    .unwrap();
+    src
+}
