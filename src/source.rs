@@ -91,7 +91,7 @@ pub struct Listing {
     pub list_requests: u64,
 }
 
-/// Dated folders listed at once by an incremental listing.
+/// Requests in flight at once in an incremental listing.
 const LIST_CONCURRENCY: usize = 8;
 
 impl Listing {
@@ -210,30 +210,7 @@ impl Source {
             Some(range),
         ) = (self, dates)
         {
-            let mut listing = Listing::default();
-            let folders = discover(client, bucket, prefix, filter, &mut listing).await?;
-            // Each (folder, date) is its own listing: several in flight at once, since a run's
-            // listing is dozens of small round trips, not a few large pages.
-            use futures::StreamExt;
-            let prefixes: Vec<String> = folders
-                .iter()
-                .flat_map(|folder| {
-                    range
-                        .dates()
-                        .map(move |day| format!("{folder}{}/", day.format("%Y/%m/%d")))
-                })
-                .collect();
-            let mut parts = futures::stream::iter(prefixes)
-                .map(|p| async move {
-                    let mut part = Listing::default();
-                    list_prefix(client, bucket, &p, None, page_size, filter, &mut part)
-                        .await
-                        .map(|_| part)
-                })
-                .buffer_unordered(LIST_CONCURRENCY);
-            while let Some(part) = parts.next().await {
-                listing.merge(part?);
-            }
+            let mut listing = list_window(client, bucket, prefix, filter, page_size, range).await?;
             listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
             listing.digests.sort_by(|a, b| a.key.cmp(&b.key));
             return Ok(listing);
@@ -257,16 +234,11 @@ impl Source {
                 bucket,
                 prefix,
             } => {
-                list_prefix(
-                    client,
-                    bucket,
-                    prefix,
-                    None,
+                let span = ListOptions {
                     page_size,
-                    filter,
-                    &mut listing,
-                )
-                .await?;
+                    ..Default::default()
+                };
+                list_prefix(client, bucket, prefix, span, filter, &mut listing).await?;
             }
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -368,14 +340,27 @@ impl Source {
     }
 }
 
-/// List every key under `prefix` (pages followed), keeping what `filter` keeps. With a
-/// `delimiter`, returns the folders (common prefixes) and keeps no object.
+/// How one folder is listed: with a delimiter (folders only), its page size, and where in the
+/// folder it starts and stops (keys after `start_after`, before `stop_at`).
+#[derive(Debug, Clone, Copy, Default)]
+struct ListOptions<'a> {
+    /// `/` to list the folders inside a folder instead of its keys.
+    delimiter: Option<&'a str>,
+    /// ListObjectsV2's `MaxKeys` (S3's default, 1,000, when `None`).
+    page_size: Option<i32>,
+    /// ListObjectsV2's `StartAfter`: S3 returns only keys after it (in byte order).
+    start_after: Option<&'a str>,
+    /// The first key not wanted: the listing stops at the page that reaches it.
+    stop_at: Option<&'a str>,
+}
+
+/// List every key under `prefix` inside `span` (pages followed), keeping what `filter` keeps.
+/// With a `delimiter`, returns the folders (common prefixes) and keeps no object.
 async fn list_prefix(
     client: &S3Client,
     bucket: &str,
     prefix: &str,
-    delimiter: Option<&str>,
-    page_size: Option<i32>,
+    span: ListOptions<'_>,
     filter: &KeyFilter,
     listing: &mut Listing,
 ) -> Result<Vec<String>, SourceError> {
@@ -384,11 +369,13 @@ async fn list_prefix(
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
-        .set_delimiter(delimiter.map(str::to_string))
-        .set_max_keys(page_size)
+        .set_delimiter(span.delimiter.map(str::to_string))
+        .set_max_keys(span.page_size)
+        .set_start_after(span.start_after.map(str::to_string))
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
+    let mut done = false;
+    while !done && let Some(page) = pages.next().await {
         listing.list_requests += 1;
         let page = page.map_err(|e| SourceError::List {
             location: format!("s3://{bucket}/{prefix}"),
@@ -399,11 +386,15 @@ async fn list_prefix(
                 .iter()
                 .filter_map(|p| p.prefix().map(str::to_string)),
         );
-        if delimiter.is_some() {
+        if span.delimiter.is_some() {
             continue;
         }
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
+            if span.stop_at.is_some_and(|stop| key >= stop) {
+                done = true;
+                break;
+            }
             let obj = SourceObject {
                 uri: format!("s3://{bucket}/{key}"),
                 key: key.to_string(),
@@ -416,34 +407,96 @@ async fn list_prefix(
     Ok(folders)
 }
 
-/// The account/Region folders under `prefix`, found with delimiter listings (see `plan`).
-async fn discover(
+/// What one request of an incremental listing does (see `plan`).
+enum Walk {
+    /// A delimiter listing of a folder, to find the folders inside it.
+    Descend(String),
+    /// The keys of a Region folder delivered inside the date range.
+    Region(String),
+}
+
+/// An incremental listing of `prefix`: the account/Region folders are found with delimiter
+/// listings (organisation trails included), and each Region folder is listed once, from the first
+/// date of `range` (ListObjectsV2's `StartAfter`: date folders sort as dates) up to its last, so
+/// a folder costs one request plus a page per `page_size` keys in the range, whatever its history.
+/// Up to `LIST_CONCURRENCY` requests are in flight at once, the folders of one level and the
+/// Region listings of another overlapping: a scheduled run's listing is round trips, not bytes.
+async fn list_window(
     client: &S3Client,
     bucket: &str,
     prefix: &str,
     filter: &KeyFilter,
-    listing: &mut Listing,
-) -> Result<Vec<String>, SourceError> {
+    page_size: Option<i32>,
+    range: plan::DateRange,
+) -> Result<Listing, SourceError> {
+    use futures::StreamExt;
+    use futures::stream::FuturesUnordered;
+
     let start = if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_string()
     } else {
         format!("{prefix}/")
     };
-    let mut regions = Vec::new();
-    let mut stack = vec![start];
-    while let Some(p) = stack.pop() {
-        match plan::step(&p, filter) {
-            plan::Step::Region => regions.push(p),
-            plan::Step::Skip => {}
-            plan::Step::Descend => {
-                let found =
-                    list_prefix(client, bucket, &p, Some("/"), None, filter, listing).await?;
-                stack.extend(found);
-            }
+    let first = range.from.format("%Y/%m/%d").to_string();
+    let stop = (range.to + chrono::Duration::days(1))
+        .format("%Y/%m/%d/")
+        .to_string();
+    let run = |walk: Walk| {
+        let (first, stop) = (&first, &stop);
+        async move {
+            let mut part = Listing::default();
+            let found = match &walk {
+                Walk::Descend(p) => {
+                    let span = ListOptions {
+                        delimiter: Some("/"),
+                        ..Default::default()
+                    };
+                    list_prefix(client, bucket, p, span, filter, &mut part).await?
+                }
+                Walk::Region(folder) => {
+                    let start_after = format!("{folder}{first}");
+                    let stop_at = format!("{folder}{stop}");
+                    let span = ListOptions {
+                        page_size,
+                        start_after: Some(&start_after),
+                        stop_at: Some(&stop_at),
+                        ..Default::default()
+                    };
+                    list_prefix(client, bucket, folder, span, filter, &mut part).await?
+                }
+            };
+            Ok::<_, SourceError>((part, found))
+        }
+    };
+    let mut listing = Listing::default();
+    let mut queue = Vec::new();
+    push_walk(&mut queue, start, filter);
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        while in_flight.len() < LIST_CONCURRENCY
+            && let Some(walk) = queue.pop()
+        {
+            in_flight.push(run(walk));
+        }
+        let Some(done) = in_flight.next().await else {
+            break;
+        };
+        let (part, found) = done?;
+        listing.merge(part);
+        for folder in found {
+            push_walk(&mut queue, folder, filter);
         }
     }
-    regions.sort();
-    Ok(regions)
+    Ok(listing)
+}
+
+/// Queue what `folder` needs next (see `plan::step`).
+fn push_walk(queue: &mut Vec<Walk>, folder: String, filter: &KeyFilter) {
+    match plan::step(&folder, filter) {
+        plan::Step::Descend => queue.push(Walk::Descend(folder)),
+        plan::Step::Region => queue.push(Walk::Region(folder)),
+        plan::Step::Skip => {}
+    }
 }
 
 async fn get_s3(

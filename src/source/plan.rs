@@ -5,7 +5,10 @@
 //! the last one: it discovers the account/Region prefixes with delimiter listings (a few requests,
 //! organisation trails included, `--account`/`--region` applied while descending), then lists the
 //! date folders from the latest delivery date already in the ledger minus a look-back (default 2
-//! days: clocks, and files CloudTrail writes just after midnight) up to tomorrow (UTC). The ledger
+//! days: clocks, and files CloudTrail writes just after midnight) up to tomorrow (UTC). Date
+//! folders sort as dates, so each Region folder is one listing that starts after the window's
+//! first date (`StartAfter`) and stops at the first key past its last: one request per folder
+//! plus a page per 1,000 keys in the window, however many days the window spans. The ledger
 //! stays the truth inside that window: a file delivered late into an older folder of the window is
 //! listed and read like any other. `--full-scan` lists everything (for a periodic catch-up), and
 //! `--since/--until` bound the dates listed, not only the keys kept.

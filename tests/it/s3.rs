@@ -419,10 +419,10 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
     assert!(err.contains("objects: 2 read"), "{err}");
     let second = lists() - first;
     // Discovery: the root, AWSLogs/, the org folder, 2 accounts, 2 CloudTrail folders = 7; then
-    // 4 Region folders × 4 dates (today - 2 … tomorrow), one page each.
+    // each of the 4 Region folders once, from today - 2 (StartAfter) on: 3 or 4 keys, one page
+    // (the 27 older days of each folder are not listed).
     let prefixes = 4;
-    let dates = 2 + 2;
-    assert_eq!(second, 7 + prefixes * dates, "{err}");
+    assert_eq!(second, 7 + prefixes, "{err}");
     assert!(err.contains(&format!("{second} list requests")), "{err}");
     let ids = crate::util::query(
         lake.path(),
@@ -455,5 +455,28 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
     let before = lists();
     let out = ingest(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(lists() - before, 7 + prefixes * dates);
+    assert_eq!(lists() - before, 7 + prefixes);
+
+    // --until ends each folder's listing at the first key past it. One key a page: the 9 keys of
+    // today - 2 and today - 1 (the late file among them), then one page per folder that reaches
+    // today's first key and stops (each folder holds 1 or 2 more keys after it).
+    let before = lists();
+    let until = (today - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let out = run(agenttrail()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .args(["ingest", "--source", &format!("s3://{bucket}"), "--lake"])
+        .arg(lake.path())
+        .args(["--list-page-size", "1", "--until", &until]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("objects: 0 read, 9 skipped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(lists() - before, 7 + 9 + prefixes, "{}", stderr(&out));
 }
