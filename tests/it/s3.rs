@@ -371,7 +371,7 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
     }
     let lake = tempfile::tempdir().unwrap();
     let proxy = crate::fault_proxy::FaultProxy::start(&endpoint(), |_, _| None);
-    let ingest = |extra: &[&str]| {
+    let ingest_paged = |page: &str, extra: &[&str]| {
         run(agenttrail()
             .env("AWS_ENDPOINT_URL", &proxy.endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
@@ -379,9 +379,10 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
             .env("AWS_REGION", "us-east-1")
             .args(["ingest", "--source", &format!("s3://{bucket}"), "--lake"])
             .arg(lake.path())
-            .args(["--list-page-size", "10"])
+            .args(["--list-page-size", page])
             .args(extra))
     };
+    let ingest = |extra: &[&str]| ingest_paged("10", extra);
     let lists = || -> u32 {
         proxy
             .identities()
@@ -464,14 +465,7 @@ async fn a_run_lists_only_recent_delivery_dates_and_still_reads_a_late_file() {
     let until = (today - chrono::Duration::days(1))
         .format("%Y-%m-%d")
         .to_string();
-    let out = run(agenttrail()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .args(["ingest", "--source", &format!("s3://{bucket}"), "--lake"])
-        .arg(lake.path())
-        .args(["--list-page-size", "1", "--until", &until]));
+    let out = ingest_paged("1", &["--until", &until]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("objects: 0 read, 9 skipped"),
