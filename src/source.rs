@@ -234,11 +234,11 @@ impl Source {
                 bucket,
                 prefix,
             } => {
-                let span = ListOptions {
+                let opts = ListOptions {
                     page_size,
                     ..Default::default()
                 };
-                list_prefix(client, bucket, prefix, span, filter, &mut listing).await?;
+                list_prefix(client, bucket, prefix, opts, filter, &mut listing).await?;
             }
         }
         listing.objects.sort_by(|a, b| a.key.cmp(&b.key));
@@ -354,13 +354,13 @@ struct ListOptions<'a> {
     stop_at: Option<&'a str>,
 }
 
-/// List every key under `prefix` inside `span` (pages followed), keeping what `filter` keeps.
+/// List every key under `prefix` as `opts` say (pages followed), keeping what `filter` keeps.
 /// With a `delimiter`, returns the folders (common prefixes) and keeps no object.
 async fn list_prefix(
     client: &S3Client,
     bucket: &str,
     prefix: &str,
-    span: ListOptions<'_>,
+    opts: ListOptions<'_>,
     filter: &KeyFilter,
     listing: &mut Listing,
 ) -> Result<Vec<String>, SourceError> {
@@ -369,9 +369,9 @@ async fn list_prefix(
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
-        .set_delimiter(span.delimiter.map(str::to_string))
-        .set_max_keys(span.page_size)
-        .set_start_after(span.start_after.map(str::to_string))
+        .set_delimiter(opts.delimiter.map(str::to_string))
+        .set_max_keys(opts.page_size)
+        .set_start_after(opts.start_after.map(str::to_string))
         .into_paginator()
         .send();
     let mut done = false;
@@ -386,12 +386,12 @@ async fn list_prefix(
                 .iter()
                 .filter_map(|p| p.prefix().map(str::to_string)),
         );
-        if span.delimiter.is_some() {
+        if opts.delimiter.is_some() {
             continue;
         }
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
-            if span.stop_at.is_some_and(|stop| key >= stop) {
+            if opts.stop_at.is_some_and(|stop| key >= stop) {
                 done = true;
                 break;
             }
@@ -447,22 +447,22 @@ async fn list_window(
             let mut part = Listing::default();
             let found = match &walk {
                 Walk::Descend(p) => {
-                    let span = ListOptions {
+                    let opts = ListOptions {
                         delimiter: Some("/"),
                         ..Default::default()
                     };
-                    list_prefix(client, bucket, p, span, filter, &mut part).await?
+                    list_prefix(client, bucket, p, opts, filter, &mut part).await?
                 }
                 Walk::Region(folder) => {
                     let start_after = format!("{folder}{first}");
                     let stop_at = format!("{folder}{stop}");
-                    let span = ListOptions {
+                    let opts = ListOptions {
                         page_size,
                         start_after: Some(&start_after),
                         stop_at: Some(&stop_at),
                         ..Default::default()
                     };
-                    list_prefix(client, bucket, folder, span, filter, &mut part).await?
+                    list_prefix(client, bucket, folder, opts, filter, &mut part).await?
                 }
             };
             Ok::<_, SourceError>((part, found))
