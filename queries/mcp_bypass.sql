@@ -12,8 +12,9 @@
 -- script acting with the agent's permissions outside the MCP server. A person's own role used by
 -- that person, after their agent used it through the AWS MCP Server (`managed-mcp`, `mcp-oauth`),
 -- is how that server is meant to be used and stays quiet.
--- A role stays marked once any AI session in the lake has assumed it: this detection reads every
--- session (`sessions: all`), not only those that can be live in its window.
+-- A role stays marked once any AI session in the lake has assumed it: this detection reads
+-- `ai_roles`, the roles of every AI session of the lake (`sessions: all`), not only of the
+-- sessions that can be live in its window.
 -- ## Why it matters
 -- Controls enforced in an MCP server (tool allow-lists, confirmations, session policies) do not
 -- apply to calls made with the agent's role directly from the CLI or an SDK; a person borrowing
@@ -29,12 +30,11 @@
 -- ## References
 -- - https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html
 WITH marked AS (
-  -- Roles of AI sessions, with how they were marked and the server behind them.
-  SELECT role_arn, min(ai_mechanism) AS how, min(mcp_server) AS mcp_server,
-         min(issued_at) AS first_marked
-  FROM sessions
-  WHERE is_ai AND role_arn IS NOT NULL
-  GROUP BY role_arn
+  -- Roles of AI sessions, with how they were marked and the server behind them: `sessions WHERE
+  -- is_ai GROUP BY role_arn` with min(ai_mechanism), min(mcp_server), min(issued_at), over every
+  -- session of the lake.
+  SELECT role_arn, how, mcp_server, first_marked
+  FROM ai_roles
 )
 SELECT
   'mcp_bypass' AS detection_id,

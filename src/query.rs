@@ -13,6 +13,8 @@
 //!   the STS, MCP and sign-in events said, extracted by ingest (see `correlate::facts`);
 //! - `sessions`, `mcp_links`: derived from the facts by `correlate` (see `sessions.rs` here): all
 //!   of them, or in a context limited to a time range, those that can explain its events;
+//! - `ai_roles`: every role an AI session of the lake has assumed, with its first marking
+//!   (whole-lake contexts, and limited ones that ask for it: `TimeRange::all_sessions`);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
 //!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
@@ -65,7 +67,9 @@ pub struct TimeRange {
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     /// Exclusive end.
     pub until: Option<chrono::DateTime<chrono::Utc>>,
-    /// Read every credential fact, not only those that can be live from `since` on.
+    /// Also register `ai_roles` in a context limited by `since`: the roles of every AI session
+    /// of the lake, from all the credential facts (a whole-lake context always has it; the
+    /// other tables stay limited to what can be live in the range).
     pub all_sessions: bool,
 }
 
@@ -152,9 +156,8 @@ pub async fn build_context_in(
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
-    let facts_since = range.since.filter(|_| !range.all_sessions);
     let limited = range.since.is_some() || range.until.is_some();
-    sessions::register(&ctx, &rules, facts_since, limited).await?;
+    sessions::register(&ctx, &rules, range.since, limited, range.all_sessions).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

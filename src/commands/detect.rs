@@ -37,26 +37,26 @@ async fn detect(
     };
     // Each detection reads its window plus what it must see before it (its `lookback`), never
     // the whole lake: the detections that share a look-back share one query context, so one
-    // with a 15-day baseline does not widen the others' reads.
-    // (Those that read every session, `-- sessions: all`, get a context of their own.)
-    let mut scopes: Vec<(chrono::Duration, bool)> =
-        cat.iter().map(|d| (d.lookback, d.all_sessions)).collect();
-    scopes.sort();
-    scopes.dedup();
+    // with a 15-day baseline does not widen the others' reads. A context gets `ai_roles` (the
+    // roles of every AI session of the lake) when one of its detections reads every session
+    // (`-- sessions: all`).
+    let mut lookbacks: Vec<chrono::Duration> = cat.iter().map(|d| d.lookback).collect();
+    lookbacks.sort();
+    lookbacks.dedup();
     let mut runs: Vec<Option<DetectionRun>> = vec![None; cat.len()];
-    for (lookback, all_sessions) in scopes {
-        let range = crate::query::TimeRange {
-            since: Some(s - lookback),
-            until,
-            all_sessions,
-        };
-        let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
+    for lookback in lookbacks {
         let (idx, group): (Vec<usize>, Vec<catalog::Detection>) = cat
             .iter()
             .enumerate()
-            .filter(|(_, d)| (d.lookback, d.all_sessions) == (lookback, all_sessions))
+            .filter(|(_, d)| d.lookback == lookback)
             .map(|(i, d)| (i, d.clone()))
             .unzip();
+        let range = crate::query::TimeRange {
+            since: Some(s - lookback),
+            until,
+            all_sessions: group.iter().any(|d| d.all_sessions),
+        };
+        let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
         for (i, run) in idx
             .into_iter()
             .zip(run_all(&ctx, &group, since, until).await?)

@@ -68,7 +68,10 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         (None, None) => anyhow::bail!("give a SQL statement or -f FILE"),
     };
     let settings = Settings::load(args.config.as_deref())?;
-    let ctx = build_context_in(&lake, &settings, time_range(args.since, args.until)).await?;
+    let mut range = time_range(args.since, args.until);
+    // `ai_roles` spans the whole lake even in a limited context; built only when asked for.
+    range.all_sessions = sql.to_ascii_lowercase().contains("ai_roles");
+    let ctx = build_context_in(&lake, &settings, range).await?;
     let (schema, batches) = run_sql(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {
         write_parquet(path, &schema, &batches)?;

@@ -27,9 +27,10 @@ pub struct Detection {
     /// How far before a window the detection must see events (`-- lookback: 15d`; default 1h):
     /// `detect --window` and `run` read that much more of the lake, and no more.
     pub lookback: chrono::Duration,
-    /// `-- sessions: all`: the detection reads every session of the lake, not only those that
-    /// can be live in its window (`window`, the default), e.g. to know which roles agents have
-    /// ever used. Costs a read of all the credential facts at each windowed run.
+    /// `-- sessions: all`: the detection reads `ai_roles`, the roles of every AI session of the
+    /// lake, not only of the sessions that can be live in its window (`window`, the default):
+    /// to know which roles agents have ever used. Its context then also reads the credential
+    /// facts' classification columns and classifies them all, at each windowed run.
     pub all_sessions: bool,
     /// The documentation part of the header.
     pub doc: String,

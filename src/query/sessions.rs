@@ -296,6 +296,72 @@ impl Credentials {
     }
 }
 
+/// The credential columns classification reads (see [`Credentials::facts`]).
+const CLASSIFY_COLUMNS: &str =
+    "access_key_id, sts_event_id, issued_at, role_arn, source_identity, caller_access_key_id, tags";
+
+/// `ai_roles`: one row per role that an AI session has assumed, with how the first such session
+/// was marked (the smallest mechanism, as `min` orders strings), the smallest MCP server named
+/// and the first issue: what `sessions WHERE is_ai GROUP BY role_arn` gives, computed here so
+/// that a windowed context can have it for every session of the lake without building the
+/// whole `sessions` table.
+fn ai_roles_batch(
+    credentials: &Credentials,
+    sessions: &[Session],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    type Mark<'a> = (&'static str, Option<&'a str>, i64);
+    let (roles, issued) = (
+        credentials.strings("role_arn"),
+        credentials.times("issued_at"),
+    );
+    let mut marks: HashMap<&str, Mark<'_>> = HashMap::new();
+    for s in sessions.iter().filter(|s| s.is_ai()) {
+        let l = credentials.loc[s.fact];
+        let (Some(role), Some(how)) = (roles.get(l), s.ai_mechanisms.first().copied()) else {
+            continue;
+        };
+        let at = issued.get(l).unwrap_or_default();
+        let server = s.mcp_server.as_deref();
+        marks
+            .entry(role)
+            .and_modify(|m| {
+                m.0 = m.0.min(how);
+                m.1 = match (m.1, server) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                m.2 = m.2.min(at);
+            })
+            .or_insert((how, server, at));
+    }
+    let mut marks: Vec<(&str, Mark<'_>)> = marks.into_iter().collect();
+    marks.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    RecordBatch::try_new(
+        ai_roles_schema(),
+        vec![
+            Arc::new(marks.iter().map(|m| Some(m.0)).collect::<StringArray>()),
+            Arc::new(marks.iter().map(|m| Some(m.1.0)).collect::<StringArray>()),
+            Arc::new(marks.iter().map(|m| m.1.1).collect::<StringArray>()),
+            Arc::new(
+                marks
+                    .iter()
+                    .map(|m| Some(m.1.2))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )
+}
+
+fn ai_roles_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("role_arn", DataType::Utf8, false),
+        Field::new("how", DataType::Utf8, false),
+        Field::new("mcp_server", DataType::Utf8, true),
+        Field::new("first_marked", timestamp_type(), false),
+    ]))
+}
+
 fn col_str(b: &RecordBatch, name: &str, row: usize) -> Option<String> {
     let c = b.column_by_name(name)?;
     let c = c.as_string_opt::<i32>()?;
@@ -560,6 +626,7 @@ pub async fn register(
     rules: &Rules,
     since: Option<DateTime<Utc>>,
     limited: bool,
+    every_role: bool,
 ) -> Result<(), QueryError> {
     let started = std::time::Instant::now();
     let step = |what: &str| {
@@ -586,6 +653,31 @@ pub async fn register(
         "sessions",
         Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?),
     )?;
+    // `ai_roles` spans every session of the lake: from these sessions when they are all of them,
+    // else (a windowed context asked for it) from every credential fact, classified again: a
+    // read of seven columns and the classification, not the whole `sessions` table.
+    let roles = if since.is_none() {
+        Some(ai_roles_batch(&credentials, &sessions)?)
+    } else if every_role {
+        let all = Credentials::new(
+            collect(
+                ctx,
+                &format!("SELECT {CLASSIFY_COLUMNS} FROM {CREDENTIALS}"),
+            )
+            .await?,
+        );
+        let classified = classify_sessions(&all.facts(), rules);
+        Some(ai_roles_batch(&all, &classified)?)
+    } else {
+        None
+    };
+    if let Some(roles) = roles {
+        ctx.register_table(
+            "ai_roles",
+            Arc::new(MemTable::try_new(ai_roles_schema(), vec![vec![roles]])?),
+        )?;
+        step("roles of every AI session built");
+    }
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     let window = Duration::minutes(i64::from(rules.session_name_window_minutes));

@@ -361,3 +361,68 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
     );
     assert_eq!(windowed, whole);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_windowed_mcp_bypass_knows_roles_marked_by_sessions_far_outside_its_window() {
+    // mcp_bypass's fixture with the agent's session (and its call) moved five days earlier:
+    // more than a credential lifetime before the window, so no session a windowed context reads
+    // for the window's calls marks the role. The role stays marked (`ai_roles` spans every
+    // session of the lake), so the window finds what the whole lake finds in it.
+    let body = std::fs::read(repo().join("tests/detections/mcp_bypass.json")).unwrap();
+    let mut fixture: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for r in fixture["Records"].as_array_mut().unwrap() {
+        if matches!(
+            r["eventID"].as_str(),
+            Some("setup-assume-agent" | "quiet-agent-call")
+        ) {
+            let t = r["eventTime"]
+                .as_str()
+                .unwrap()
+                .replace("2026-11-20", "2026-11-15");
+            r["eventTime"] = serde_json::Value::String(t);
+        }
+    }
+    let src = crate::util::one_object_trail(
+        "20261120T1000Z",
+        "bypass",
+        &serde_json::to_vec(&fixture).unwrap(),
+    );
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake.path()).await;
+    let detect = |window: &[&str]| {
+        let out = crate::util::run(
+            crate::util::agenttrail()
+                .current_dir(repo())
+                .args(["detect", "--only", "mcp_bypass", "--format", "csv"])
+                .args(window)
+                .arg("--lake")
+                .arg(lake.path()),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+        crate::util::stdout(&out)
+    };
+    let whole = detect(&[]);
+    let ids: Vec<&str> = whole
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "fires-direct-call-with-agent-role",
+            "fires-direct-call-hours-later"
+        ]
+    );
+    assert!(
+        whole.contains("(session-tag, first 2026-11-15T10:00:00Z)"),
+        "{whole}"
+    );
+    let windowed = detect(&[
+        "--since",
+        "2026-11-20T10:25:00Z",
+        "--until",
+        "2026-11-20T14:00:00Z",
+    ]);
+    assert_eq!(windowed, whole);
+}
