@@ -11,7 +11,9 @@
 -- had not called in the 14 days before, once that principal has a baseline: AI activity in those
 -- 14 days, at least a day before the call (a principal back from a long silence is not reported
 -- for everything it does). The baseline is read from the lake: `detect` reads the 15 days before
--- its window (`lookback`). Edit the intervals below (and `lookback`) to change them.
+-- its window (`lookback`), and keeps of the calls before its window one row per principal, API
+-- and day (exact for both tests; see `earlier`). Edit the intervals below (and `lookback`) to
+-- change them; the summary by day holds for a baseline span (14 days - 1 day) longer than a day.
 -- ## Why it matters
 -- Agents repeat the same few tools; a new API — above all a write or a delete — is where a
 -- hallucination, a prompt injection or a stolen agent credential shows first.
@@ -32,6 +34,29 @@ WITH ai AS (
   FROM events
   WHERE is_ai AND event_name IS NOT NULL
 ),
+-- Before the window `detect` reports on (`detect_since()`; none without a window) a call is
+-- history only, and one row per principal, API and day with the day's first and last call is
+-- all the two tests below need of it: an API's previous call is the latest of its last calls,
+-- and a principal has a call between 14 days and 1 day before a call exactly when the first
+-- or the last call of one of its days lies there (that span is longer than a day). The window
+-- functions then sort the window's calls and two rows per principal, API and day.
+earlier AS (
+  SELECT principal, event_source, event_name, date_trunc('day', event_time) AS day,
+         min(event_time) AS first_call, max(event_time) AS last_call
+  FROM ai
+  WHERE event_time < detect_since()
+  GROUP BY principal, event_source, event_name, date_trunc('day', event_time)
+),
+calls AS (
+  SELECT event_time, event_id, recipient_account_id, identity_arn, access_key_id, mcp_server,
+         event_name, event_source, ai_mechanism, ai_principal, principal, true AS reported
+  FROM ai
+  WHERE detect_since() IS NULL OR event_time >= detect_since()
+  UNION ALL
+  SELECT unnest(make_array(first_call, last_call)) AS event_time, NULL, NULL, NULL, NULL, NULL,
+         event_name, event_source, NULL, NULL, principal, false
+  FROM earlier
+),
 history AS (
   SELECT *,
          lag(event_time) OVER (PARTITION BY principal, event_source, event_name
@@ -39,7 +64,7 @@ history AS (
          min(event_time) OVER (PARTITION BY principal ORDER BY event_time
                                RANGE BETWEEN INTERVAL '14 days' PRECEDING AND CURRENT ROW)
            AS baseline_start
-  FROM ai
+  FROM calls
 )
 SELECT
   'ai_first_seen_api' AS detection_id,
@@ -55,6 +80,7 @@ SELECT
          ELSE 'since ' || CAST(previous_call AS VARCHAR) END,
     '(behind it: ' || coalesce(ai_principal, '?') || '; via ' || ai_mechanism || ')') AS evidence
 FROM history
-WHERE principal IS NOT NULL
+WHERE reported
+  AND principal IS NOT NULL
   AND (previous_call IS NULL OR previous_call < event_time - INTERVAL '14 days')
   AND baseline_start <= event_time - INTERVAL '1 day'

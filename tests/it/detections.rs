@@ -426,3 +426,182 @@ async fn a_windowed_mcp_bypass_knows_roles_marked_by_sessions_far_outside_its_wi
     ]);
     assert_eq!(windowed, whole);
 }
+
+/// `ai_first_seen_api` as first written: every AI call of the look-back through both window
+/// functions. The detection now summarises the calls before its window by day; this is the
+/// reference it must agree with, row for row, in the same context.
+const FIRST_SEEN_REFERENCE: &str = "
+WITH ai AS (
+  SELECT event_time, event_id, event_name, event_source, ai_mechanism, ai_principal,
+         coalesce(session_issuer_arn, ai_principal, identity_arn) AS principal
+  FROM events WHERE is_ai AND event_name IS NOT NULL
+),
+history AS (
+  SELECT *,
+         lag(event_time) OVER (PARTITION BY principal, event_source, event_name
+                               ORDER BY event_time, event_id) AS previous_call,
+         min(event_time) OVER (PARTITION BY principal ORDER BY event_time
+                               RANGE BETWEEN INTERVAL '14 days' PRECEDING AND CURRENT ROW)
+           AS baseline_start
+  FROM ai
+)
+SELECT event_id, CAST(previous_call AS VARCHAR) AS previous, event_time FROM history
+WHERE principal IS NOT NULL
+  AND (previous_call IS NULL OR previous_call < event_time - INTERVAL '14 days')
+  AND baseline_start <= event_time - INTERVAL '1 day'";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ai_first_seen_api_summarising_the_days_before_its_window_agrees_with_sorting_them_all() {
+    use agenttrail::query::{TimeRange, build_context_in};
+    // The fixture's agent, calling five APIs in bursts on a few days of a month (days apart,
+    // so that a principal's baseline can rest on one summarised day; calls near midnight too),
+    // and windows starting at every call, which put the 14-day and 1-day edges on every side
+    // of a summarised day.
+    let body = std::fs::read(repo().join("tests/detections/ai_first_seen_api.json")).unwrap();
+    let mut fixture: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let records = fixture["Records"].as_array_mut().unwrap();
+    let template = records
+        .iter()
+        .find(|r| r["eventID"] == "quiet-known-api-day-10")
+        .unwrap()
+        .clone();
+    // Only the generated calls: the fixture's own agent calls would fill the gaps.
+    records.retain(|r| r["eventID"] == "setup-assume-agent");
+    let apis = [
+        ("s3.amazonaws.com", "ListBuckets"),
+        ("s3.amazonaws.com", "GetObject"),
+        ("s3.amazonaws.com", "DeleteObject"),
+        ("ec2.amazonaws.com", "DescribeInstances"),
+        ("iam.amazonaws.com", "ListRoles"),
+    ];
+    let start: chrono::DateTime<chrono::Utc> = "2026-11-21T00:00:00Z".parse().unwrap();
+    let days = [1, 6, 15, 16, 29, 31];
+    let mut state: u64 = 7;
+    let mut times = Vec::new();
+    for i in 0..40 {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Any second of a burst day; every seventh call at 00:00:00 or 23:59:59.
+        let k = (state >> 40) as usize % days.len();
+        let day = days[k] * 86_400;
+        let secs = match i % 7 {
+            0 => day,
+            3 => day + 86_399,
+            _ => day + (state >> 13) % 86_400,
+        };
+        let t = start + chrono::Duration::seconds(secs as i64);
+        // Three of the five APIs a day, a different three each day: new APIs keep appearing.
+        let (source, name) = apis[((state >> 20) as usize % 3 + k) % apis.len()];
+        let mut r = template.clone();
+        r["eventTime"] = t.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
+        r["eventID"] = format!("call-{i:02}").into();
+        r["eventSource"] = source.into();
+        r["eventName"] = name.into();
+        records.push(r);
+        times.push(t);
+    }
+    // And the case a summary by last calls alone would miss: the only baseline day's first call
+    // is more than a day before a new API's call, its last call less than a day before.
+    for (id, at, name) in [
+        ("edge-first", "2026-11-21T00:00:00Z", "ListBuckets"),
+        ("edge-last", "2026-11-21T23:59:59Z", "ListBuckets"),
+        ("edge-new-api", "2026-11-22T12:00:00Z", "ListRoles"),
+    ] {
+        let mut r = template.clone();
+        r["eventTime"] = at.into();
+        r["eventID"] = id.into();
+        r["eventSource"] = if name == "ListRoles" {
+            "iam.amazonaws.com"
+        } else {
+            "s3.amazonaws.com"
+        }
+        .into();
+        r["eventName"] = name.into();
+        records.push(r);
+        times.push(at.parse().unwrap());
+    }
+    let src = crate::util::one_object_trail(
+        "20261120T1000Z",
+        "scattered",
+        &serde_json::to_vec(&fixture).unwrap(),
+    );
+    let lake_dir = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+    let lake = Lake::open(lake_dir.path());
+    let settings = Settings::default();
+    let detections = catalog::load(&repo().join("queries")).unwrap();
+    let d = detections
+        .iter()
+        .find(|d| d.id == "ai_first_seen_api")
+        .unwrap();
+    let rows = |batches: &[arrow::array::RecordBatch], id: usize, prev: Option<usize>| {
+        let mut out = Vec::new();
+        for b in batches {
+            for r in 0..b.num_rows() {
+                let v =
+                    |c: usize| arrow::util::display::array_value_to_string(b.column(c), r).unwrap();
+                out.push((v(id), prev.map(&v)));
+            }
+        }
+        out.sort();
+        out
+    };
+    let mut windows: Vec<Option<chrono::DateTime<chrono::Utc>>> = vec![None];
+    for t in &times {
+        for delta in [0, 1] {
+            windows.push(Some(*t + chrono::Duration::seconds(delta)));
+        }
+    }
+    let mut fired = 0;
+    for since in windows {
+        let range = TimeRange {
+            since: since.map(|s| s - d.lookback),
+            until: None,
+            all_sessions: false,
+        };
+        let ctx = build_context_in(&lake, &settings, range).await.unwrap();
+        let run = run_one(&ctx, d, since, None).await.unwrap();
+        let evidence = run.schema.index_of("evidence").unwrap();
+        let found: Vec<(String, Option<String>)> = rows(&run.batches, 2, Some(evidence))
+            .into_iter()
+            .map(|(id, ev)| {
+                // The evidence names the previous call ("since <time>") or says "ever".
+                let ev = ev.unwrap();
+                let prev = ev
+                    .split(" since ")
+                    .nth(1)
+                    .map(|rest| rest.split(' ').next().unwrap().replace('T', " "));
+                (id, prev.map(|p| p.trim_end_matches('Z').to_string()))
+            })
+            .collect();
+        let reference = ctx.sql(FIRST_SEEN_REFERENCE).await.unwrap();
+        let reference = match since {
+            Some(s) => reference
+                .filter(
+                    datafusion::prelude::col("event_time").gt_eq(datafusion::prelude::lit(
+                        datafusion::scalar::ScalarValue::TimestampMicrosecond(
+                            Some(s.timestamp_micros()),
+                            Some("UTC".into()),
+                        ),
+                    )),
+                )
+                .unwrap(),
+            None => reference,
+        };
+        let expected: Vec<(String, Option<String>)> =
+            rows(&reference.collect().await.unwrap(), 0, Some(1))
+                .into_iter()
+                .map(|(id, prev)| {
+                    let prev = prev.filter(|p| !p.is_empty());
+                    (
+                        id,
+                        prev.map(|p| p.replace('T', " ").trim_end_matches('Z').to_string()),
+                    )
+                })
+                .collect();
+        assert_eq!(found, expected, "window from {since:?}");
+        fired += found.len();
+    }
+    assert!(fired > 20, "too few findings to compare: {fired}");
+}
