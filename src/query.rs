@@ -114,13 +114,25 @@ pub async fn build_context_in(
         .with_default_catalog_and_schema("agenttrail", "lake");
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)?;
+    let mut first_event = None;
     for table in crate::sink::TABLES {
         let name = if *table == "events" {
             "lake_events"
         } else {
             table
         };
-        register_table(&ctx, lake, table, name).await?;
+        let delta = register_table(&ctx, lake, table, name).await?;
+        if *table == "events" {
+            first_event = delta.as_ref().and_then(first_event_time);
+        }
+    }
+    // A range that starts before the lake's first event reads every credential fact anyway
+    // (all are issued in it): read them whole instead of through semi-joins over its events.
+    let from_the_start = range
+        .since
+        .is_some_and(|s| first_event.is_some_and(|first| s <= first));
+    if from_the_start {
+        tracing::debug!(?range, "The range starts before the lake's first event.");
     }
     tracing::debug!(peak_rss_mib = peak_rss_mib(), "Lake tables opened.");
     let status = ctx.sql(include_str!("query/integrity_status.sql")).await?;
@@ -157,8 +169,9 @@ pub async fn build_context_in(
     udf::register_all(&ctx, rules.clone());
     udf::register_detect_since(&ctx, None);
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
-    let limited = range.since.is_some() || range.until.is_some();
-    sessions::register(&ctx, &rules, range.since, limited, range.all_sessions).await?;
+    let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
+    let facts_since = range.since.filter(|_| !from_the_start);
+    sessions::register(&ctx, &rules, facts_since, limited, range.all_sessions).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;
@@ -170,19 +183,35 @@ pub async fn build_context_in(
     Ok(ctx)
 }
 
+/// The first `event_time` of the events table, from the statistics its log keeps of every file
+/// (no data read; Delta keeps timestamps to the millisecond, truncated down); `None` when a
+/// file has none.
+fn first_event_time(delta: &deltalake::DeltaTable) -> Option<chrono::DateTime<chrono::Utc>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+    let adds = delta.snapshot().ok()?.add_actions_table(true).ok()?;
+    let min = adds.column_by_name("min.event_time")?;
+    let min = arrow::compute::cast(min, &DataType::Timestamp(TimeUnit::Microsecond, None)).ok()?;
+    let min = min.as_primitive::<TimestampMicrosecondType>();
+    if min.null_count() > 0 {
+        return None;
+    }
+    chrono::DateTime::from_timestamp_micros(arrow::compute::min(min)?)
+}
+
 /// Register lake table `table` as `name`: the Delta table at its latest version, read in its
 /// declared schema (strings as `Utf8`, as the session's Parquet options ask), or an empty table
-/// of that schema before the table's first commit.
+/// of that schema before the table's first commit. Returns the Delta table.
 async fn register_table(
     ctx: &SessionContext,
     lake: &Lake,
     table: &str,
     name: &str,
-) -> Result<(), QueryError> {
+) -> Result<Option<deltalake::DeltaTable>, QueryError> {
     let schema = crate::sink::table_schema(table).expect("a lake table");
     let Some(delta) = lake.table(table).await? else {
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        return Ok(());
+        return Ok(None);
     };
     delta
         .update_datafusion_session(&ctx.state())
@@ -213,7 +242,7 @@ async fn register_table(
         })
         .collect();
     ctx.register_table(name, found.select(exprs)?.into_view())?;
-    Ok(())
+    Ok(Some(delta))
 }
 
 /// The process's peak resident memory so far in MiB (Linux `VmHWM`; 0 elsewhere), for the debug

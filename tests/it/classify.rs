@@ -447,6 +447,23 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         whole,
         "generated days"
     );
+    // (a') A range from before the lake's first event to that noon (read whole: every fact is
+    // issued in it), against the whole lake's labels of the same calls.
+    let before = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
+                  coalesce(mcp_server, ''), coalesce(ai_principal, ''), coalesce(mcp_tool, '') \
+                  FROM events WHERE event_time < '2026-11-20T12:00:00Z' ORDER BY event_id";
+    let from_start = TimeRange {
+        since: Some("2026-11-01T00:00:00Z".parse().unwrap()),
+        until: Some(since),
+        all_sessions: false,
+    };
+    let whole_before = query(lake.path(), before).await;
+    assert!(whole_before.len() > 1_000, "{} events", whole_before.len());
+    assert_eq!(
+        crate::util::query_in(lake.path(), from_start, before).await,
+        whole_before,
+        "from the start"
+    );
     let count = "SELECT count(*) FROM sessions";
     let (all, live) = (
         query(lake.path(), count).await[0][0]
