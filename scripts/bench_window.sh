@@ -4,7 +4,10 @@
 # rounds, and optionally several binaries alternated in one run (an A/B of a change).
 #
 #   bash scripts/bench_window.sh                                  # the release build, 2 rounds
-#   BENCH_BINS="new=/tmp/a old=/tmp/b" BENCH_ROUNDS=3 bash scripts/bench_window.sh
+#   BENCH_BINS="new=/tmp/a old=/tmp/b@/tmp/old-checkout/queries" BENCH_ROUNDS=3 bash scripts/bench_window.sh
+#
+# Each entry of BENCH_BINS is NAME=BINARY, or NAME=BINARY@QUERIES for a binary that must run the
+# detections of its own commit (default: this checkout's queries/).
 #
 # The data (10 days of BENCH_WINDOW_DAILY generated events, default 100000) and both lakes are
 # kept under $BENCH_DIR between runs (scripts/bench.sh makes the same ones). Prints a table and
@@ -23,7 +26,7 @@ if [ -z "${BENCH_BINS:-}" ]; then
   BENCH_BINS="agenttrail=$CARGO_TARGET_DIR/release/agenttrail"
 fi
 read -r -a BINS <<<"$BENCH_BINS"
-FIRST_BIN="${BINS[0]#*=}"
+FIRST_BIN="${BINS[0]#*=}"; FIRST_BIN="${FIRST_BIN%%@*}"
 
 DATA="$BENCH_DIR/window-$DAILY"
 if [ ! -f "$DATA/.complete" ]; then
@@ -49,7 +52,7 @@ run() {
   local label="$1" bin="$2" lake="$3"; shift 3
   local t="$BENCH_DIR/time.window"
   /usr/bin/time -f "%e %M" -o "$t" "$bin" -q detect --lake "$lake" --since "$FROM" --until "$TO" \
-    --format csv "$@" >"$BENCH_DIR/out.window.$label" 2>"$BENCH_DIR/err.window" || {
+    --queries "$AGENTTRAIL_BENCH_QUERIES" --format csv "$@" >"$BENCH_DIR/out.window.$label" 2>"$BENCH_DIR/err.window" || {
     echo "bench_window.sh: $label failed:" >&2; tail -20 "$BENCH_DIR/err.window" >&2; exit 2; }
   read -r wall kb <"$t"
   echo "$wall $((kb / 1024))"
@@ -65,7 +68,9 @@ OTHERS=(); for q in queries/*.sql; do id="$(basename "$q" .sql)"; [ "$id" = ai_f
 } | tee -a "$BENCH_DIR/results.md"
 for round in $(seq 1 "$ROUNDS"); do
   for entry in "${BINS[@]}"; do
-    name="${entry%%=*}"; bin="${entry#*=}"
+    name="${entry%%=*}"; bin="${entry#*=}"; queries=queries
+    if [[ "$bin" == *@* ]]; then queries="${bin#*@}"; bin="${bin%%@*}"; fi
+    export AGENTTRAIL_BENCH_QUERIES="$queries"
     read -r w1 r1 < <(run "$name-1d" "$bin" "$L1")
     read -r w10 r10 < <(run "$name-10d" "$bin" "$L10")
     read -r o1 _ < <(run "$name-1d-others" "$bin" "$L1" "${OTHERS[@]}")
