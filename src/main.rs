@@ -10,6 +10,9 @@ use agenttrail::exit::ExitStatus;
 /// mimalloc instead of glibc's malloc: many threads (tokio, rayon, DataFusion) allocate and free
 /// large Arrow buffers, and glibc's per-thread arenas kept freed memory mapped (ingest of 1M events
 /// peaked at 2.4 GiB RSS with glibc); it is also faster for the many small strings of decoding.
+/// Built without transparent huge pages (`no_thp`): where THP is `madvise`, mimalloc's huge
+/// pages had the kernel zero 2 MiB at each first touch (60% of a query context's samples in
+/// `clear_page_erms`) and raised peak RSS by a quarter (BENCHMARKS.md, run F).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
