@@ -11,9 +11,10 @@
 -- had not called in the 14 days before, once that principal has a baseline: AI activity in those
 -- 14 days, at least a day before the call (a principal back from a long silence is not reported
 -- for everything it does). The baseline is read from the lake: `detect` reads the 15 days before
--- its window (`lookback`), and keeps of the calls before its window one row per principal, API
--- and day (exact for both tests; see `earlier`). Edit the intervals below (and `lookback`) to
--- change them; the summary by day holds for a baseline span (14 days - 1 day) longer than a day.
+-- its window (`lookback`). The calls are kept as one row per principal, API and day (first and
+-- last call; exact for both tests, see `days` and `points`). Edit the intervals below (and
+-- `lookback`) to change them; the summary by day holds for a baseline span (14 days - 1 day)
+-- longer than a day.
 -- ## Why it matters
 -- Agents repeat the same few tools; a new API — above all a write or a delete — is where a
 -- hallucination, a prompt injection or a stolen agent credential shows first.
@@ -34,41 +35,48 @@ WITH ai AS (
   FROM events
   WHERE is_ai AND event_name IS NOT NULL
 ),
--- Before the window `detect` reports on (`detect_since()`; none without a window) a call is
--- history only, and one row per principal, API and day with the day's first and last call is
--- all the two tests below need of it: an API's previous call is the latest of its last calls,
--- and a principal has a call between 14 days and 1 day before a call exactly when the first
--- or the last call of one of its days lies there (that span is longer than a day). The window
--- functions then sort the window's calls and two rows per principal, API and day.
-earlier AS (
+-- One row per principal, API and day. Only a day's first call of an API can follow 14 days
+-- without one, so it is the only candidate; its previous call is the last call of the API's
+-- latest earlier day.
+days AS (
   SELECT principal, event_source, event_name, date_trunc('day', event_time) AS day,
-         min(event_time) AS first_call, max(event_time) AS last_call
+         min(event_time) AS first_call, max(event_time) AS last_call,
+         first_value(event_id ORDER BY event_time, event_id) AS event_id,
+         first_value(recipient_account_id ORDER BY event_time, event_id) AS recipient_account_id,
+         first_value(identity_arn ORDER BY event_time, event_id) AS identity_arn,
+         first_value(access_key_id ORDER BY event_time, event_id) AS access_key_id,
+         first_value(mcp_server ORDER BY event_time, event_id) AS mcp_server,
+         first_value(ai_mechanism ORDER BY event_time, event_id) AS ai_mechanism,
+         first_value(ai_principal ORDER BY event_time, event_id) AS ai_principal
   FROM ai
-  WHERE event_time < detect_since()
+  WHERE principal IS NOT NULL
   GROUP BY principal, event_source, event_name, date_trunc('day', event_time)
 ),
-calls AS (
-  SELECT event_time, event_id, recipient_account_id, identity_arn, access_key_id, mcp_server,
-         event_name, event_source, ai_mechanism, ai_principal, principal, true AS reported
-  FROM ai
-  WHERE detect_since() IS NULL OR event_time >= detect_since()
-  UNION ALL
-  SELECT unnest(make_array(first_call, last_call)) AS event_time, NULL, NULL, NULL, NULL, NULL,
-         event_name, event_source, NULL, NULL, principal, false
-  FROM earlier
-),
-history AS (
+apis AS (
   SELECT *,
-         lag(event_time) OVER (PARTITION BY principal, event_source, event_name
-                               ORDER BY event_time, event_id) AS previous_call,
-         min(event_time) OVER (PARTITION BY principal ORDER BY event_time
-                               RANGE BETWEEN INTERVAL '14 days' PRECEDING AND CURRENT ROW)
-           AS baseline_start
-  FROM calls
+         lag(last_call) OVER (PARTITION BY principal, event_source, event_name ORDER BY day)
+           AS previous_call
+  FROM days
+),
+-- The baseline: a call of the principal between 14 days and 1 day before the candidate. One
+-- exists exactly when the first or the last call of one of the principal's days lies there (the
+-- span is longer than a day), so each day row stands for its first and its last call.
+points AS (
+  SELECT *,
+         unnest(CASE WHEN first_call = last_call THEN make_array(first_call)
+                     ELSE make_array(first_call, last_call) END) AS at
+  FROM apis
+),
+counted AS (
+  SELECT *,
+         count(*) OVER (PARTITION BY principal ORDER BY at
+                        RANGE BETWEEN INTERVAL '14 days' PRECEDING AND INTERVAL '1 day' PRECEDING)
+           AS baseline_calls
+  FROM points
 )
 SELECT
   'ai_first_seen_api' AS detection_id,
-  event_time,
+  first_call AS event_time,
   event_id,
   recipient_account_id AS account_id,
   identity_arn AS actor_arn,
@@ -79,8 +87,7 @@ SELECT
     CASE WHEN previous_call IS NULL THEN 'ever'
          ELSE 'since ' || CAST(previous_call AS VARCHAR) END,
     '(behind it: ' || coalesce(ai_principal, '?') || '; via ' || ai_mechanism || ')') AS evidence
-FROM history
-WHERE reported
-  AND principal IS NOT NULL
-  AND (previous_call IS NULL OR previous_call < event_time - INTERVAL '14 days')
-  AND baseline_start <= event_time - INTERVAL '1 day'
+FROM counted
+WHERE at = first_call
+  AND (previous_call IS NULL OR previous_call < first_call - INTERVAL '14 days')
+  AND baseline_calls > 0

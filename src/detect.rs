@@ -93,7 +93,6 @@ pub async fn run_one(
         path: d.path.display().to_string(),
         message,
     };
-    crate::query::udf::register_detect_since(ctx, since);
     let df = ctx
         .sql_with_options(&d.sql, crate::query::sql_options(false))
         .await

@@ -167,7 +167,6 @@ pub async fn build_context_in(
     ctx.register_table("events_all", df.into_view())?;
     let rules = Arc::new(Rules::new(&settings.classify));
     udf::register_all(&ctx, rules.clone());
-    udf::register_detect_since(&ctx, None);
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
     let facts_since = range.since.filter(|_| !from_the_start);

@@ -4,12 +4,6 @@
 //! `ai_user_agent_server(ua)` → the MCP server named by a user-agent marker, or null;
 //! `mcp_approved(server)`, `mcp_server_caller(arn)` → boolean. They close over the compiled [`Rules`], so SQL in
 //! `queries/` never repeats the organisation's patterns.
-//!
-//! `detect_since()` → the start of the window `detect` reports on (null outside `detect`, and
-//! for a `detect` over the whole lake). A detection that needs history before its window can
-//! treat the calls before it as history only (`ai_first_seen_api` summarises them by day
-//! instead of sorting them). It is immutable, so the planner folds it into a constant and the
-//! scan prunes files and row groups by it.
 
 use std::sync::Arc;
 
@@ -92,22 +86,6 @@ pub fn register_all(ctx: &SessionContext, rules: Arc<Rules>) {
                 .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
-    );
-    ctx.register_udf(udf);
-}
-
-/// Register `detect_since()` returning `since` (see the module docs).
-pub fn register_detect_since(ctx: &SessionContext, since: Option<chrono::DateTime<chrono::Utc>>) {
-    let value = datafusion::scalar::ScalarValue::TimestampMicrosecond(
-        since.map(|t| t.timestamp_micros()),
-        Some(Arc::from("UTC")),
-    );
-    let udf = create_udf(
-        "detect_since",
-        vec![],
-        crate::schema::timestamp_type(),
-        Volatility::Immutable,
-        Arc::new(move |_: &[ColumnarValue]| Ok(ColumnarValue::Scalar(value.clone()))),
     );
     ctx.register_udf(udf);
 }

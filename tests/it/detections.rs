@@ -428,8 +428,8 @@ async fn a_windowed_mcp_bypass_knows_roles_marked_by_sessions_far_outside_its_wi
 }
 
 /// `ai_first_seen_api` as first written: every AI call of the look-back through both window
-/// functions. The detection now summarises the calls before its window by day; this is the
-/// reference it must agree with, row for row, in the same context.
+/// functions. The detection now keeps one row per principal, API and day (first and last call);
+/// this is the reference it must agree with, row for row, in the same context.
 const FIRST_SEEN_REFERENCE: &str = "
 WITH ai AS (
   SELECT event_time, event_id, event_name, event_source, ai_mechanism, ai_principal,
@@ -451,7 +451,7 @@ WHERE principal IS NOT NULL
   AND baseline_start <= event_time - INTERVAL '1 day'";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn ai_first_seen_api_summarising_the_days_before_its_window_agrees_with_sorting_them_all() {
+async fn ai_first_seen_api_summarised_by_day_agrees_with_sorting_every_call() {
     use agenttrail::query::{TimeRange, build_context_in};
     // The fixture's agent, calling five APIs in bursts on a few days of a month (days apart,
     // so that a principal's baseline can rest on one summarised day; calls near midnight too),
@@ -501,12 +501,20 @@ async fn ai_first_seen_api_summarising_the_days_before_its_window_agrees_with_so
         records.push(r);
         times.push(t);
     }
-    // And the case a summary by last calls alone would miss: the only baseline day's first call
-    // is more than a day before a new API's call, its last call less than a day before.
+    // And the edges of the baseline, each alone after a long silence: the only baseline day's
+    // first call is more than a day before a new API's call and its last call less than a day
+    // before (a summary by last calls alone misses it); the only baseline day's first call is
+    // more than 14 days before and its last call less (by first calls alone); the only call
+    // before is less than a day before (no baseline).
     for (id, at, name) in [
         ("edge-first", "2026-11-21T00:00:00Z", "ListBuckets"),
         ("edge-last", "2026-11-21T23:59:59Z", "ListBuckets"),
         ("edge-new-api", "2026-11-22T12:00:00Z", "ListRoles"),
+        ("gap-first", "2027-01-05T02:00:00Z", "ListBuckets"),
+        ("gap-last", "2027-01-05T22:00:00Z", "ListBuckets"),
+        ("gap-new-api", "2027-01-19T12:00:00Z", "ListRoles"),
+        ("late-only", "2027-02-10T10:00:00Z", "ListBuckets"),
+        ("late-new-api", "2027-02-10T12:00:00Z", "DeleteObject"),
     ] {
         let mut r = template.clone();
         r["eventTime"] = at.into();
