@@ -20,7 +20,7 @@
 #   q_count     agenttrail query "SELECT count(*) FROM events" (peak RSS)
 # and check that both tools read the same number of records and find the same AI deletions.
 # Then (BENCH_WINDOW_DAILY events a day, default 100000; 0 skips it): `detect` over the last hour
-# of a 10-day lake against the same on a lake of that last day only.
+# of a 10-day lake against the same on a lake of that last day only (scripts/bench_window.sh).
 # Figures are printed and appended to $BENCH_DIR/results.md. See BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -176,43 +176,8 @@ for N in $SIZES; do
 done
 WDAILY="${BENCH_WINDOW_DAILY:-100000}"
 if [ "$WDAILY" != 0 ]; then
-  WDATA="$BENCH_DIR/window-$WDAILY"
-  if [ ! -f "$WDATA/.complete" ]; then
-    rm -rf "$WDATA"
-    for k in $(seq 0 9); do
-      echo "bench.sh: generating window day $((k + 1))/10 ($WDAILY events)" >&2
-      "$BIN" -q synth --events "$WDAILY" --seed $((100 + k)) \
-        --day "$(date -u -d "2026-11-20 + $k days" +%F)" --out "$WDATA/day-$k"
-    done
-    touch "$WDATA/.complete"
-  fi
-  L10="$BENCH_DIR/lake-window-10d"; L1="$BENCH_DIR/lake-window-1d"; rm -rf "$L10" "$L1"
-  "$BIN" -q --no-progress ingest --source "$WDATA" --lake "$L10" 2>/dev/null
-  "$BIN" -q --no-progress ingest --source "$WDATA/day-9" --lake "$L1" 2>/dev/null
-  FROM="2026-11-29T12:00:00Z"; TO="2026-11-29T13:00:00Z"
-  measure w_1d "$BIN" -q detect --lake "$L1" --since "$FROM" --until "$TO" --format csv
-  W1_WALL=$WALL W1_RSS=$RSS
-  measure w_10d "$BIN" -q detect --lake "$L10" --since "$FROM" --until "$TO" --format csv
-  W10_WALL=$WALL W10_RSS=$RSS
-  SAME_W="yes"; cmp -s "$BENCH_DIR/out.w_1d" "$BENCH_DIR/out.w_10d" || SAME_W="differ"
-  # The same without ai_first_seen_api, whose 14-day baseline reads 10 days of events by definition.
-  OTHERS=(); for q in queries/*.sql; do id="$(basename "$q" .sql)"; [ "$id" = ai_first_seen_api ] || OTHERS+=(--only "$id"); done
-  measure w_1d_others "$BIN" -q detect --lake "$L1" --since "$FROM" --until "$TO" --format csv "${OTHERS[@]}"
-  WO1_WALL=$WALL
-  measure w_10d_others "$BIN" -q detect --lake "$L10" --since "$FROM" --until "$TO" --format csv "${OTHERS[@]}"
-  WO10_WALL=$WALL
-  {
-    echo
-    echo "### detect over one hour: 10-day lake vs 1-day lake ($WDAILY events a day)"
-    echo
-    echo "| lake | wall s | peak RSS MiB |"
-    echo "|---|---:|---:|"
-    echo "| last day only | $W1_WALL | $W1_RSS |"
-    echo "| 10 days | $W10_WALL | $W10_RSS |"
-    echo "| last day only, without ai_first_seen_api | $WO1_WALL | |"
-    echo "| 10 days, without ai_first_seen_api | $WO10_WALL | |"
-    echo
-    echo "- 10-day ÷ 1-day wall = $(ratio "$W10_WALL" "$W1_WALL")× (without ai_first_seen_api $(ratio "$WO10_WALL" "$WO1_WALL")×); findings $SAME_W (rows from sessions issued on earlier days may differ)"
-  } | tee -a "$RESULTS"
+  # The window comparison, with this run's binary (scripts/bench_window.sh; one round).
+  BENCH_BINS="agenttrail=$BIN" BENCH_ROUNDS=1 BENCH_DIR="$BENCH_DIR" BENCH_WINDOW_DAILY="$WDAILY" \
+    bash scripts/bench_window.sh
 fi
 echo "bench.sh: results appended to $RESULTS" >&2

@@ -362,6 +362,22 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
     assert_eq!(windowed, whole);
 }
 
+/// A fixture edited in the test (`{"Records": [...]}`), as one object of a fresh trail, ingested
+/// into a fresh lake: (trail, lake).
+async fn json_lake(
+    fixture: &serde_json::Value,
+    name: &str,
+) -> (tempfile::TempDir, tempfile::TempDir) {
+    let src = crate::util::one_object_trail(
+        "20261120T1000Z",
+        name,
+        &serde_json::to_vec(fixture).unwrap(),
+    );
+    let lake = tempfile::tempdir().unwrap();
+    crate::util::ingest_dir(src.path(), lake.path()).await;
+    (src, lake)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_windowed_mcp_bypass_knows_roles_marked_by_sessions_far_outside_its_window() {
     // mcp_bypass's fixture with the agent's session (and its call) moved five days earlier:
@@ -382,13 +398,7 @@ async fn a_windowed_mcp_bypass_knows_roles_marked_by_sessions_far_outside_its_wi
             r["eventTime"] = serde_json::Value::String(t);
         }
     }
-    let src = crate::util::one_object_trail(
-        "20261120T1000Z",
-        "bypass",
-        &serde_json::to_vec(&fixture).unwrap(),
-    );
-    let lake = tempfile::tempdir().unwrap();
-    crate::util::ingest_dir(src.path(), lake.path()).await;
+    let (_src, lake) = json_lake(&fixture, "bypass").await;
     let detect = |window: &[&str]| {
         let out = crate::util::run(
             crate::util::agenttrail()
@@ -529,13 +539,7 @@ async fn ai_first_seen_api_summarised_by_day_agrees_with_sorting_every_call() {
         records.push(r);
         times.push(at.parse().unwrap());
     }
-    let src = crate::util::one_object_trail(
-        "20261120T1000Z",
-        "scattered",
-        &serde_json::to_vec(&fixture).unwrap(),
-    );
-    let lake_dir = tempfile::tempdir().unwrap();
-    crate::util::ingest_dir(src.path(), lake_dir.path()).await;
+    let (_src, lake_dir) = json_lake(&fixture, "scattered").await;
     let lake = Lake::open(lake_dir.path());
     let settings = Settings::default();
     let detections = catalog::load(&repo().join("queries")).unwrap();
