@@ -14,7 +14,7 @@
 //! - `sessions`, `mcp_links`: derived from the facts by `correlate` (see `sessions.rs` here): all
 //!   of them, or in a context limited to a time range, those that can explain its events;
 //! - `ai_roles`: every role an AI session of the lake has assumed, with its first marking
-//!   (whole-lake contexts, and limited ones that ask for it: `TimeRange::all_sessions`);
+//!   (whole-lake contexts, and limited ones that ask for it: `TimeRange::every_role`);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
 //!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
@@ -70,7 +70,7 @@ pub struct TimeRange {
     /// Also register `ai_roles` in a context limited by `since`: the roles of every AI session
     /// of the lake, from all the credential facts (a whole-lake context always has it; the
     /// other tables stay limited to what can be live in the range).
-    pub all_sessions: bool,
+    pub every_role: bool,
 }
 
 /// Build a session with the lake's tables and the JSON and rule functions registered.
@@ -170,7 +170,7 @@ pub async fn build_context_in(
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
     let facts_since = range.since.filter(|_| !from_the_start);
-    sessions::register(&ctx, &rules, facts_since, limited, range.all_sessions).await?;
+    sessions::register(&ctx, &rules, facts_since, limited, range.every_role).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

@@ -54,7 +54,7 @@ async fn detect(
         let range = crate::query::TimeRange {
             since: Some(s - lookback),
             until,
-            all_sessions: group.iter().any(|d| d.all_sessions),
+            every_role: group.iter().any(|d| d.all_sessions),
         };
         let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
         for (i, run) in idx

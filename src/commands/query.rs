@@ -31,7 +31,7 @@ pub fn time_range(since: Option<Since>, until: Option<Since>) -> TimeRange {
     TimeRange {
         since: since.map(|s| s.resolve(now)),
         until: until.map(|u| u.resolve(now)),
-        all_sessions: false,
+        every_role: false,
     }
 }
 
@@ -70,7 +70,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     let settings = Settings::load(args.config.as_deref())?;
     let mut range = time_range(args.since, args.until);
     // `ai_roles` spans the whole lake even in a limited context; built only when asked for.
-    range.all_sessions = sql.to_ascii_lowercase().contains("ai_roles");
+    range.every_role = sql.to_ascii_lowercase().contains("ai_roles");
     let ctx = build_context_in(&lake, &settings, range).await?;
     let (schema, batches) = run_sql(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {

@@ -198,6 +198,7 @@ impl Credentials {
         )
     }
 
+    /// The classification inputs (the columns of [`CLASSIFY_COLUMNS`]).
     fn facts(&self) -> Vec<SessionFact<'_>> {
         let (key, event, role, si, caller, tags) = (
             self.strings("access_key_id"),
@@ -296,7 +297,8 @@ impl Credentials {
     }
 }
 
-/// The credential columns classification reads (see [`Credentials::facts`]).
+/// The credential columns classification reads: those [`Credentials::facts`] takes (keep the two
+/// together).
 const CLASSIFY_COLUMNS: &str =
     "access_key_id, sts_event_id, issued_at, role_arn, source_identity, caller_access_key_id, tags";
 

@@ -431,7 +431,7 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
     let range = TimeRange {
         since: Some(since),
         until: None,
-        all_sessions: false,
+        every_role: false,
     };
     let labels = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
                   coalesce(mcp_server, ''), coalesce(ai_principal, ''), coalesce(mcp_tool, '') \
@@ -455,7 +455,7 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
     let from_start = TimeRange {
         since: Some("2026-11-01T00:00:00Z".parse().unwrap()),
         until: Some(since),
-        all_sessions: false,
+        every_role: false,
     };
     let whole_before = query(lake.path(), before).await;
     assert!(whole_before.len() > 1_000, "{} events", whole_before.len());

@@ -570,7 +570,7 @@ async fn ai_first_seen_api_summarised_by_day_agrees_with_sorting_every_call() {
         let range = TimeRange {
             since: since.map(|s| s - d.lookback),
             until: None,
-            all_sessions: false,
+            every_role: false,
         };
         let ctx = build_context_in(&lake, &settings, range).await.unwrap();
         let run = run_one(&ctx, d, since, None).await.unwrap();
