@@ -174,6 +174,22 @@ fn commit_properties(commit_id: &str) -> CommitProperties {
 const TABLE_PROPERTIES: &[(&str, &str)] =
     &[("delta.setTransactionRetentionDuration", "interval 7 days")];
 
+/// The commit properties `properties` of a write to `table`, made to fail if the write creates
+/// the table and another writer created it first.
+///
+/// Why: delta-rs (1.1.1) commits a create that lost version 0 at the next version without a
+/// conflict check (it reloads the table at its latest version, so nothing lies between), which
+/// stores a racing first write's rows a second time and replaces the table's metadata. With no
+/// retries the lost create fails instead (`MaxCommitAttempts`), and the caller's loop runs the
+/// write again on the table the winner made, where the conflict checks apply.
+fn create_once(table: &DeltaTable, properties: CommitProperties) -> CommitProperties {
+    if table.version().is_none() {
+        properties.with_max_retries(0)
+    } else {
+        properties
+    }
+}
+
 /// The application transaction that makes a commit recognisable on retry.
 fn txn(app_id: &str) -> Transaction {
     Transaction::new_with_last_update(app_id, 1, Some(chrono::Utc::now().timestamp_millis()))
@@ -242,14 +258,16 @@ pub async fn append(
         if attempt > 0 && committed(&table, &app_id).await? {
             return Ok(());
         }
+        let properties = create_once(
+            &table,
+            commit_properties(commit_id).with_application_transaction(txn(&app_id)),
+        );
         let mut write = table
             .write(batches.clone())
             .with_save_mode(SaveMode::Append)
             .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
             .with_writer_properties(super::parquet::writer_properties())
-            .with_commit_properties(
-                commit_properties(commit_id).with_application_transaction(txn(&app_id)),
-            );
+            .with_commit_properties(properties);
         if let Some(p) = partition {
             write = write.with_partition_columns([p]);
         }
@@ -321,12 +339,13 @@ pub async fn insert_new(
         }
         let result = if table.version().is_none() {
             // No table yet: the first write creates it; a racing creator makes this a conflict.
+            let created = create_once(&table, properties(rows as u64));
             let mut write = table
                 .write(batches.clone())
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
                 .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(properties(rows as u64));
+                .with_commit_properties(created);
             if let Some(p) = partition {
                 write = write.with_partition_columns([p]);
             }
@@ -520,4 +539,111 @@ async fn inserted_by(table: &DeltaTable, commit_id: &str) -> Result<u64, SinkErr
 /// A create that found the table made by another writer meanwhile.
 fn already_exists(e: &DeltaTableError) -> bool {
     e.to_string().contains("already exists")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, StringArray};
+
+    use super::*;
+
+    /// `n` rows with ids `0..n` on 2026-11-20.
+    fn rows(n: usize) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![
+            (
+                "event_date",
+                Arc::new(Date32Array::from_iter_values(std::iter::repeat_n(20777, n))) as ArrayRef,
+            ),
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| i.to_string()))),
+            ),
+        ])
+        .unwrap()
+    }
+
+    /// The table's row count and how many of its log entries carry a `metaData` action (a
+    /// table is created once: a second one would be a second create that won a later version).
+    async fn rows_and_creates(url: &Url) -> (usize, usize) {
+        let table = handle(url, &HashMap::new()).await.unwrap();
+        let ctx = SessionContext::new();
+        let provider = table
+            .table_provider()
+            .with_session(Arc::new(ctx.state()))
+            .await
+            .unwrap();
+        let count = ctx.read_table(provider).unwrap().count().await.unwrap();
+        let log = url.to_file_path().unwrap().join("_delta_log");
+        let creates = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter(|p| std::fs::read_to_string(p).unwrap().contains("\"metaData\""))
+            .count();
+        (count, creates)
+    }
+
+    /// Writers that all find no table and race to create it: delta-rs (1.1.1) commits a create
+    /// that lost version 0 at the next version without a conflict check, so without
+    /// `create_once` the loser's rows would be stored a second time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_first_inserts_create_the_table_once_and_store_each_key_once() {
+        for round in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = Url::from_directory_path(dir.path().join("t")).unwrap();
+            let writers = (0..4).map(|w| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let id = format!("round{round}-writer{w}");
+                    insert_new(
+                        &url,
+                        &HashMap::new(),
+                        vec![rows(50)],
+                        Some("event_date"),
+                        &["id"],
+                        &id,
+                    )
+                    .await
+                    .unwrap()
+                })
+            });
+            let inserted: u64 = futures::future::join_all(writers)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap())
+                .sum();
+            assert_eq!(inserted, 50, "round {round}: rows reported inserted");
+            assert_eq!(rows_and_creates(&url).await, (50, 1), "round {round}");
+        }
+    }
+
+    /// The same race for appends: every writer's rows are kept, and the table is created once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_first_appends_keep_every_row_and_create_the_table_once() {
+        for round in 0..12 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = Url::from_directory_path(dir.path().join("t")).unwrap();
+            let writers = (0..4).map(|w| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let id = format!("round{round}-writer{w}");
+                    append(
+                        &url,
+                        &HashMap::new(),
+                        vec![rows(10)],
+                        Some("event_date"),
+                        &id,
+                    )
+                    .await
+                    .unwrap()
+                })
+            });
+            for r in futures::future::join_all(writers).await {
+                r.unwrap();
+            }
+            assert_eq!(rows_and_creates(&url).await, (40, 1), "round {round}");
+        }
+    }
 }
