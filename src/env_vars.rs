@@ -17,6 +17,10 @@ pub const CONFIG: &str = "AGENTTRAIL_CONFIG";
 /// Where the shell keeps its history (default `$XDG_CACHE_HOME/agenttrail`, else `~/.cache/agenttrail`).
 pub const CACHE_DIR: &str = "AGENTTRAIL_CACHE_DIR";
 
+/// The instant agenttrail takes as now for windows and CloudWatch's 14-day limit (RFC 3339;
+/// for replaying old logs; see `clock`). Leases and the lake's own timestamps keep the real clock.
+pub const NOW: &str = "AGENTTRAIL_NOW";
+
 /// Lease time in seconds of the writer lease on an S3 lake (default 1800; renewed every third).
 pub const LEASE_SECONDS: &str = "AGENTTRAIL_LEASE_SECONDS";
 

@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod correlate;
 pub mod decode;

@@ -52,17 +52,23 @@ pub struct PutMetricDataRequest {
     pub metric_data: Vec<Datum>,
 }
 
-/// Split datums into requests; drop those CloudWatch would refuse (older than 14 days).
+/// The oldest datum timestamp CloudWatch accepts at `now`: two weeks back, less five minutes'
+/// margin for the time the requests take.
+pub fn oldest_accepted(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::days(14) + Duration::minutes(5)
+}
+
+/// Split datums into requests, dropping those older than `oldest` (see [`oldest_accepted`];
+/// `None` keeps every datum, as a dry run does). Returns the requests and how many were dropped.
 pub fn requests(
     namespace: &str,
     datums: Vec<Datum>,
-    now: DateTime<Utc>,
+    oldest: Option<DateTime<Utc>>,
 ) -> (Vec<PutMetricDataRequest>, usize) {
-    let oldest = now - Duration::days(14) + Duration::minutes(5);
     let before = datums.len();
     let kept: Vec<Datum> = datums
         .into_iter()
-        .filter(|d| d.timestamp >= oldest)
+        .filter(|d| oldest.is_none_or(|o| d.timestamp >= o))
         .collect();
     let dropped = before - kept.len();
     let reqs = kept
@@ -226,8 +232,14 @@ mod tests {
         ds.push(datum("Findings", &[("Detection", "mcp_bypass")], 5, 2.0));
         ds.push(datum("JobHeartbeat", &[], 0, 1.0));
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let (reqs, dropped) = requests("AgentTrail", ds, now);
+        let (reqs, dropped) = requests("AgentTrail", ds.clone(), Some(oldest_accepted(now)));
         assert_eq!((reqs.len(), dropped), (2, 0));
+        // Sixteen days later every datum (the last is 25 hours after the first) is older than CloudWatch accepts; a dry run keeps them.
+        let later = now + Duration::days(16);
+        let (gone, dropped) = requests("AgentTrail", ds.clone(), Some(oldest_accepted(later)));
+        assert_eq!((gone.len(), dropped), (0, 1503));
+        let (all, dropped) = requests("AgentTrail", ds, None);
+        assert_eq!((all.len(), dropped), (2, 0));
         let plan = plan(&reqs);
         assert_eq!(
             plan,

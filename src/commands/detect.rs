@@ -9,7 +9,7 @@ use crate::cli::{DetectArgs, DetectOptions, GlobalArgs, IngestArgs, RunArgs};
 use crate::detect::{DetectionRun, catalog, run_all};
 use crate::exit::ExitStatus;
 use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
-use crate::publish::{PutMetricDataRequest, plan, plan_batch, requests, send};
+use crate::publish::{PutMetricDataRequest, oldest_accepted, plan, plan_batch, requests, send};
 use crate::render::{Format, write_batches};
 use crate::settings::Settings;
 
@@ -122,10 +122,14 @@ async fn publish(
     opts: &DetectOptions,
     dry_run: bool,
 ) -> anyhow::Result<Published> {
-    let now = Utc::now();
+    let now = crate::clock::now()?;
     let mut datums = finding_datums(runs, window);
     datums.extend(job_datums(now, counters));
-    let (reqs, dropped) = requests(&opts.namespace, datums, now);
+    // A dry run shows every datum, those CloudWatch would refuse included (the sample logs age
+    // past its two weeks), and says how many --publish would skip.
+    let oldest = oldest_accepted(now);
+    let too_old = datums.iter().filter(|d| d.timestamp < oldest).count();
+    let (reqs, dropped) = requests(&opts.namespace, datums, (!dry_run).then_some(oldest));
     if dropped > 0 {
         tracing::warn!(
             dropped,
@@ -136,8 +140,15 @@ async fn publish(
     if dry_run {
         print_dry_run(&reqs, opts)?;
         crate::logging::status(&format!(
-            "agenttrail publish: dry run, {} requests, {total} datums not sent (--publish sends them{})",
+            "agenttrail publish: dry run, {} requests, {total} datums not sent (--publish sends them{}{})",
             reqs.len(),
+            if too_old > 0 {
+                format!(
+                    "; {too_old} are older than the 14 days CloudWatch accepts, which --publish skips"
+                )
+            } else {
+                String::new()
+            },
             if opts.show_requests {
                 ""
             } else {
@@ -234,7 +245,7 @@ pub async fn run(args: DetectArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let lake = args.lake.clone().context("--lake is required")?;
-    let now = Utc::now();
+    let now = crate::clock::now()?;
     let since = args.since.or(args.window).map(|s| s.resolve(now));
     let until = args.until.map(|s| s.resolve(now));
     let runs = detect(&lake, &args.opts, since, until).await?;
@@ -305,7 +316,7 @@ async fn job(
     // The window: every bucket touched by the events this run added (late events re-publish
     // their bucket with the full count), or the current bucket when nothing new arrived, widened
     // by any window an earlier run failed to publish.
-    let now = Utc::now();
+    let now = crate::clock::now()?;
     let (mut start, mut end) = match summary.event_time_range {
         Some((lo, hi)) => (
             bucket_start(lo),

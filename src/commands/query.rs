@@ -26,13 +26,16 @@ pub async fn open_lake(uri: &str) -> anyhow::Result<Lake> {
 }
 
 /// The time range given by `--since`/`--until`.
-pub fn time_range(since: Option<Since>, until: Option<Since>) -> TimeRange {
-    let now = chrono::Utc::now();
-    TimeRange {
+pub fn time_range(
+    since: Option<Since>,
+    until: Option<Since>,
+) -> Result<TimeRange, crate::clock::ClockError> {
+    let now = crate::clock::now()?;
+    Ok(TimeRange {
         since: since.map(|s| s.resolve(now)),
         until: until.map(|u| u.resolve(now)),
         every_role: false,
-    }
+    })
 }
 
 /// Write batches to a Parquet file (written whole to a temporary name, then renamed).
@@ -68,7 +71,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         (None, None) => anyhow::bail!("give a SQL statement or -f FILE"),
     };
     let settings = Settings::load(args.config.as_deref())?;
-    let mut range = time_range(args.since, args.until);
+    let mut range = time_range(args.since, args.until)?;
     // `ai_roles` spans the whole lake even in a limited context; built only when asked for.
     range.every_role = sql.to_ascii_lowercase().contains("ai_roles");
     let ctx = build_context_in(&lake, &settings, range).await?;

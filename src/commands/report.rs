@@ -36,7 +36,7 @@ fn num(b: &RecordBatch, c: usize, r: usize) -> u64 {
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitStatus> {
     let lake = super::query::open_lake(&args.lake).await?;
     let settings = Settings::load(args.config.as_deref())?;
-    let range = super::query::time_range(args.since, args.until);
+    let range = super::query::time_range(args.since, args.until)?;
     let ctx = build_context_in(&lake, &settings, range).await?;
     let mut d = ReportData {
         title: format!(

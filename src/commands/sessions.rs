@@ -22,7 +22,7 @@ pub async fn run(args: SessionsArgs) -> anyhow::Result<ExitStatus> {
         df = df.filter(col("is_ai"))?;
     }
     if let Some(since) = args.since {
-        let t = since.resolve(chrono::Utc::now());
+        let t = since.resolve(crate::clock::now()?);
         let ts =
             ScalarValue::TimestampMicrosecond(Some(t.timestamp_micros()), Some(Arc::from("UTC")));
         df = df.filter(col("issued_at").gt_eq(lit(ts)))?;

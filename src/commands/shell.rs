@@ -108,7 +108,7 @@ impl Shell {
 pub async fn run(args: ShellArgs) -> anyhow::Result<ExitStatus> {
     let lake = super::query::open_lake(&args.lake).await?;
     let settings = Settings::load(args.config.as_deref())?;
-    let range = super::query::time_range(args.since, args.until);
+    let range = super::query::time_range(args.since, args.until)?;
     let ctx = build_context_in(&lake, &settings, range).await?;
     let mut shell = Shell {
         ctx,

@@ -257,6 +257,7 @@ async fn the_scheduled_task_runs_as_rendered_and_needs_exactly_the_task_roles_pe
         .env("AWS_ENDPOINT_URL", &proxy.endpoint)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AGENTTRAIL_NOW", crate::publish::SAMPLE_NOW)
         .args(&command));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 

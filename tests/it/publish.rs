@@ -44,10 +44,16 @@ fn run_job(lake: &Path, namespace: &str) -> std::process::Output {
     run_job_via(&endpoint(), lake, namespace)
 }
 
+/// What the runs that publish the sample logs take as now (`AGENTTRAIL_NOW`): the midnight after
+/// the sample day. CloudWatch refuses datums older than two weeks, so on the real clock the
+/// sample day stopped being publishable on 2026-12-04.
+pub(crate) const SAMPLE_NOW: &str = "2026-11-21T00:00:00Z";
+
 /// `run --publish` on the sample logs, with CloudWatch at `endpoint`.
 pub(crate) fn run_job_via(endpoint: &str, lake: &Path, namespace: &str) -> std::process::Output {
     run(with_aws(&mut agenttrail())
         .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AGENTTRAIL_NOW", SAMPLE_NOW)
         .args([
             "-q",
             "run",
@@ -272,6 +278,14 @@ fn run_without_arguments_shows_the_whole_product_on_the_sample_logs() {
         "{}",
         stderr(&out)
     );
+    // The sample day is older than CloudWatch accepts on the real clock (from 2026-12-04): the
+    // dry run still shows its datums above, and says --publish would skip them.
+    assert!(
+        stderr(&out)
+            .contains("are older than the 14 days CloudWatch accepts, which --publish skips"),
+        "{}",
+        stderr(&out)
+    );
 
     // The whole requests on request.
     let out = run(agenttrail()
@@ -295,6 +309,7 @@ async fn a_window_that_failed_to_publish_is_published_by_the_next_run() {
     let out = run(with_aws(&mut agenttrail())
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_MAX_ATTEMPTS", "1")
+        .env("AGENTTRAIL_NOW", SAMPLE_NOW)
         .args([
             "-q",
             "run",
