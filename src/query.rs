@@ -38,6 +38,7 @@ use crate::correlate::rules::Rules;
 use crate::settings::Settings;
 use crate::sink::{Lake, SinkError};
 
+pub mod build_side;
 pub mod sessions;
 pub mod udf;
 
@@ -112,7 +113,12 @@ pub async fn build_context_in(
     let config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
-    let mut ctx = SessionContext::new_with_config(config);
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_physical_optimizer_rules(build_side::BuildOnMemory::with_default_rules())
+        .build();
+    let mut ctx = SessionContext::new_with_state(state);
     datafusion_functions_json::register_all(&mut ctx)?;
     let mut first_event = None;
     for table in crate::sink::TABLES {
