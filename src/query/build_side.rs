@@ -86,3 +86,74 @@ impl PhysicalOptimizerRule for BuildOnMemory {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Int64Array, RecordBatch};
+    use datafusion::datasource::MemTable;
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
+
+    use super::*;
+
+    fn ids(range: std::ops::Range<i64>) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![(
+            "id",
+            Arc::new(Int64Array::from_iter_values(range)) as arrow::array::ArrayRef,
+        )])
+        .unwrap()
+    }
+
+    /// The first hash join of `plan`, depth first.
+    fn first_join(plan: &Arc<dyn ExecutionPlan>) -> Option<&HashJoinExec> {
+        plan.downcast_ref::<HashJoinExec>()
+            .or_else(|| plan.children().into_iter().find_map(first_join))
+    }
+
+    /// A Parquet file of 10 rows left-joined with an in-memory table of 100,000: DataFusion's
+    /// statistics pick the file as the build side; with the rule the table in memory is.
+    #[tokio::test]
+    async fn a_join_of_a_file_scan_and_a_memory_table_builds_on_the_memory_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lake.parquet");
+        let small = ids(0..10);
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&file).unwrap(),
+            small.schema(),
+            None,
+        )
+        .unwrap();
+        w.write(&small).unwrap();
+        w.close().unwrap();
+        let big = ids(0..100_000);
+        let sql = "SELECT count(*) AS n, count(m.id) AS matched FROM lake l LEFT JOIN mem m ON l.id = m.id";
+        let mut seen = Vec::new();
+        for with_rule in [false, true] {
+            let mut state = SessionStateBuilder::new()
+                .with_config(SessionConfig::new().with_target_partitions(2))
+                .with_default_features();
+            if with_rule {
+                state = state.with_physical_optimizer_rules(BuildOnMemory::with_default_rules());
+            }
+            let ctx = SessionContext::new_with_state(state.build());
+            ctx.register_parquet(
+                "lake",
+                file.to_str().unwrap(),
+                ParquetReadOptions::default(),
+            )
+            .await
+            .unwrap();
+            let mem = MemTable::try_new(big.schema(), vec![vec![big.clone()]]).unwrap();
+            ctx.register_table("mem", Arc::new(mem)).unwrap();
+            let df = ctx.sql(sql).await.unwrap();
+            let plan = df.clone().create_physical_plan().await.unwrap();
+            let join = first_join(&plan).expect("a hash join");
+            seen.push((reads_files(join.left()), reads_files(join.right())));
+            let rows = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap())
+                .unwrap()
+                .to_string();
+            assert!(rows.contains("| 10 | 10      |"), "{rows}");
+        }
+        assert_eq!(seen, vec![(true, false), (false, true)]);
+    }
+}
