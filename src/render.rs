@@ -2,8 +2,10 @@
 //!
 //! CloudTrail fields are attacker-influenced (user agents, request parameters, resource names).
 //! Table output replaces control characters (ESC, CSI, OSC, BEL, backspace, carriage return, …)
-//! with visible escapes so a record cannot rewrite the analyst's terminal; CSV and JSON are
-//! escaped by their writers.
+//! with visible escapes so a record cannot rewrite the analyst's terminal. JSON escapes control
+//! characters itself. CSV quoting does not (an ESC inside quotes still reaches the terminal), so
+//! CSV cells are escaped the same way when standard output is a terminal; piped or redirected,
+//! CSV keeps the data exact.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -60,7 +62,7 @@ pub fn write_batches(
         Format::Table => {
             let safe = batches
                 .iter()
-                .map(sanitize)
+                .map(|b| sanitize(b, "NULL"))
                 .collect::<Result<Vec<_>, _>>()?;
             if safe.is_empty() {
                 let names: Vec<_> = schema
@@ -80,18 +82,8 @@ pub fn write_batches(
             writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
-            if batches.is_empty() {
-                let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                drop(w);
-                writeln!(out, "{}", names.join(","))?;
-            } else {
-                for b in batches {
-                    w.write(b)?;
-                }
-            }
+            use std::io::IsTerminal;
+            write_csv(out, schema, batches, std::io::stdout().is_terminal())?;
         }
         Format::Json => {
             let mut w = arrow::json::ArrayWriter::new(&mut *out);
@@ -115,9 +107,47 @@ pub fn write_batches(
     Ok(())
 }
 
-/// Render every column to escaped text so the table printer sees only safe strings.
-fn sanitize(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let options = FormatOptions::default().with_null("NULL");
+/// CSV with a header; `escape`: control characters in cells and names made visible (a terminal
+/// reads them), which changes the data, so only for a terminal.
+fn write_csv(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    escape: bool,
+) -> anyhow::Result<()> {
+    let escaped;
+    let (schema, batches) = if escape {
+        escaped = batches
+            .iter()
+            .map(|b| sanitize(b, ""))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(escape_control(f.name()).into_owned(), DataType::Utf8, true))
+            .collect();
+        (Arc::new(Schema::new(names)), escaped.as_slice())
+    } else {
+        (schema.clone(), batches)
+    };
+    let mut w = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(&mut *out);
+    if batches.is_empty() {
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        drop(w);
+        writeln!(out, "{}", names.join(","))?;
+    } else {
+        for b in batches {
+            w.write(b)?;
+        }
+    }
+    Ok(())
+}
+
+/// Render every column to escaped text (nulls as `null`) so the printer sees only safe strings.
+fn sanitize(batch: &RecordBatch, null: &str) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let options = FormatOptions::default().with_null(null);
     let mut fields = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -209,5 +239,34 @@ mod tests {
         assert!(!text.contains('\u{1b}'), "{text}");
         assert!(text.contains("aws-cli\\x1b[2J"), "{text}");
         assert!(text.contains("NULL"), "{text}");
+    }
+
+    #[test]
+    fn csv_escapes_control_characters_for_a_terminal_and_keeps_them_when_piped() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("user_agent", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![
+                    Some("aws-cli\u{1b}]0;owned\u{7}"),
+                    None,
+                ])),
+                Arc::new(arrow::array::Int64Array::from(vec![Some(1), None])),
+            ],
+        )
+        .unwrap();
+        let csv = |escape: bool| {
+            let mut out = Vec::new();
+            write_csv(&mut out, &schema, std::slice::from_ref(&batch), escape).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(csv(true), "user_agent,n\naws-cli\\x1b]0;owned\\x07,1\n,\n");
+        assert_eq!(
+            csv(false),
+            "user_agent,n\naws-cli\u{1b}]0;owned\u{7},1\n,\n"
+        );
     }
 }
