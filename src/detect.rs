@@ -152,6 +152,23 @@ pub async fn run_all(
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<DetectionRun>, DetectError> {
     let mut out = Vec::with_capacity(catalog.len());
+    run_each(ctx, catalog, since, until, |run| {
+        out.push(run);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Like [`run_all`], handing each run to `each` as soon as it is done, in catalog order, so a
+/// caller that prints it and keeps only its count holds one detection's findings at a time.
+pub async fn run_each<E: From<DetectError>>(
+    ctx: &SessionContext,
+    catalog: &[Detection],
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    mut each: impl FnMut(DetectionRun) -> Result<(), E>,
+) -> Result<(), E> {
     for d in catalog {
         let started = std::time::Instant::now();
         let run = run_one(ctx, d, since, until).await?;
@@ -162,7 +179,7 @@ pub async fn run_all(
             peak_rss_mib = crate::query::peak_rss_mib(),
             "Detection run."
         );
-        out.push(run);
+        each(run)?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -83,7 +83,7 @@ pub fn write_batches(
         }
         Format::Csv => {
             use std::io::IsTerminal;
-            write_csv(out, schema, batches, std::io::stdout().is_terminal())?;
+            write_csv(out, schema, batches, true, std::io::stdout().is_terminal())?;
         }
         Format::Json => {
             let mut w = arrow::json::ArrayWriter::new(&mut *out);
@@ -107,12 +107,23 @@ pub fn write_batches(
     Ok(())
 }
 
-/// CSV with a header; `escape`: control characters in cells and names made visible (a terminal
-/// reads them), which changes the data, so only for a terminal.
+/// More CSV rows after a [`write_batches`] in CSV: the same columns, no header.
+pub fn write_csv_rows(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    write_csv(out, schema, batches, false, std::io::stdout().is_terminal())
+}
+
+/// CSV, with a header line when `header`; `escape`: control characters in cells and names made
+/// visible (a terminal reads them), which changes the data, so only for a terminal.
 fn write_csv(
     out: &mut dyn Write,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    header: bool,
     escape: bool,
 ) -> anyhow::Result<()> {
     let escaped;
@@ -131,9 +142,9 @@ fn write_csv(
         (schema.clone(), batches)
     };
     let mut w = arrow::csv::WriterBuilder::new()
-        .with_header(true)
+        .with_header(header)
         .build(&mut *out);
-    if batches.is_empty() {
+    if batches.is_empty() && header {
         let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         drop(w);
         writeln!(out, "{}", names.join(","))?;
@@ -260,7 +271,14 @@ mod tests {
         .unwrap();
         let csv = |escape: bool| {
             let mut out = Vec::new();
-            write_csv(&mut out, &schema, std::slice::from_ref(&batch), escape).unwrap();
+            write_csv(
+                &mut out,
+                &schema,
+                std::slice::from_ref(&batch),
+                true,
+                escape,
+            )
+            .unwrap();
             String::from_utf8(out).unwrap()
         };
         assert_eq!(csv(true), "user_agent,n\naws-cli\\x1b]0;owned\\x07,1\n,\n");

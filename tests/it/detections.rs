@@ -617,3 +617,57 @@ async fn ai_first_seen_api_summarised_by_day_agrees_with_sorting_every_call() {
     }
     assert!(fired > 20, "too few findings to compare: {fired}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_lake_detect_printed_as_each_detection_finishes_matches_the_collected_output() {
+    // Without a window or publishing, `detect` prints each detection's findings when it is done
+    // (memory holds one detection's rows); with `--until` it collects them all first. Same bytes,
+    // same status line, same exit code, in every streamed format.
+    let (_data, lake) = crate::util::generated_days_lake(3_000, 21).await;
+    let detect = |format: &str, extra: &[&str]| {
+        crate::util::run(
+            crate::util::agenttrail()
+                .current_dir(repo())
+                .args(["detect", "--fail-on-findings", "--format", format, "--lake"])
+                .arg(lake.path())
+                .args(extra),
+        )
+    };
+    for format in ["table", "csv", "ndjson"] {
+        let streamed = detect(format, &[]);
+        let collected = detect(format, &["--until", "2100-01-01T00:00:00Z"]);
+        assert_eq!(
+            streamed.status.code(),
+            Some(1),
+            "{}",
+            crate::util::stderr(&streamed)
+        );
+        assert_eq!(streamed.status.code(), collected.status.code(), "{format}");
+        let text = crate::util::stdout(&streamed);
+        assert!(text.lines().count() > 10, "{format}: {text}");
+        assert_eq!(text, crate::util::stdout(&collected), "{format}");
+        assert_eq!(
+            crate::util::stderr(&streamed),
+            crate::util::stderr(&collected),
+            "{format}"
+        );
+    }
+    // No detection fires: CSV still prints its header.
+    let none = crate::util::run(
+        crate::util::agenttrail()
+            .current_dir(repo())
+            .args([
+                "detect",
+                "--only",
+                "log_integrity",
+                "--format",
+                "csv",
+                "--lake",
+            ])
+            .arg(lake.path()),
+    );
+    assert_eq!(
+        crate::util::stdout(&none),
+        "detection_id,event_time,event_id,account_id,actor_arn,access_key_id,mcp_server,event_name,evidence\n"
+    );
+}
