@@ -81,10 +81,7 @@ pub fn write_batches(
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
         }
-        Format::Csv => {
-            use std::io::IsTerminal;
-            write_csv(out, schema, batches, true, std::io::stdout().is_terminal())?;
-        }
+        Format::Csv => write_csv(out, schema, batches, true, stdout_is_terminal())?,
         Format::Json => {
             let mut w = arrow::json::ArrayWriter::new(&mut *out);
             let refs: Vec<&RecordBatch> = batches.iter().collect();
@@ -113,8 +110,14 @@ pub fn write_csv_rows(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> anyhow::Result<()> {
+    write_csv(out, schema, batches, false, stdout_is_terminal())
+}
+
+/// Whether what is printed reaches a terminal (every caller writes to standard output): CSV is
+/// escaped then.
+fn stdout_is_terminal() -> bool {
     use std::io::IsTerminal;
-    write_csv(out, schema, batches, false, std::io::stdout().is_terminal())
+    std::io::stdout().is_terminal()
 }
 
 /// CSV, with a header line when `header`; `escape`: control characters in cells and names made
@@ -156,7 +159,8 @@ fn write_csv(
     Ok(())
 }
 
-/// Render every column to escaped text (nulls as `null`) so the printer sees only safe strings.
+/// Render every column to escaped text, a null as the text `null`, so the printer sees only safe
+/// strings.
 fn sanitize(batch: &RecordBatch, null: &str) -> Result<RecordBatch, arrow::error::ArrowError> {
     let options = FormatOptions::default().with_null(null);
     let mut fields = Vec::new();
