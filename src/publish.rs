@@ -234,7 +234,8 @@ mod tests {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let (reqs, dropped) = requests("AgentTrail", ds.clone(), Some(oldest_accepted(now)));
         assert_eq!((reqs.len(), dropped), (2, 0));
-        // Sixteen days later every datum (the last is 25 hours after the first) is older than CloudWatch accepts; a dry run keeps them.
+        // Sixteen days later every datum (the last is 25 hours after the first) is older than
+        // CloudWatch accepts; a dry run keeps them.
         let later = now + Duration::days(16);
         let (gone, dropped) = requests("AgentTrail", ds.clone(), Some(oldest_accepted(later)));
         assert_eq!((gone.len(), dropped), (0, 1503));
