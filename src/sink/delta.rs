@@ -21,6 +21,7 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::Transaction;
+use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -365,6 +366,19 @@ pub async fn insert_new(
     }
 }
 
+/// Whether every row of `batch` has the same, non-null value in column `partition`.
+fn one_partition(batch: &RecordBatch, partition: &str) -> bool {
+    let Some(column) = batch.column_by_name(partition) else {
+        return false;
+    };
+    if column.is_empty() || column.null_count() > 0 {
+        return false;
+    }
+    let first = arrow::array::Scalar::new(column.slice(0, 1));
+    arrow::compute::kernels::cmp::eq(column, &first)
+        .is_ok_and(|same| same.true_count() == column.len())
+}
+
 /// The app-metadata key of the rows a keyed insert added.
 const INSERTED: &str = "agenttrail.inserted";
 /// The app-metadata key of the agenttrail commit a Delta commit belongs to.
@@ -447,7 +461,21 @@ async fn append_missing(
     let mut writer = deltalake::writer::RecordBatchWriter::for_table(table)?
         .with_writer_properties(super::parquet::writer_properties());
     for b in kept {
-        deltalake::writer::DeltaWriter::write(&mut writer, b).await?;
+        // A batch of one partition (the events of one day, as `sink::prepare` splits them) goes
+        // to that partition's file as it is: the generic path would copy every column of it
+        // again to group its rows by partition value.
+        let value = partition
+            .filter(|p| one_partition(&b, p))
+            .and_then(|p| Some((p, ScalarExt::from_array(b.column_by_name(p)?.as_ref(), 0)?)));
+        match value {
+            Some((p, value)) => {
+                let values = indexmap::IndexMap::from([(p.to_string(), value)]);
+                writer
+                    .write_partition(b, &values, deltalake::writer::WriteMode::Default)
+                    .await?;
+            }
+            None => deltalake::writer::DeltaWriter::write(&mut writer, b).await?,
+        }
     }
     let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
     let predicate = match (partition, &scope) {
