@@ -225,10 +225,11 @@ impl Credentials {
 
     /// `sessions`: the facts of the sessions kept and the decisions, one batch per batch of
     /// facts, in the facts' order. The fact columns are the facts' own arrays, filtered (shared,
-    /// not copied, when every fact of a batch is kept: the usual case, as only a later issue of
-    /// the same access key is dropped); only the decisions are new.
-    fn sessions_batches(
-        &self,
+    /// not copied, when every fact of a batch is kept; only a later issue of the same access key
+    /// is dropped); only the decisions are new. Consumes the facts: each batch read is released
+    /// as soon as its filtered copy exists, so the two are never all in memory at once.
+    fn into_sessions_batches(
+        self,
         sessions: &[Session],
     ) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
         let schema = facts::schema(CREDENTIALS);
@@ -240,63 +241,78 @@ impl Credentials {
         for (i, s) in sessions.iter().enumerate() {
             session_of[s.fact] = Some(i);
         }
-        let (key, caller_key, caller) = (
-            self.strings("access_key_id"),
-            self.strings("caller_access_key_id"),
-            self.strings("caller_arn"),
-        );
-        let loc = |i: usize| self.loc[sessions[i].fact];
+        // The decisions first (a chain's root can be in any batch), then each batch's facts.
+        let mut derived: Vec<Vec<ArrayRef>> = Vec::with_capacity(self.batches.len());
+        {
+            let (key, caller_key, caller) = (
+                self.strings("access_key_id"),
+                self.strings("caller_access_key_id"),
+                self.strings("caller_arn"),
+            );
+            let loc = |i: usize| self.loc[sessions[i].fact];
+            let mut first = 0;
+            for batch in &self.batches {
+                let here = &session_of[first..first + batch.num_rows()];
+                first += batch.num_rows();
+                let kept: Vec<&Session> = here.iter().flatten().map(|&i| &sessions[i]).collect();
+                derived.push(vec![
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| s.parent.and_then(|_| caller_key.get(self.loc[s.fact])))
+                            .collect::<StringArray>(),
+                    ),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| key.get(loc(s.root)))
+                            .collect::<StringArray>(),
+                    ),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| caller.get(loc(s.root)))
+                            .collect::<StringArray>(),
+                    ),
+                    Arc::new(UInt32Array::from_iter_values(
+                        kept.iter().map(|s| s.chain_depth),
+                    )),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| Some(s.is_ai()))
+                            .collect::<BooleanArray>(),
+                    ),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| s.ai_mechanisms.first().copied())
+                            .collect::<StringArray>(),
+                    ),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| {
+                                (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(","))
+                            })
+                            .collect::<StringArray>(),
+                    ),
+                    Arc::new(
+                        kept.iter()
+                            .map(|s| s.mcp_server.as_deref())
+                            .collect::<StringArray>(),
+                    ),
+                ]);
+            }
+        }
         let mut out = Vec::with_capacity(self.batches.len());
         let mut first = 0;
-        for batch in &self.batches {
+        for (batch, decisions) in self.batches.into_iter().zip(derived) {
             let here = &session_of[first..first + batch.num_rows()];
             first += batch.num_rows();
-            let kept: Vec<&Session> = here.iter().flatten().map(|&i| &sessions[i]).collect();
-            if kept.is_empty() {
+            if decisions[0].is_empty() {
                 continue;
             }
             let mask: BooleanArray = here.iter().map(|s| Some(s.is_some())).collect();
-            let mut cols = arrow::compute::filter_record_batch(batch, &mask)?
+            let mut cols = arrow::compute::filter_record_batch(&batch, &mask)?
                 .columns()
                 .to_vec();
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| s.parent.and_then(|_| caller_key.get(self.loc[s.fact])))
-                    .collect::<StringArray>(),
-            ));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| key.get(loc(s.root)))
-                    .collect::<StringArray>(),
-            ));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| caller.get(loc(s.root)))
-                    .collect::<StringArray>(),
-            ));
-            cols.push(Arc::new(UInt32Array::from_iter_values(
-                kept.iter().map(|s| s.chain_depth),
-            )));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| Some(s.is_ai()))
-                    .collect::<BooleanArray>(),
-            ));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| s.ai_mechanisms.first().copied())
-                    .collect::<StringArray>(),
-            ));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(",")))
-                    .collect::<StringArray>(),
-            ));
-            cols.push(Arc::new(
-                kept.iter()
-                    .map(|s| s.mcp_server.as_deref())
-                    .collect::<StringArray>(),
-            ));
+            drop(batch);
+            cols.extend(decisions);
             out.push(RecordBatch::try_new(schema.clone(), cols)?);
         }
         if out.is_empty() {
@@ -359,6 +375,84 @@ fn ai_roles_batch(
                     .map(|m| Some(m.1.2))
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone("UTC"),
+            ),
+        ],
+    )
+}
+
+/// `ai_session_names`: per role and session name of AI sessions, the first issue, the last
+/// expiry (or issue plus the rules' window) and the first session's MCP server, for the calls
+/// that carry no access key.
+fn session_names_batch(
+    credentials: &Credentials,
+    facts: &[SessionFact<'_>],
+    sessions: &[Session],
+    rules: &Rules,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
+    let mut names: HashMap<(&str, &str), NameWindow> = HashMap::new();
+    let (roles, names_col, expires) = (
+        credentials.strings("role_arn"),
+        credentials.strings("session_name"),
+        credentials.times("expires_at"),
+    );
+    let at = |micros: i64| Utc.timestamp_micros(micros).single().unwrap_or_default();
+    for s in sessions.iter().filter(|s| s.is_ai()) {
+        let l = credentials.loc[s.fact];
+        let (Some(role), Some(name)) = (roles.get(l), names_col.get(l)) else {
+            continue;
+        };
+        let issued = at(facts[s.fact].issued_at);
+        let end = expires.get(l).map_or(issued + window, at);
+        let e = names
+            .entry((role, name))
+            .or_insert((issued, end, s.mcp_server.clone()));
+        e.0 = e.0.min(issued);
+        e.1 = e.1.max(end);
+    }
+    let mut names: Vec<((&str, &str), NameWindow)> = names.into_iter().collect();
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let names_schema = Arc::new(Schema::new(vec![
+        Field::new("role_arn", DataType::Utf8, false),
+        Field::new("session_name", DataType::Utf8, false),
+        Field::new("first_issued_at", timestamp_type(), false),
+        Field::new("last_expires_at", timestamp_type(), false),
+        Field::new("mcp_server", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        names_schema.clone(),
+        vec![
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(k, _)| Some(k.0))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(k, _)| Some(k.1))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(_, v)| Some(micros(&v.0)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(_, v)| Some(micros(&v.1)))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(
+                names
+                    .iter()
+                    .map(|(_, v)| v.2.as_deref())
+                    .collect::<StringArray>(),
             ),
         ],
     )
@@ -713,12 +807,6 @@ pub async fn register(
     // access key, the first issue (copies are equal).
     let sessions = classify_sessions(&facts, rules);
     step("sessions classified");
-    let batches = credentials.sessions_batches(&sessions)?;
-    step("sessions table built");
-    ctx.register_table(
-        "sessions",
-        Arc::new(MemTable::try_new(batches[0].schema(), vec![batches])?),
-    )?;
     // `ai_roles` spans every session of the lake: from these sessions when they are all of them,
     // else (a windowed context asked for it) from every credential fact, classified again: a
     // read of seven columns and the classification, not the whole `sessions` table.
@@ -746,79 +834,25 @@ pub async fn register(
     }
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
-    let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
-    let mut names: HashMap<(&str, &str), NameWindow> = HashMap::new();
-    let (roles, names_col, expires) = (
-        credentials.strings("role_arn"),
-        credentials.strings("session_name"),
-        credentials.times("expires_at"),
-    );
-    let at = |micros: i64| Utc.timestamp_micros(micros).single().unwrap_or_default();
-    for s in sessions.iter().filter(|s| s.is_ai()) {
-        let l = credentials.loc[s.fact];
-        let (Some(role), Some(name)) = (roles.get(l), names_col.get(l)) else {
-            continue;
-        };
-        let issued = at(facts[s.fact].issued_at);
-        let end = expires.get(l).map_or(issued + window, at);
-        let e = names
-            .entry((role, name))
-            .or_insert((issued, end, s.mcp_server.clone()));
-        e.0 = e.0.min(issued);
-        e.1 = e.1.max(end);
-    }
-    let mut names: Vec<((&str, &str), NameWindow)> = names.into_iter().collect();
-    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let names_schema = Arc::new(Schema::new(vec![
-        Field::new("role_arn", DataType::Utf8, false),
-        Field::new("session_name", DataType::Utf8, false),
-        Field::new("first_issued_at", timestamp_type(), false),
-        Field::new("last_expires_at", timestamp_type(), false),
-        Field::new("mcp_server", DataType::Utf8, true),
-    ]));
-    let names_batch = RecordBatch::try_new(
-        names_schema.clone(),
-        vec![
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(k, _)| Some(k.0))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(k, _)| Some(k.1))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| Some(micros(&v.0)))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| Some(micros(&v.1)))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| v.2.as_deref())
-                    .collect::<StringArray>(),
-            ),
-        ],
-    )?;
+    let names_batch = session_names_batch(&credentials, &facts, &sessions, rules)?;
     ctx.register_table(
         "ai_session_names",
-        Arc::new(MemTable::try_new(names_schema, vec![vec![names_batch]])?),
+        Arc::new(MemTable::try_new(
+            names_batch.schema(),
+            vec![vec![names_batch]],
+        )?),
     )?;
-
     step("session names built");
+    // The facts as read are not needed past this: the sessions table keeps its own rows, so the
+    // tables built next do not add to both.
+    drop(facts);
+    let batches = credentials.into_sessions_batches(&sessions)?;
+    drop(sessions);
+    step("sessions table built");
+    ctx.register_table(
+        "sessions",
+        Arc::new(MemTable::try_new(batches[0].schema(), vec![batches])?),
+    )?;
     // MCP links: one per request id, from the MCP server's own records; when two MCP events
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
