@@ -39,6 +39,7 @@ use crate::settings::Settings;
 use crate::sink::{Lake, SinkError};
 
 pub mod build_side;
+pub mod lookup;
 pub mod sessions;
 pub mod udf;
 

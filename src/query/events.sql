@@ -14,44 +14,48 @@ WITH base AS (
       AS r_session_name
   FROM events_dedup e
 ),
-labelled AS (
+-- The correlation tables hold one row per key: each is looked up (src/query/lookup.rs), which
+-- is a left join that adds only the looked-up columns instead of copying every event's row.
+keyed AS (
   SELECT
     b.*,
-    s.ai_mechanisms AS s_mechanisms,
-    s.mcp_server AS s_mcp_server,
-    s.tags AS s_tags,
-    s.access_key_id AS s_key,
-    s.root_caller_arn AS s_root_caller,
-    g.caller_arn AS g_caller,
-    g.client_id AS g_client,
-    g.resource AS g_resource,
-    i.mcp_tool AS i_tool,
-    i.mcp_client AS i_client,
-    f.mcp_server AS f_mcp_server,
-    f.role_arn AS f_role,
-    m.mcp_tool AS m_tool,
-    m.mcp_client AS m_client,
-    m.mcp_server AS m_server,
-    concat_ws(',',
-      CASE WHEN b.r_managed THEN 'managed-mcp' END,
-      CASE WHEN g.signin_session_arn IS NOT NULL THEN 'mcp-oauth' END,
-      s.ai_mechanisms,
-      CASE WHEN s.access_key_id IS NULL AND b.r_source_identity THEN 'source-identity' END,
-      CASE WHEN s.access_key_id IS NULL AND b.r_agent_role THEN 'agent-role' END,
-      CASE WHEN f.role_arn IS NOT NULL THEN 'session-name' END,
-      CASE WHEN b.r_ua_server IS NOT NULL THEN 'user-agent' END
-    ) AS all_mechanisms
+    lookup_row('sessions', b.access_key_id) AS s_row,
+    CASE WHEN b.access_key_id IS NULL
+      THEN lookup_name_row(b.session_issuer_arn, b.r_session_name, b.event_time) END AS f_row,
+    CASE WHEN b.r_managed THEN lookup_row('mcp_links', b.request_id) END AS m_row,
+    lookup_row('signin_mcp_sessions', b.signin_session_arn) AS g_row,
+    CASE WHEN b.request_id IS NULL
+      THEN lookup_row('mcp_inferred_links', b.dedup_key) END AS i_row
   FROM base b
-  LEFT JOIN sessions s ON b.access_key_id = s.access_key_id
-  LEFT JOIN ai_session_names f
-    ON b.access_key_id IS NULL
-   AND b.session_issuer_arn = f.role_arn
-   AND b.r_session_name = f.session_name
-   AND b.event_time >= f.first_issued_at
-   AND b.event_time <= f.last_expires_at
-  LEFT JOIN mcp_links m ON b.request_id = m.request_id AND b.r_managed
-  LEFT JOIN signin_mcp_sessions g ON b.signin_session_arn = g.signin_session_arn
-  LEFT JOIN mcp_inferred_links i ON b.dedup_key = i.dedup_key AND b.request_id IS NULL
+),
+labelled AS (
+  SELECT
+    k.* EXCLUDE (s_row, f_row, m_row, g_row, i_row),
+    lookup_value('sessions', k.s_row, 'ai_mechanisms') AS s_mechanisms,
+    lookup_value('sessions', k.s_row, 'mcp_server') AS s_mcp_server,
+    lookup_value('sessions', k.s_row, 'tags') AS s_tags,
+    lookup_value('sessions', k.s_row, 'access_key_id') AS s_key,
+    lookup_value('sessions', k.s_row, 'root_caller_arn') AS s_root_caller,
+    lookup_value('signin_mcp_sessions', k.g_row, 'caller_arn') AS g_caller,
+    lookup_value('signin_mcp_sessions', k.g_row, 'client_id') AS g_client,
+    lookup_value('signin_mcp_sessions', k.g_row, 'resource') AS g_resource,
+    lookup_value('mcp_inferred_links', k.i_row, 'mcp_tool') AS i_tool,
+    lookup_value('mcp_inferred_links', k.i_row, 'mcp_client') AS i_client,
+    lookup_value('ai_session_names', k.f_row, 'mcp_server') AS f_mcp_server,
+    lookup_value('ai_session_names', k.f_row, 'role_arn') AS f_role,
+    lookup_value('mcp_links', k.m_row, 'mcp_tool') AS m_tool,
+    lookup_value('mcp_links', k.m_row, 'mcp_client') AS m_client,
+    lookup_value('mcp_links', k.m_row, 'mcp_server') AS m_server,
+    concat_ws(',',
+      CASE WHEN k.r_managed THEN 'managed-mcp' END,
+      CASE WHEN k.g_row IS NOT NULL THEN 'mcp-oauth' END,
+      lookup_value('sessions', k.s_row, 'ai_mechanisms'),
+      CASE WHEN k.s_row IS NULL AND k.r_source_identity THEN 'source-identity' END,
+      CASE WHEN k.s_row IS NULL AND k.r_agent_role THEN 'agent-role' END,
+      CASE WHEN k.f_row IS NOT NULL THEN 'session-name' END,
+      CASE WHEN k.r_ua_server IS NOT NULL THEN 'user-agent' END
+    ) AS all_mechanisms
+  FROM keyed k
 )
 SELECT
   l.* EXCLUDE (r_managed, r_source_identity, r_agent_role, r_ua_server, r_session_name,

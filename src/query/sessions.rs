@@ -36,6 +36,7 @@ use crate::correlate::signin::{Announced, Grant, SigninSession, infer, mcp_sessi
 use crate::schema::timestamp_type;
 
 use super::QueryError;
+use super::lookup::Lookups;
 
 /// The columns of `sessions`, in order: (name, description). The credential facts' columns
 /// (`correlate::facts`), then what classification derived.
@@ -835,6 +836,12 @@ pub async fn register(
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     let names_batch = session_names_batch(&credentials, &facts, &sessions, rules)?;
+    let mut lookups = Lookups::default();
+    lookups.add(
+        "ai_session_names",
+        vec![names_batch.clone()],
+        &["role_arn", "session_name"],
+    )?;
     ctx.register_table(
         "ai_session_names",
         Arc::new(MemTable::try_new(
@@ -849,6 +856,7 @@ pub async fn register(
     let batches = credentials.into_sessions_batches(&sessions)?;
     drop(sessions);
     step("sessions table built");
+    lookups.add("sessions", batches.clone(), &["access_key_id"])?;
     ctx.register_table(
         "sessions",
         Arc::new(MemTable::try_new(batches[0].schema(), vec![batches])?),
@@ -871,12 +879,14 @@ pub async fn register(
     .await?;
     let links = mcp_links_batch(&requests)?;
     drop(requests);
+    lookups.add("mcp_links", vec![links.clone()], &["request_id"])?;
     ctx.register_table(
         "mcp_links",
         Arc::new(MemTable::try_new(links.schema(), vec![vec![links]])?),
     )?;
     step("mcp links built");
-    register_signin(ctx, rules, grants, announced).await?;
+    register_signin(ctx, rules, grants, announced, &mut lookups).await?;
+    lookups.register(ctx);
     step("sign-in sessions built");
     Ok(())
 }
@@ -890,6 +900,7 @@ async fn register_signin(
     rules: &Rules,
     grants: Vec<Grant>,
     announced: Vec<(Announced, McpLink)>,
+    lookups: &mut Lookups,
 ) -> Result<(), QueryError> {
     // A fact is stored once per stored copy of its event: keep one per event.
     let mut seen = std::collections::HashSet::new();
@@ -966,6 +977,11 @@ async fn register_signin(
             ss(&|x| x.client_id.clone()),
             ss(&|x| x.resource.clone()),
         ],
+    )?;
+    lookups.add(
+        "signin_mcp_sessions",
+        vec![batch.clone()],
+        &["signin_session_arn"],
     )?;
     ctx.register_table(
         "signin_mcp_sessions",
@@ -1045,6 +1061,7 @@ async fn register_signin(
             is(&|x| Some(x.1.mcp_server.clone())),
         ],
     )?;
+    lookups.add("mcp_inferred_links", vec![batch.clone()], &["dedup_key"])?;
     ctx.register_table(
         "mcp_inferred_links",
         Arc::new(MemTable::try_new(inferred_schema, vec![vec![batch]])?),
