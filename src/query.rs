@@ -17,7 +17,8 @@
 //!   (whole-lake contexts, and limited ones that ask for it: `TimeRange::every_role`);
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
-//!   `mcp_client`), defined in `query/events.sql`; `ai_events` is its AI-driven subset.
+//!   `mcp_client`), defined in `query/events.sql`, which looks the derived tables up by key
+//!   (`lookup`) rather than joining them; `ai_events` is its AI-driven subset.
 //!
 //! JSON helpers from `datafusion-functions-json` (`json_get_str(request_parameters, 'bucketName')`,
 //! `json_get(...)`, `->`/`->>` operators, …) are registered for the raw JSON columns.

@@ -1,8 +1,8 @@
 //! A physical optimizer rule: a hash join builds its table on the in-memory side, never on a
 //! scan of the lake's files.
 //!
-//! Why: the `events` view joins every event with the derived tables (`sessions`, `mcp_links`, …),
-//! which are in memory. DataFusion picks the build side from statistics, and after a filter
+//! Why: detections join events with the derived tables (`sessions`, `mcp_links`, …), which are
+//! in memory (the `events` view itself looks them up by key, see `lookup`). DataFusion picks the build side from statistics, and after a filter
 //! pushed into the scan and a join or two the events side's row count is an estimate that can
 //! come out below the derived table's exact one. The join then collected every event, with every
 //! column the query carries, into one hash table: 4.6 GiB for one detection over a 5M-event lake,

@@ -16,6 +16,12 @@
 //!   a null row.
 //!
 //! The table and column names are literals of `events.sql`; an unknown one is an error.
+//!
+//! The row functions are declared volatile although they are not: DataFusion then leaves a
+//! filter on `is_ai` (which depends on them) above the scan instead of pushing it into the
+//! Parquet reader as a row filter, where every lookup ran once to filter and again to project
+//! (the 1M-event suite took 3.7 s that way, 2.7 s this way). Keys are hashed with the standard
+//! library's seeded SipHash: they come from the logs.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
