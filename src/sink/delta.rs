@@ -648,6 +648,86 @@ mod tests {
     }
 
     /// The same race for appends: every writer's rows are kept, and the table is created once.
+    /// Rows on `day` (days since 1970) with ids `from..from + n`.
+    fn day_rows(day: i32, from: usize, n: usize) -> RecordBatch {
+        RecordBatch::try_from_iter(vec![
+            (
+                "event_date",
+                Arc::new(Date32Array::from_iter_values(std::iter::repeat_n(day, n))) as ArrayRef,
+            ),
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (from..from + n).map(|i| i.to_string()),
+                )),
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_one_partition_only_when_every_row_has_the_same_date() {
+        assert!(one_partition(&day_rows(20777, 0, 3), "event_date"));
+        let mixed = arrow::compute::concat_batches(
+            &day_rows(0, 0, 0).schema(),
+            &[day_rows(20777, 0, 2), day_rows(20778, 2, 1)],
+        )
+        .unwrap();
+        assert!(!one_partition(&mixed, "event_date"));
+        assert!(!one_partition(&day_rows(20777, 0, 0), "event_date"));
+        assert!(!one_partition(&day_rows(20777, 0, 3), "no_such_column"));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn keyed_inserts_file_one_day_batches_and_mixed_batches_under_their_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("t")).unwrap();
+        let insert = |batches: Vec<RecordBatch>, id: &'static str| {
+            let url = url.clone();
+            async move {
+                insert_new(
+                    &url,
+                    &HashMap::new(),
+                    batches,
+                    Some("event_date"),
+                    &["id"],
+                    id,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(insert(vec![day_rows(20777, 0, 5)], "c1").await, 5);
+        let mixed = arrow::compute::concat_batches(
+            &day_rows(0, 0, 0).schema(),
+            &[day_rows(20777, 20, 2), day_rows(20778, 22, 2)],
+        )
+        .unwrap();
+        // Ids 3 and 4 are stored already; the one-day batch and the mixed one add the rest.
+        let inserted = insert(vec![day_rows(20778, 3, 4), mixed], "c2").await;
+        assert_eq!(inserted, 6);
+        let ctx = SessionContext::new();
+        let table = handle(&url, &HashMap::new()).await.unwrap();
+        ctx.register_table("t", table.table_provider().await.unwrap())
+            .unwrap();
+        let counted = ctx
+            .sql("SELECT CAST(event_date AS VARCHAR) AS d, count(*) AS n, min(id) AS lo FROM t GROUP BY 1 ORDER BY 1")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&counted)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("| 2026-11-20 | 7 | 0  |"), "{text}");
+        assert!(text.contains("| 2026-11-21 | 4 | 22 |"), "{text}");
+        for day in ["2026-11-20", "2026-11-21"] {
+            let folder = dir.path().join("t").join(format!("event_date={day}"));
+            assert!(folder.is_dir(), "no partition folder {}", folder.display());
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_first_appends_keep_every_row_and_create_the_table_once() {
         for round in 0..12 {
