@@ -88,6 +88,66 @@ pub async fn build_context_in(
     settings: &Settings,
     range: TimeRange,
 ) -> Result<SessionContext, QueryError> {
+    context_in(lake, settings, range, false).await
+}
+
+/// Like [`build_context_in`], with the derived tables (`sessions`, `mcp_links`, …) registered
+/// empty and nothing read to build them: the same names, schemas and views, for planning a
+/// statement and running one that [`needs_derived`] says does not read them.
+pub async fn build_plain_context_in(
+    lake: &Lake,
+    settings: &Settings,
+    range: TimeRange,
+) -> Result<SessionContext, QueryError> {
+    context_in(lake, settings, range, true).await
+}
+
+/// Whether `sql`, planned in `ctx` and optimized, reads a derived table or the AI labels of
+/// `events` (the lookups of `events.sql`); `true` also when it does not plan read-only (a write
+/// asked for with `--allow-writes`, or an error, reported as before). Columns a statement does
+/// not use are pruned before this looks, so `SELECT count(*) FROM events` or a query of the raw
+/// columns needs none of them.
+pub async fn needs_derived(ctx: &SessionContext, sql: &str) -> bool {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::LogicalPlan;
+    let Ok(df) = ctx.sql_with_options(sql, sql_options(false)).await else {
+        return true;
+    };
+    let Ok(plan) = df.into_optimized_plan() else {
+        return true;
+    };
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && sessions::DERIVED_TABLES.contains(&scan.table_name.table())
+        {
+            found = true;
+        }
+        for e in node.expressions() {
+            let _ = e.apply(|e| {
+                if let datafusion::prelude::Expr::ScalarFunction(f) = e
+                    && f.func.name().starts_with("lookup_")
+                {
+                    found = true;
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(if found {
+            datafusion::common::tree_node::TreeNodeRecursion::Stop
+        } else {
+            datafusion::common::tree_node::TreeNodeRecursion::Continue
+        })
+    });
+    found
+}
+
+async fn context_in(
+    lake: &Lake,
+    settings: &Settings,
+    range: TimeRange,
+    plain: bool,
+) -> Result<SessionContext, QueryError> {
     // Filters are evaluated inside the Parquet scan (late materialisation): a detection that
     // keeps a few rows by event_name or event_source decodes the wide JSON columns of those rows
     // only, not of the whole lake.
@@ -178,7 +238,7 @@ pub async fn build_context_in(
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
     let facts_since = range.since.filter(|_| !from_the_start);
-    sessions::register(&ctx, &rules, facts_since, limited, range.every_role).await?;
+    sessions::register(&ctx, &rules, facts_since, limited, range.every_role, plain).await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;

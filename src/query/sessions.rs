@@ -38,6 +38,18 @@ use crate::schema::timestamp_type;
 use super::QueryError;
 use super::lookup::Lookups;
 
+/// The tables this module derives (what a statement that reads none of them, nor the AI labels of
+/// `events`, can run without: see `query::needs_derived`).
+pub const DERIVED_TABLES: &[&str] = &[
+    "sessions",
+    "ai_roles",
+    "ai_session_names",
+    "mcp_links",
+    "signin_grants",
+    "signin_mcp_sessions",
+    "mcp_inferred_links",
+];
+
 /// The columns of `sessions`, in order: (name, description). The credential facts' columns
 /// (`correlate::facts`), then what classification derived.
 pub const SESSION_COLUMNS: &[(&str, &str)] = &[
@@ -781,13 +793,15 @@ async fn read_credentials(
 /// the lake's fact tables (see `correlate::facts`), never from the events' raw JSON: from all
 /// the credentials, or from those that can be live from `since` on (see the module's docs).
 /// `limited`: the context's events are limited to a time range (`mcp_links` then keeps the
-/// request ids they carry).
+/// request ids they carry). `empty`: read nothing and register every table empty, in its schema
+/// (a context for planning, see `query::needs_derived`).
 pub async fn register(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
     limited: bool,
     every_role: bool,
+    empty: bool,
 ) -> Result<(), QueryError> {
     let started = std::time::Instant::now();
     let step = |what: &str| {
@@ -800,8 +814,16 @@ pub async fn register(
     };
     let Facts {
         grants, announced, ..
-    } = read_facts(ctx).await?;
-    let credentials = Credentials::new(read_credentials(ctx, rules, since).await?);
+    } = if empty {
+        Facts::default()
+    } else {
+        read_facts(ctx).await?
+    };
+    let credentials = Credentials::new(if empty {
+        Vec::new()
+    } else {
+        read_credentials(ctx, rules, since).await?
+    });
     step("facts read");
     let facts = credentials.facts();
     // A fact is stored once per stored copy of its event: classification keeps one session per
@@ -812,6 +834,8 @@ pub async fn register(
     // else (a windowed context asked for it) from every credential fact, classified again: a
     // read of seven columns and the classification, not the whole `sessions` table.
     let roles = if since.is_none() {
+        Some(ai_roles_batch(&credentials, &sessions)?)
+    } else if every_role && empty {
         Some(ai_roles_batch(&credentials, &sessions)?)
     } else if every_role {
         let all = Credentials::new(
@@ -869,14 +893,18 @@ pub async fn register(
     } else {
         ""
     };
-    let requests = collect(
-        ctx,
-        &format!(
-            "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
-             FROM {MCP_REQUESTS}{in_range}"
-        ),
-    )
-    .await?;
+    let requests = if empty {
+        Vec::new()
+    } else {
+        collect(
+            ctx,
+            &format!(
+                "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
+                 FROM {MCP_REQUESTS}{in_range}"
+            ),
+        )
+        .await?
+    };
     let links = mcp_links_batch(&requests)?;
     drop(requests);
     lookups.add("mcp_links", vec![links.clone()], &["request_id"])?;

@@ -500,3 +500,42 @@ fn the_report_renders_in_a_browser_and_shows_the_figures() {
     );
     assert!(!dom.contains("<script"), "the report runs no script");
 }
+
+#[test]
+fn a_statement_over_the_raw_columns_builds_no_correlation_table_and_answers_the_same() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    let query = |sql: &str| {
+        let out = run(agenttrail()
+            .env("AGENTTRAIL_LOG", "agenttrail=debug")
+            .args(["-vv", "query", "--format", "csv", "--lake"])
+            .arg(lake.path())
+            .arg(sql));
+        assert_eq!(out.status.code(), Some(0), "{sql}: {}", stderr(&out));
+        let skipped = stderr(&out).contains("none was built");
+        (stdout(&out), skipped)
+    };
+    let (raw, skipped) =
+        query("SELECT event_name, count(*) AS n FROM events GROUP BY 1 ORDER BY 1");
+    assert!(skipped, "a count by event name needs no correlation table");
+    assert!(raw.contains("DeleteObject,5\n"), "{raw}");
+    // The same rows through the AI label (never null), which needs every table.
+    let (labelled, skipped) = query(
+        "SELECT event_name, count(*) AS n FROM events WHERE is_ai OR NOT is_ai GROUP BY 1 ORDER BY 1",
+    );
+    assert!(!skipped, "is_ai is looked up in the correlation tables");
+    assert_eq!(raw, labelled);
+    for sql in [
+        "SELECT count(*) AS n FROM sessions",
+        "SELECT count(*) AS n FROM mcp_calls",
+        "SELECT count(*) AS n FROM events WHERE mcp_server IS NOT NULL",
+    ] {
+        let (out, skipped) = query(sql);
+        assert!(!skipped, "{sql} reads a correlation table");
+        assert_ne!(out, "n\n0\n", "{sql}: the tables were built, not empty");
+    }
+}
