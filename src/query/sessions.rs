@@ -833,9 +833,7 @@ pub async fn register(
     // `ai_roles` spans every session of the lake: from these sessions when they are all of them,
     // else (a windowed context asked for it) from every credential fact, classified again: a
     // read of seven columns and the classification, not the whole `sessions` table.
-    let roles = if since.is_none() {
-        Some(ai_roles_batch(&credentials, &sessions)?)
-    } else if every_role && empty {
+    let roles = if since.is_none() || (every_role && empty) {
         Some(ai_roles_batch(&credentials, &sessions)?)
     } else if every_role {
         let all = Credentials::new(
