@@ -5,7 +5,9 @@
 //! statement ends with `;` and may span lines. Meta commands: `\d` / `.tables`, `\d NAME` /
 //! `.schema NAME`, `\timing`, `\format table|csv|json|ndjson`, `\q` / `.quit`, `\?` / `.help`.
 //! An error is printed as one line and the shell goes on; without a terminal the exit status is 2
-//! if any statement failed.
+//! if any statement failed. The correlation tables are built the first time a statement reads
+//! them or the AI columns of `events` (see `query::needs_derived`): a session of raw-column
+//! searches never pays for them.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
@@ -14,9 +16,10 @@ use datafusion::prelude::SessionContext;
 
 use crate::cli::ShellArgs;
 use crate::exit::ExitStatus;
-use crate::query::{build_context_in, run_sql};
+use crate::query::{TimeRange, build_context_in, build_plain_context_in, needs_derived, run_sql};
 use crate::render::{Format, escape_control, write_batches};
 use crate::settings::Settings;
+use crate::sink::Lake;
 
 const HELP: &str = "\\
 Statements end with ';' and may span lines. Tables: events, ai_events, sessions, mcp_calls,
@@ -29,6 +32,8 @@ mcp_links, events_all, lake_events, rejects.
 
 struct Shell {
     ctx: SessionContext,
+    /// What the full context is built from, until a statement needs it.
+    unbuilt: Option<(Lake, Settings, TimeRange)>,
     format: Format,
     timing: bool,
     allow_writes: bool,
@@ -38,6 +43,22 @@ struct Shell {
 impl Shell {
     async fn sql(&mut self, sql: &str) {
         let started = Instant::now();
+        if self.unbuilt.is_some()
+            && needs_derived(&self.ctx, sql).await
+            && let Some((lake, settings, range)) = self.unbuilt.take()
+        {
+            tracing::debug!("The statement reads the correlation tables; building them.");
+            match build_context_in(&lake, &settings, range).await {
+                Ok(ctx) => self.ctx = ctx,
+                Err(e) => {
+                    self.failed = true;
+                    let msg = crate::source::error_chain(&e);
+                    eprintln!("error: {}", escape_control(&msg).replace("\\n", " "));
+                    self.unbuilt = Some((lake, settings, range));
+                    return;
+                }
+            }
+        }
         match run_sql(&self.ctx, sql, self.allow_writes).await {
             Ok((schema, batches)) => {
                 let stdout = std::io::stdout();
@@ -109,9 +130,10 @@ pub async fn run(args: ShellArgs) -> anyhow::Result<ExitStatus> {
     let lake = super::query::open_lake(&args.lake).await?;
     let settings = Settings::load(args.config.as_deref())?;
     let range = super::query::time_range(args.since, args.until)?;
-    let ctx = build_context_in(&lake, &settings, range).await?;
+    let ctx = build_plain_context_in(&lake, &settings, range).await?;
     let mut shell = Shell {
         ctx,
+        unbuilt: Some((lake, settings, range)),
         format: args.format,
         timing: false,
         allow_writes: args.allow_writes,

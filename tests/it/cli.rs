@@ -538,4 +538,26 @@ fn a_statement_over_the_raw_columns_builds_no_correlation_table_and_answers_the_
         assert!(!skipped, "{sql} reads a correlation table");
         assert_ne!(out, "n\n0\n", "{sql}: the tables were built, not empty");
     }
+    // The shell builds them at the first statement that needs them, once.
+    let out = crate::util::run_with_stdin(
+        agenttrail()
+            .env("AGENTTRAIL_LOG", "agenttrail=debug")
+            .args(["-vv", "shell", "--format", "csv", "--lake"])
+            .arg(lake.path()),
+        "SELECT count(*) AS n FROM events;\nSELECT count(*) AS n FROM events WHERE is_ai OR NOT is_ai;\n\
+         SELECT count(*) AS n FROM sessions;\n",
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("building them").count(), 1, "{err}");
+    let counts: Vec<&str> = text.lines().filter(|l| *l != "n").collect();
+    assert_eq!(counts.len(), 3, "{text}");
+    assert_eq!(counts[0], counts[1], "{text}");
+    assert_ne!(counts[2], "0", "{text}");
+    let built_at = err.find("building them").unwrap();
+    let first_statement_done = err.find("sign-in sessions built").unwrap();
+    assert!(
+        first_statement_done < built_at,
+        "the plain context came first: {err}"
+    );
 }
