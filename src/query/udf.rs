@@ -26,7 +26,8 @@ fn strings(arg: &ColumnarValue, rows: usize) -> Result<StringArray> {
     Ok(array.as_string::<i32>().clone())
 }
 
-fn rows_of(args: &[ColumnarValue]) -> usize {
+/// The number of rows of a call: that of its array arguments (1 when all are scalars).
+pub(super) fn rows_of(args: &[ColumnarValue]) -> usize {
     args.iter()
         .find_map(|a| match a {
             ColumnarValue::Array(a) => Some(a.len()),
