@@ -281,3 +281,74 @@ fn text(arg: &ColumnarValue, rows: usize) -> Result<StringArray> {
         .cloned()
         .ok_or_else(|| DataFusionError::Internal("lookup: key is not text".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(keys: &[Option<&str>], values: &[&str]) -> RecordBatch {
+        RecordBatch::try_from_iter([
+            (
+                "k",
+                Arc::new(keys.iter().copied().collect::<StringArray>()) as ArrayRef,
+            ),
+            (
+                "v",
+                Arc::new(values.iter().map(|v| Some(*v)).collect::<StringArray>()) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lookup_returns_what_the_left_join_returns() {
+        let ctx = SessionContext::new();
+        let table = vec![
+            batch(&[Some("a"), None, Some("b")], &["1", "2", "3"]),
+            batch(&[Some("c")], &["4"]),
+        ];
+        ctx.register_batch(
+            "t",
+            arrow::compute::concat_batches(&table[0].schema(), &table).unwrap(),
+        )
+        .unwrap();
+        ctx.register_batch(
+            "p",
+            batch(
+                &[Some("c"), Some("x"), None, Some("a"), Some("b")],
+                &["p1", "p2", "p3", "p4", "p5"],
+            ),
+        )
+        .unwrap();
+        let mut lookups = Lookups::default();
+        lookups.add("t", table, &["k"]).unwrap();
+        lookups.register(&ctx);
+        let rows = |sql: &str| {
+            let ctx = ctx.clone();
+            let sql = sql.to_string();
+            async move {
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let joined =
+            rows("SELECT p.v AS pv, t.v AS tv FROM p LEFT JOIN t ON p.k = t.k ORDER BY p.v").await;
+        let looked_up = rows(
+            "SELECT v AS pv, lookup_value('t', lookup_row('t', k), 'v') AS tv FROM p ORDER BY v",
+        )
+        .await;
+        assert_eq!(joined, looked_up);
+        assert!(looked_up.contains("| p1 | 4  |"), "{looked_up}");
+        assert!(looked_up.contains("| p2 |    |"), "{looked_up}");
+        let err = ctx
+            .sql("SELECT lookup_value('t', lookup_row('nope', k), 'v') FROM p")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no table nope"), "{err}");
+    }
+}
