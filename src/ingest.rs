@@ -181,9 +181,16 @@ pub async fn ingest(
             chrono::Utc::now().date_naive(),
         )
     };
+    let listing_started = Instant::now();
     let listing = source
         .list_dates(&opts.filter, opts.list_page_size, dates)
         .await?;
+    tracing::debug!(
+        list_requests = listing.list_requests,
+        objects = listing.objects.len(),
+        ms = listing_started.elapsed().as_millis() as u64,
+        "Source listed."
+    );
     summary.list_requests = listing.list_requests;
     let ingested = ledger.ingested();
     summary.objects_listed = listing.objects.len() as u64 + listing.skipped.values().sum::<u64>();
