@@ -88,18 +88,65 @@ pub async fn build_context_in(
     settings: &Settings,
     range: TimeRange,
 ) -> Result<SessionContext, QueryError> {
-    context_in(lake, settings, range, false).await
+    let (ctx, derivation) = lake_context_in(lake, settings, range).await?;
+    register_derived(&ctx, &derivation, false).await?;
+    Ok(ctx)
 }
 
 /// Like [`build_context_in`], with the derived tables (`sessions`, `mcp_links`, …) registered
 /// empty and nothing read to build them: the same names, schemas and views, for planning a
-/// statement and running one that [`needs_derived`] says does not read them.
+/// statement and running one that [`needs_derived`] says does not read them. The
+/// [`Derivation`] builds them in place later ([`Derivation::build`]), without opening the lake's
+/// tables again.
 pub async fn build_plain_context_in(
     lake: &Lake,
     settings: &Settings,
     range: TimeRange,
-) -> Result<SessionContext, QueryError> {
-    context_in(lake, settings, range, true).await
+) -> Result<(SessionContext, Derivation), QueryError> {
+    let (ctx, derivation) = lake_context_in(lake, settings, range).await?;
+    register_derived(&ctx, &derivation, true).await?;
+    Ok((ctx, derivation))
+}
+
+/// How a context's derived tables are built: the rules and what its range asks of the facts.
+pub struct Derivation {
+    rules: Arc<Rules>,
+    facts_since: Option<chrono::DateTime<chrono::Utc>>,
+    limited: bool,
+    every_role: bool,
+}
+
+impl Derivation {
+    /// Build the derived tables of `ctx` (a context from [`build_plain_context_in`]) from the
+    /// lake, replacing the empty ones and the views over them.
+    pub async fn build(&self, ctx: &SessionContext) -> Result<(), QueryError> {
+        register_derived(ctx, self, false).await
+    }
+}
+
+/// The views over the derived tables, registered after them.
+const DERIVED_VIEWS: &[&str] = &["events", "ai_events", "mcp_calls", "tainted_events"];
+
+/// Register the derived tables (built, or empty when `plain`) and the views over them, replacing
+/// any registered already.
+async fn register_derived(
+    ctx: &SessionContext,
+    d: &Derivation,
+    plain: bool,
+) -> Result<(), QueryError> {
+    for name in sessions::DERIVED_TABLES.iter().chain(DERIVED_VIEWS) {
+        ctx.deregister_table(*name)?;
+    }
+    sessions::register(ctx, &d.rules, d.facts_since, d.limited, d.every_role, plain).await?;
+    let events = ctx.sql(include_str!("query/events.sql")).await?;
+    ctx.register_table("events", events.into_view())?;
+    let ai = ctx.table("events").await?.filter(col("is_ai"))?;
+    ctx.register_table("ai_events", ai.into_view())?;
+    let mcp_calls = ctx.sql(include_str!("query/mcp_calls.sql")).await?;
+    ctx.register_table("mcp_calls", mcp_calls.into_view())?;
+    let tainted = ctx.sql(include_str!("query/tainted_events.sql")).await?;
+    ctx.register_table("tainted_events", tainted.into_view())?;
+    Ok(())
 }
 
 /// Whether `sql`, planned in `ctx` and optimized, reads a derived table or the AI labels of
@@ -142,12 +189,13 @@ pub async fn needs_derived(ctx: &SessionContext, sql: &str) -> bool {
     found
 }
 
-async fn context_in(
+/// A context with the lake's tables, `events_all` limited to `range` and the rule functions;
+/// the derived tables and their views are registered by [`register_derived`].
+async fn lake_context_in(
     lake: &Lake,
     settings: &Settings,
     range: TimeRange,
-    plain: bool,
-) -> Result<SessionContext, QueryError> {
+) -> Result<(SessionContext, Derivation), QueryError> {
     // Filters are evaluated inside the Parquet scan (late materialisation): a detection that
     // keeps a few rows by event_name or event_source decodes the wide JSON columns of those rows
     // only, not of the whole lake.
@@ -238,16 +286,13 @@ async fn context_in(
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
     let facts_since = range.since.filter(|_| !from_the_start);
-    sessions::register(&ctx, &rules, facts_since, limited, range.every_role, plain).await?;
-    let events = ctx.sql(include_str!("query/events.sql")).await?;
-    ctx.register_table("events", events.into_view())?;
-    let ai = ctx.table("events").await?.filter(col("is_ai"))?;
-    ctx.register_table("ai_events", ai.into_view())?;
-    let mcp_calls = ctx.sql(include_str!("query/mcp_calls.sql")).await?;
-    ctx.register_table("mcp_calls", mcp_calls.into_view())?;
-    let tainted = ctx.sql(include_str!("query/tainted_events.sql")).await?;
-    ctx.register_table("tainted_events", tainted.into_view())?;
-    Ok(ctx)
+    let derivation = Derivation {
+        rules,
+        facts_since,
+        limited,
+        every_role: range.every_role,
+    };
+    Ok((ctx, derivation))
 }
 
 /// The first `event_time` of the events table, from the statistics its log keeps of every file

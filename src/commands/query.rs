@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::cli::{QueryArgs, Since};
 use crate::exit::ExitStatus;
-use crate::query::{TimeRange, build_context_in, build_plain_context_in, needs_derived, run_sql};
+use crate::query::{TimeRange, build_plain_context_in, needs_derived, run_sql};
 use crate::render::write_batches;
 use crate::settings::Settings;
 use crate::sink::Lake;
@@ -77,14 +77,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     // The correlation tables are built only for a statement that reads them or the AI labels:
     // one over the raw columns (`SELECT count(*) FROM events`, a search by event name) runs
     // in a context where they are empty, planned the same way.
-    let plain = build_plain_context_in(&lake, &settings, range).await?;
-    let ctx = if needs_derived(&plain, &sql).await {
-        drop(plain);
-        build_context_in(&lake, &settings, range).await?
+    let (ctx, derivation) = build_plain_context_in(&lake, &settings, range).await?;
+    if needs_derived(&ctx, &sql).await {
+        derivation.build(&ctx).await?;
     } else {
         tracing::debug!("The statement reads no correlation table; none was built.");
-        plain
-    };
+    }
     let (schema, batches) = run_sql(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {
         write_parquet(path, &schema, &batches)?;

@@ -16,10 +16,9 @@ use datafusion::prelude::SessionContext;
 
 use crate::cli::ShellArgs;
 use crate::exit::ExitStatus;
-use crate::query::{TimeRange, build_context_in, build_plain_context_in, needs_derived, run_sql};
+use crate::query::{Derivation, build_plain_context_in, needs_derived, run_sql};
 use crate::render::{Format, escape_control, write_batches};
 use crate::settings::Settings;
-use crate::sink::Lake;
 
 const HELP: &str = "\\
 Statements end with ';' and may span lines. Tables: events, ai_events, sessions, mcp_calls,
@@ -32,8 +31,8 @@ mcp_links, events_all, lake_events, rejects.
 
 struct Shell {
     ctx: SessionContext,
-    /// What the full context is built from, until a statement needs it.
-    unbuilt: Option<(Lake, Settings, TimeRange)>,
+    /// How the correlation tables are built, until a statement needs them.
+    unbuilt: Option<Derivation>,
     format: Format,
     timing: bool,
     allow_writes: bool,
@@ -45,18 +44,15 @@ impl Shell {
         let started = Instant::now();
         if self.unbuilt.is_some()
             && needs_derived(&self.ctx, sql).await
-            && let Some((lake, settings, range)) = self.unbuilt.take()
+            && let Some(derivation) = self.unbuilt.take()
         {
             tracing::debug!("The statement reads the correlation tables; building them.");
-            match build_context_in(&lake, &settings, range).await {
-                Ok(ctx) => self.ctx = ctx,
-                Err(e) => {
-                    self.failed = true;
-                    let msg = crate::source::error_chain(&e);
-                    eprintln!("error: {}", escape_control(&msg).replace("\\n", " "));
-                    self.unbuilt = Some((lake, settings, range));
-                    return;
-                }
+            if let Err(e) = derivation.build(&self.ctx).await {
+                self.failed = true;
+                let msg = crate::source::error_chain(&e);
+                eprintln!("error: {}", escape_control(&msg).replace("\\n", " "));
+                self.unbuilt = Some(derivation);
+                return;
             }
         }
         match run_sql(&self.ctx, sql, self.allow_writes).await {
@@ -130,10 +126,10 @@ pub async fn run(args: ShellArgs) -> anyhow::Result<ExitStatus> {
     let lake = super::query::open_lake(&args.lake).await?;
     let settings = Settings::load(args.config.as_deref())?;
     let range = super::query::time_range(args.since, args.until)?;
-    let ctx = build_plain_context_in(&lake, &settings, range).await?;
+    let (ctx, derivation) = build_plain_context_in(&lake, &settings, range).await?;
     let mut shell = Shell {
         ctx,
-        unbuilt: Some((lake, settings, range)),
+        unbuilt: Some(derivation),
         format: args.format,
         timing: false,
         allow_writes: args.allow_writes,
