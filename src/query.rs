@@ -40,6 +40,7 @@ use crate::settings::Settings;
 use crate::sink::{Lake, SinkError};
 
 pub mod build_side;
+pub mod compact;
 pub mod lookup;
 pub mod sessions;
 pub mod udf;

@@ -28,7 +28,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    UInt32Array,
 };
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::common::ScalarValue;
@@ -36,6 +37,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
+use super::compact::Text;
 use super::udf::rows_of;
 
 /// No row.
@@ -119,33 +121,33 @@ impl Index {
         None
     }
 
-    /// Column `name` at the global rows `rows` (null where `rows` is).
+    /// Text column `name` (plain or dictionary-encoded, see `compact`) at the global rows
+    /// `rows`, as `Utf8` (null where `rows` is).
     fn values(&self, name: &str, rows: &UInt32Array) -> Result<ArrayRef> {
-        let mut parts: Vec<ArrayRef> = Vec::with_capacity(self.batches.len() + 1);
-        for b in &self.batches {
-            parts.push(
-                b.column_by_name(name).cloned().ok_or_else(|| {
-                    DataFusionError::Plan(format!("lookup_value: no column {name}"))
-                })?,
-            );
-        }
-        let data_type = parts
-            .first()
-            .map_or(DataType::Utf8, |p| p.data_type().clone());
-        // A one-row null array stands for "no row".
-        parts.push(arrow::array::new_null_array(&data_type, 1));
-        let none = (self.batches.len(), 0);
-        let at: Vec<(usize, usize)> = rows
+        let parts: Vec<Text<'_>> = self
+            .batches
             .iter()
-            .map(|g| {
-                g.map_or(none, |g| {
-                    let (b, r) = self.loc[g as usize];
-                    (b as usize, r as usize)
+            .map(|b| {
+                let c = b.column_by_name(name).ok_or_else(|| {
+                    DataFusionError::Plan(format!("lookup_value: no column {name}"))
+                })?;
+                Text::of(c.as_ref()).ok_or_else(|| {
+                    DataFusionError::Plan(format!("lookup_value: {name} is not a text column"))
                 })
             })
-            .collect();
-        let refs: Vec<&dyn Array> = parts.iter().map(AsRef::as_ref).collect();
-        Ok(arrow::compute::interleave(&refs, &at)?)
+            .collect::<Result<_>>()?;
+        let value = |g: Option<u32>| {
+            g.and_then(|g| {
+                let (b, r) = self.loc[g as usize];
+                parts[b as usize].get(r as usize)
+            })
+        };
+        let bytes: usize = rows.iter().filter_map(value).map(str::len).sum();
+        let mut out = StringBuilder::with_capacity(rows.len(), bytes);
+        for g in rows.iter() {
+            out.append_option(value(g));
+        }
+        Ok(Arc::new(out.finish()))
     }
 }
 
@@ -252,13 +254,7 @@ impl Lookups {
                 let rows = rows
                     .as_primitive_opt::<arrow::datatypes::UInt32Type>()
                     .ok_or_else(|| DataFusionError::Internal("lookup_value: row".into()))?;
-                let values = index.values(&column, rows)?;
-                if values.data_type() != &DataType::Utf8 {
-                    return Err(DataFusionError::Plan(format!(
-                        "lookup_value: {column} is not a text column"
-                    )));
-                }
-                Ok(ColumnarValue::Array(values))
+                Ok(ColumnarValue::Array(index.values(&column, rows)?))
             }),
         ));
     }

@@ -36,6 +36,7 @@ use crate::correlate::signin::{Announced, Grant, SigninSession, infer, mcp_sessi
 use crate::schema::timestamp_type;
 
 use super::QueryError;
+use super::compact::{self, Text};
 use super::lookup::Lookups;
 
 /// The tables this module derives (what a statement that reads none of them, nor the AI labels of
@@ -48,6 +49,23 @@ pub const DERIVED_TABLES: &[&str] = &[
     "signin_grants",
     "signin_mcp_sessions",
     "mcp_inferred_links",
+];
+
+/// The text columns of `sessions` (and of the credential facts as read) kept dictionary-encoded
+/// in memory (see `compact`): those whose values repeat over many sessions.
+const SESSION_DICTIONARY: &[&str] = &[
+    "api",
+    "account_id",
+    "region",
+    "role_arn",
+    "tags",
+    "transitive_tag_keys",
+    "source_identity",
+    "caller_arn",
+    "root_caller_arn",
+    "ai_mechanism",
+    "ai_mechanisms",
+    "mcp_server",
 ];
 
 /// The columns of `sessions`, in order: (name, description). The credential facts' columns
@@ -149,6 +167,14 @@ fn micros(t: &DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// The schema of `sessions` as SQL sees it: the credential facts' columns, then the decisions.
+fn sessions_schema() -> Arc<Schema> {
+    let facts = facts::schema(CREDENTIALS);
+    let mut fields: Vec<Field> = facts.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(derived_fields());
+    Arc::new(Schema::new(fields))
+}
+
 /// The credential facts as read (one batch per file part, never concatenated: at millions of
 /// sessions a copy costs hundreds of MiB), with the accessors classification needs. Fact `i` is
 /// row `loc[i].1` of batch `loc[i].0`.
@@ -157,17 +183,19 @@ struct Credentials {
     loc: Vec<(usize, usize)>,
 }
 
-/// One column of every batch.
-struct Column<'a, A>(Vec<&'a A>);
+/// One text column of every batch (plain or dictionary-encoded).
+struct Column<'a>(Vec<Text<'a>>);
 
-impl<'a> Column<'a, StringArray> {
+impl<'a> Column<'a> {
     fn get(&self, (b, r): (usize, usize)) -> Option<&'a str> {
-        let a = self.0[b];
-        (!a.is_null(r)).then(|| a.value(r))
+        self.0[b].get(r)
     }
 }
 
-impl Column<'_, TimestampMicrosecondArray> {
+/// One time column of every batch.
+struct Times<'a>(Vec<&'a TimestampMicrosecondArray>);
+
+impl Times<'_> {
     fn get(&self, (b, r): (usize, usize)) -> Option<i64> {
         let a = self.0[b];
         (!a.is_null(r)).then(|| a.value(r))
@@ -184,22 +212,22 @@ impl Credentials {
         Credentials { batches, loc }
     }
 
-    fn strings(&self, name: &str) -> Column<'_, StringArray> {
-        // The fact table's schema is ours: these columns exist and are UTF-8.
+    fn strings(&self, name: &str) -> Column<'_> {
+        // The fact table's schema is ours: these columns exist and are text.
         Column(
             self.batches
                 .iter()
                 .map(|b| {
                     b.column_by_name(name)
-                        .and_then(|c| c.as_string_opt::<i32>())
+                        .and_then(|c| Text::of(c.as_ref()))
                         .expect("credential facts column")
                 })
                 .collect(),
         )
     }
 
-    fn times(&self, name: &str) -> Column<'_, TimestampMicrosecondArray> {
-        Column(
+    fn times(&self, name: &str) -> Times<'_> {
+        Times(
             self.batches
                 .iter()
                 .map(|b| {
@@ -245,10 +273,8 @@ impl Credentials {
         self,
         sessions: &[Session],
     ) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
-        let schema = facts::schema(CREDENTIALS);
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.extend(derived_fields());
-        let schema = Arc::new(Schema::new(fields));
+        let plain = sessions_schema();
+        let schema = compact::schema(&plain, SESSION_DICTIONARY);
         // The session of each fact, when it is the one kept for its access key.
         let mut session_of: Vec<Option<usize>> = vec![None; self.loc.len()];
         for (i, s) in sessions.iter().enumerate() {
@@ -326,7 +352,15 @@ impl Credentials {
                 .to_vec();
             drop(batch);
             cols.extend(decisions);
-            out.push(RecordBatch::try_new(schema.clone(), cols)?);
+            // The facts' columns as read (encoded or not), then every one encoded.
+            let fields: Vec<Field> = plain
+                .fields()
+                .iter()
+                .zip(&cols)
+                .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
+                .collect();
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+            out.push(compact::encode(&batch, SESSION_DICTIONARY)?);
         }
         if out.is_empty() {
             out.push(RecordBatch::new_empty(schema));
@@ -676,7 +710,19 @@ async fn read_credentials(
     since: Option<DateTime<Utc>>,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
-        return Ok(collect(ctx, &format!("SELECT * FROM {CREDENTIALS}")).await?);
+        // Every credential of the lake: encoded batch by batch as read, so they are never all
+        // in memory as plain text.
+        use futures::StreamExt;
+        let mut stream = ctx
+            .sql(&format!("SELECT * FROM {CREDENTIALS}"))
+            .await?
+            .execute_stream()
+            .await?;
+        let mut batches = Vec::new();
+        while let Some(b) = stream.next().await {
+            batches.push(compact::encode(&b?, SESSION_DICTIONARY)?);
+        }
+        return Ok(batches);
     };
     let mut fetched = Fetched {
         batches: Vec::new(),
@@ -786,7 +832,11 @@ async fn read_credentials(
         fetched.add_with_ancestors(ctx, fresh).await?;
     }
     trace("same-name sessions fetched", &fetched);
-    Ok(fetched.batches)
+    Ok(fetched
+        .batches
+        .iter()
+        .map(|b| compact::encode(b, SESSION_DICTIONARY))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Build and register `sessions`, `ai_session_names`, `mcp_links` and the sign-in tables from
@@ -857,19 +907,22 @@ pub async fn register(
     }
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
-    let names_batch = session_names_batch(&credentials, &facts, &sessions, rules)?;
+    // (The key columns stay plain: the lookups compare them as text.)
+    let names_batch = compact::encode(
+        &session_names_batch(&credentials, &facts, &sessions, rules)?,
+        &["mcp_server"],
+    )?;
     let mut lookups = Lookups::default();
     lookups.add(
         "ai_session_names",
         vec![names_batch.clone()],
         &["role_arn", "session_name"],
     )?;
-    ctx.register_table(
+    compact::register(
+        ctx,
         "ai_session_names",
-        Arc::new(MemTable::try_new(
-            names_batch.schema(),
-            vec![vec![names_batch]],
-        )?),
+        names_batch.schema(),
+        vec![names_batch],
     )?;
     step("session names built");
     // The facts as read are not needed past this: the sessions table keeps its own rows, so the
@@ -879,10 +932,7 @@ pub async fn register(
     drop(sessions);
     step("sessions table built");
     lookups.add("sessions", batches.clone(), &["access_key_id"])?;
-    ctx.register_table(
-        "sessions",
-        Arc::new(MemTable::try_new(batches[0].schema(), vec![batches])?),
-    )?;
+    compact::register(ctx, "sessions", batches[0].schema(), batches)?;
     // MCP links: one per request id, from the MCP server's own records; when two MCP events
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
@@ -903,13 +953,13 @@ pub async fn register(
         )
         .await?
     };
-    let links = mcp_links_batch(&requests)?;
+    let links = compact::encode(
+        &mcp_links_batch(&requests)?,
+        &["mcp_tool", "mcp_client", "mcp_server"],
+    )?;
     drop(requests);
     lookups.add("mcp_links", vec![links.clone()], &["request_id"])?;
-    ctx.register_table(
-        "mcp_links",
-        Arc::new(MemTable::try_new(links.schema(), vec![vec![links]])?),
-    )?;
+    compact::register(ctx, "mcp_links", links.schema(), vec![links])?;
     step("mcp links built");
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
     lookups.register(ctx);
