@@ -5,7 +5,10 @@
 # Build: release binary on the toolchain the project is tested with.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# A C compiler is all the native dependencies need (aws-lc, zstd, mimalloc; no OpenSSL).
+# The native dependencies need a C compiler (aws-lc, zstd) and make (jemalloc); no OpenSSL.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make=4.3-4.1 \
+ && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY tests ./tests

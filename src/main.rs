@@ -7,14 +7,23 @@ use clap::Parser;
 use agenttrail::cli::Cli;
 use agenttrail::exit::ExitStatus;
 
-/// mimalloc instead of glibc's malloc: many threads (tokio, rayon, DataFusion) allocate and free
-/// large Arrow buffers, and glibc's per-thread arenas kept freed memory mapped (ingest of 1M events
-/// peaked at 2.4 GiB RSS with glibc); it is also faster for the many small strings of decoding.
-/// Built without transparent huge pages (`no_thp`): where THP is `madvise`, mimalloc's huge
-/// pages had the kernel zero 2 MiB at each first touch (60% of a query context's samples in
-/// `clear_page_erms`) and raised peak RSS by a quarter (BENCHMARKS.md, run F).
+/// jemalloc instead of the system's malloc: many threads (tokio, rayon, DataFusion) allocate and
+/// free large Arrow buffers, and returning that memory is what decides peak RSS. Measured on the
+/// same files in one run (BENCHMARKS.md, run I), `detect` over 5M events with a 0.94 GB peak heap
+/// peaked at 1.8–2.5 GiB of RSS with mimalloc (which also once spent 12 s in the kernel),
+/// 1.1–1.2 GiB with glibc and 1.0 GiB with jemalloc; ingest of 1M events at 1.15, 1.3–1.4 and
+/// 0.9 GiB; times within noise. Freed pages go back to the system after a second
+/// (`dirty_decay_ms`, purged by jemalloc's background threads) instead of ten, and are not kept
+/// as "muzzy" pages; `_RJEM_MALLOC_CONF` overrides these at run time.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read at its start (see above).
+#[cfg(not(target_env = "msvc"))]
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
