@@ -17,10 +17,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray,
-    UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, RecordBatch, StringArray,
+    TimestampMicrosecondArray, UInt32Array,
 };
-use arrow::datatypes::{DataType, Field, Schema, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
@@ -294,6 +294,8 @@ impl Credentials {
                 let here = &session_of[first..first + batch.num_rows()];
                 first += batch.num_rows();
                 let kept: Vec<&Session> = here.iter().flatten().map(|&i| &sessions[i]).collect();
+                // The repetitive ones built as dictionaries (`SESSION_DICTIONARY`) straight away:
+                // at hundreds of thousands of sessions their text would add up before encoding.
                 derived.push(vec![
                     Arc::new(
                         kept.iter()
@@ -308,7 +310,7 @@ impl Credentials {
                     Arc::new(
                         kept.iter()
                             .map(|s| caller.get(loc(s.root)))
-                            .collect::<StringArray>(),
+                            .collect::<DictionaryArray<Int32Type>>(),
                     ),
                     Arc::new(UInt32Array::from_iter_values(
                         kept.iter().map(|s| s.chain_depth),
@@ -321,19 +323,22 @@ impl Credentials {
                     Arc::new(
                         kept.iter()
                             .map(|s| s.ai_mechanisms.first().copied())
-                            .collect::<StringArray>(),
+                            .collect::<DictionaryArray<Int32Type>>(),
                     ),
                     Arc::new(
                         kept.iter()
                             .map(|s| {
                                 (!s.ai_mechanisms.is_empty()).then(|| s.ai_mechanisms.join(","))
                             })
-                            .collect::<StringArray>(),
+                            .collect::<Vec<_>>()
+                            .iter()
+                            .map(Option::as_deref)
+                            .collect::<DictionaryArray<Int32Type>>(),
                     ),
                     Arc::new(
                         kept.iter()
                             .map(|s| s.mcp_server.as_deref())
-                            .collect::<StringArray>(),
+                            .collect::<DictionaryArray<Int32Type>>(),
                     ),
                 ]);
             }
@@ -862,19 +867,12 @@ pub async fn register(
             "Building correlation tables."
         )
     };
-    let Facts {
-        grants, announced, ..
-    } = if empty {
-        Facts::default()
-    } else {
-        read_facts(ctx).await?
-    };
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
         read_credentials(ctx, rules, since).await?
     });
-    step("facts read");
+    step("credentials read");
     let facts = credentials.facts();
     // A fact is stored once per stored copy of its event: classification keeps one session per
     // access key, the first issue (copies are equal).
@@ -961,6 +959,15 @@ pub async fn register(
     lookups.add("mcp_links", vec![links.clone()], &["request_id"])?;
     compact::register(ctx, "mcp_links", links.schema(), vec![links])?;
     step("mcp links built");
+    // The sign-in facts are read only now, so that they are not in memory with the sessions
+    // being built.
+    let Facts {
+        grants, announced, ..
+    } = if empty {
+        Facts::default()
+    } else {
+        read_facts(ctx).await?
+    };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
     lookups.register(ctx);
     step("sign-in sessions built");
