@@ -24,6 +24,10 @@ pub const NOW: &str = "AGENTTRAIL_NOW";
 /// Lease time in seconds of the writer lease on an S3 lake (default 1800; renewed every third).
 pub const LEASE_SECONDS: &str = "AGENTTRAIL_LEASE_SECONDS";
 
+/// MiB that a query's sorts and groupings may hold together before they spill to temporary files
+/// (default 256; `0` for no limit; see `query::memory`). Temporary files go to `TMPDIR`.
+pub const SPILL_MEMORY_MIB: &str = "AGENTTRAIL_SPILL_MEMORY_MIB";
+
 /// The cache folder (shell history).
 pub fn cache_dir() -> std::path::PathBuf {
     if let Some(d) = std::env::var_os(CACHE_DIR).filter(|d| !d.is_empty()) {

@@ -42,6 +42,7 @@ use crate::sink::{Lake, SinkError};
 pub mod build_side;
 pub mod compact;
 pub mod lookup;
+pub mod memory;
 pub mod sessions;
 pub mod udf;
 
@@ -224,8 +225,13 @@ async fn lake_context_in(
     let config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+    if let Some(pool) = memory::pool_from_env()? {
+        runtime = runtime.with_memory_pool(pool);
+    }
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
         .with_physical_optimizer_rules(build_side::BuildOnMemory::with_default_rules())
         .build();
