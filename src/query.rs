@@ -425,14 +425,33 @@ pub async fn run_sql(
     sql: &str,
     allow_writes: bool,
 ) -> Result<(SchemaRef, Vec<arrow::array::RecordBatch>), QueryError> {
-    let df = ctx
-        .sql_with_options(sql, sql_options(allow_writes))
+    let df = plan_sql(ctx, sql, allow_writes).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    Ok((schema, batches))
+}
+
+/// Like [`run_sql`], the batches as a stream (for a caller that writes each as it comes).
+pub async fn run_sql_stream(
+    ctx: &SessionContext,
+    sql: &str,
+    allow_writes: bool,
+) -> Result<(SchemaRef, datafusion::execution::SendableRecordBatchStream), QueryError> {
+    let df = plan_sql(ctx, sql, allow_writes).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    Ok((schema, df.execute_stream().await?))
+}
+
+/// Plan `sql` (read-only unless `allow_writes`), with the column hints of `explain_error`.
+async fn plan_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    allow_writes: bool,
+) -> Result<datafusion::prelude::DataFrame, QueryError> {
+    ctx.sql_with_options(sql, sql_options(allow_writes))
         .await
         .map_err(|e| match explain_error(&e) {
             Some(m) => QueryError::DataFusion(DataFusionError::Plan(m)),
             None => QueryError::DataFusion(e),
-        })?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    Ok((schema, batches))
+        })
 }

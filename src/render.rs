@@ -104,6 +104,47 @@ pub fn write_batches(
     Ok(())
 }
 
+/// Write `stream` in CSV (one header, also for no rows) or NDJSON as its batches come; the rows
+/// written. The output is [`write_batches`]'s for the same rows.
+pub async fn write_stream(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    format: Format,
+) -> anyhow::Result<usize> {
+    use futures::StreamExt;
+    let mut rows = 0;
+    let mut started = false;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        rows += batch.num_rows();
+        write_more(out, schema, &batch, format, started)?;
+        started = true;
+    }
+    if !started {
+        write_batches(out, schema, &[], format)?;
+    }
+    Ok(rows)
+}
+
+/// One batch of rows in CSV or NDJSON; `more`: rows were written before it (no CSV header).
+pub fn write_more(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    format: Format,
+    more: bool,
+) -> anyhow::Result<()> {
+    let batches = std::slice::from_ref(batch);
+    match format {
+        Format::Csv if more => write_csv_rows(out, schema, batches),
+        _ => write_batches(out, schema, batches, format),
+    }
+}
+
 /// More CSV rows after a [`write_batches`] in CSV: the same columns, no header.
 pub fn write_csv_rows(
     out: &mut dyn Write,
@@ -290,5 +331,57 @@ mod tests {
             csv(false),
             "user_agent,n\naws-cli\u{1b}]0;owned\u{7},1\n,\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_written_as_its_batches_would_be_together() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("note", DataType::Utf8, true),
+        ]));
+        let batch = |rows: &[(&str, Option<&str>)]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(rows.iter().map(|r| Some(r.0)).collect::<StringArray>()) as ArrayRef,
+                    Arc::new(rows.iter().map(|r| r.1).collect::<StringArray>()) as ArrayRef,
+                ],
+            )
+            .unwrap()
+        };
+        let batches = vec![
+            batch(&[]),
+            batch(&[("a", Some("x,y")), ("b", None)]),
+            batch(&[]),
+            batch(&[("c", Some("quote \" here"))]),
+        ];
+        let stream = |batches: Vec<RecordBatch>| {
+            Box::pin(
+                datafusion::physical_plan::memory::MemoryStream::try_new(
+                    batches,
+                    schema.clone(),
+                    None,
+                )
+                .unwrap(),
+            ) as datafusion::execution::SendableRecordBatchStream
+        };
+        for format in [Format::Csv, Format::Ndjson] {
+            for batches in [batches.clone(), vec![batch(&[])], vec![]] {
+                let mut together = Vec::new();
+                write_batches(&mut together, &schema, &batches, format).unwrap();
+                let mut streamed = Vec::new();
+                let rows = write_stream(&mut streamed, &schema, stream(batches.clone()), format)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(streamed).unwrap(),
+                    String::from_utf8(together).unwrap(),
+                    "{format:?}, {} batches",
+                    batches.len()
+                );
+                let expected: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                assert_eq!(rows, expected);
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::detect::{DetectionRun, catalog, query_error, run_all, run_one, stream
 use crate::exit::ExitStatus;
 use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
 use crate::publish::{PutMetricDataRequest, oldest_accepted, plan, plan_batch, requests, send};
-use crate::render::{Format, write_batches, write_csv_rows};
+use crate::render::{Format, write_batches, write_more};
 use crate::settings::Settings;
 
 async fn detect(
@@ -101,13 +101,14 @@ async fn detect_streaming(lake: &str, opts: &DetectOptions) -> anyhow::Result<Ex
                     continue;
                 }
                 rows += batch.num_rows();
-                let mut out = stdout.lock();
-                if header_written {
-                    write_csv_or_ndjson_rows(&mut out, &schema, &batch, opts.format)?;
-                } else {
-                    write_batches(&mut out, &schema, &[batch], opts.format)?;
-                    header_written = true;
-                }
+                write_more(
+                    &mut stdout.lock(),
+                    &schema,
+                    &batch,
+                    opts.format,
+                    header_written,
+                )?;
+                header_written = true;
             }
             rows
         } else {
@@ -137,20 +138,6 @@ async fn detect_streaming(lake: &str, opts: &DetectOptions) -> anyhow::Result<Ex
     }
     report_counts(&counts);
     Ok(exit_status(counts.iter().any(|(_, n)| *n > 0), opts, true))
-}
-
-/// More rows after the first: CSV without a header, or NDJSON lines.
-fn write_csv_or_ndjson_rows(
-    out: &mut dyn Write,
-    schema: &arrow::datatypes::SchemaRef,
-    batch: &arrow::array::RecordBatch,
-    format: Format,
-) -> anyhow::Result<()> {
-    let batches = std::slice::from_ref(batch);
-    match format {
-        Format::Csv => write_csv_rows(out, schema, batches),
-        _ => write_batches(out, schema, batches, format),
-    }
 }
 
 /// One fired detection in table format: its heading, its findings, a blank line.

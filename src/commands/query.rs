@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use crate::cli::{QueryArgs, Since};
 use crate::exit::ExitStatus;
-use crate::query::{TimeRange, build_plain_context_in, needs_derived, run_sql};
-use crate::render::write_batches;
+use crate::query::{TimeRange, build_plain_context_in, needs_derived, run_sql_stream};
+use crate::render::{Format, write_batches, write_stream};
 use crate::settings::Settings;
 use crate::sink::Lake;
 
@@ -38,26 +38,42 @@ pub fn time_range(
     })
 }
 
-/// Write batches to a Parquet file (written whole to a temporary name, then renamed).
-pub fn write_parquet(
+/// Write `stream` to the Parquet file `path` as it comes (a temporary file renamed when complete,
+/// removed on an error: never a half-written file at `path`); the rows written.
+pub async fn write_parquet(
     path: &std::path::Path,
     schema: &arrow::datatypes::SchemaRef,
-    batches: &[arrow::array::RecordBatch],
-) -> anyhow::Result<()> {
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+) -> anyhow::Result<usize> {
+    use futures::StreamExt;
     let tmp = path.with_extension("parquet.tmp");
     let file =
         std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        file,
-        schema.clone(),
-        Some(crate::sink::parquet::writer_properties()),
-    )?;
-    for b in batches {
-        w.write(b)?;
+    let written = async {
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            file,
+            schema.clone(),
+            Some(crate::sink::parquet::writer_properties()),
+        )?;
+        let mut rows = 0;
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            rows += b.num_rows();
+            w.write(&b)?;
+        }
+        w.close()?;
+        anyhow::Ok(rows)
     }
-    w.close()?;
+    .await;
+    let rows = match written {
+        Ok(rows) => rows,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(rows)
 }
 
 /// Run one statement and print its result to stdout (or write it to `--output`).
@@ -83,10 +99,11 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
     } else {
         tracing::debug!("The statement reads no correlation table; none was built.");
     }
-    let (schema, batches) = run_sql(&ctx, &sql, args.allow_writes).await?;
+    // Parquet, CSV and NDJSON are written as the rows stream out, so an export of millions of
+    // rows is never all in memory; a table and a JSON array need every row first.
+    let (schema, stream) = run_sql_stream(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {
-        write_parquet(path, &schema, &batches)?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let rows = write_parquet(path, &schema, stream).await?;
         crate::logging::status(&format!(
             "agenttrail query: wrote {rows} rows to {}",
             path.display()
@@ -94,8 +111,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    write_batches(&mut out, &schema, &batches, args.format)?;
-    out.flush()?;
+    if matches!(args.format, Format::Csv | Format::Ndjson) {
+        write_stream(&mut stdout.lock(), &schema, stream, args.format).await?;
+    } else {
+        let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
+        write_batches(&mut stdout.lock(), &schema, &batches, args.format)?;
+    }
+    stdout.lock().flush()?;
     Ok(ExitStatus::Success)
 }

@@ -319,6 +319,18 @@ fn query_reads_files_prunes_by_time_writes_parquet_and_explains_unknown_columns(
         .build()
         .unwrap();
     assert_eq!(reader.map(|b| b.unwrap().num_rows()).sum::<usize>(), 15);
+    // A statement that fails while its rows stream out leaves no file, whole or partial.
+    let broken = lake.path().join("broken.parquet");
+    let out = run(agenttrail()
+        .args(["query", "--lake"])
+        .arg(lake.path())
+        .arg("--output")
+        .arg(&broken)
+        .arg("SELECT event_id, CAST(event_name AS INT) AS n FROM events"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Cannot cast"), "{}", stderr(&out));
+    assert!(!broken.exists());
+    assert!(!lake.path().join("broken.parquet.tmp").exists());
 
     let out = run(agenttrail()
         .args(["query", "--lake"])
