@@ -160,8 +160,8 @@ mod tests {
     #[test]
     fn only_spilling_consumers_are_limited() {
         let pool: Arc<dyn MemoryPool> = Arc::new(SpillLimitPool::new(1000));
-        let mut join = MemoryConsumer::new("join").register(&pool);
-        let mut sort = MemoryConsumer::new("sort")
+        let join = MemoryConsumer::new("join").register(&pool);
+        let sort = MemoryConsumer::new("sort")
             .with_can_spill(true)
             .register(&pool);
         // An operator that cannot spill gets what it asks, past the limit.
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(pool.reserved(), 6000);
         // With a second one that can spill, each gets half.
         sort.shrink(1000);
-        let mut group = MemoryConsumer::new("group")
+        let group = MemoryConsumer::new("group")
             .with_can_spill(true)
             .register(&pool);
         group.try_grow(300).unwrap();
