@@ -9,12 +9,12 @@ use agenttrail::exit::ExitStatus;
 
 /// jemalloc instead of the system's malloc: many threads (tokio, rayon, DataFusion) allocate and
 /// free large Arrow buffers, and returning that memory is what decides peak RSS. Measured on the
-/// same files in one run (BENCHMARKS.md, run I), `detect` over 5M events with a 0.94 GB peak heap
-/// peaked at 1.8–2.5 GiB of RSS with mimalloc (which also once spent 12 s in the kernel),
-/// 1.1–1.2 GiB with glibc and 1.0 GiB with jemalloc; ingest of 1M events at 1.15, 1.3–1.4 and
-/// 0.9 GiB; times within noise. Freed pages go back to the system after a second
-/// (`dirty_decay_ms`, purged by jemalloc's background threads) instead of ten, and are not kept
-/// as "muzzy" pages; `_RJEM_MALLOC_CONF` overrides these at run time.
+/// same code and files (BENCHMARKS.md, run I), `detect` over 5M events with a 0.94 GB peak heap
+/// peaked at 1.7–2.4 GiB of RSS with mimalloc (one run spent 12.7 s in the kernel), 1.06–1.14
+/// GiB with glibc and 0.96–0.97 GiB with jemalloc as set here; ingest of 1M events at 1.03–1.13,
+/// 1.24–1.34 and 0.83–0.84 GiB; times within noise. Freed pages go back to the system after a
+/// second (`dirty_decay_ms`, purged by jemalloc's background threads) instead of ten, and are not
+/// kept as "muzzy" pages; `_RJEM_MALLOC_CONF` overrides these at run time.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
