@@ -127,6 +127,10 @@ pub struct DetectOptions {
     /// Output format for findings.
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     pub format: Format,
+    /// Rows of each detection shown in table format (0: all); the count line says how many
+    /// there are. CSV, JSON and NDJSON print every row.
+    #[arg(long, default_value_t = crate::render::DEFAULT_MAX_ROWS, help_heading = "Output")]
+    pub max_rows: usize,
     /// Exit 1 when any detection fired.
     #[arg(long, help_heading = "Output")]
     pub fail_on_findings: bool,
@@ -765,6 +769,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Rows shown in table format (0: all); the count line says how many there are. CSV, JSON,
+    /// NDJSON and --output print every row.
+    #[arg(long, default_value_t = crate::render::DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
     /// Configuration file (default: ./agenttrail.toml when present).
     #[arg(long, env = env_vars::CONFIG)]
     pub config: Option<PathBuf>,

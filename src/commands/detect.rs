@@ -6,11 +6,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::cli::{DetectArgs, DetectOptions, GlobalArgs, IngestArgs, RunArgs};
-use crate::detect::{DetectionRun, catalog, query_error, run_all, run_one, stream_one};
+use crate::detect::{DetectionRun, catalog, query_error, run_all, stream_one};
 use crate::exit::ExitStatus;
 use crate::publish::datums::{bucket_start, buckets, finding_datums, job_datums};
 use crate::publish::{PutMetricDataRequest, oldest_accepted, plan, plan_batch, requests, send};
-use crate::render::{Format, write_batches, write_more};
+use crate::render::{Format, head, write_batches, write_more, write_table};
 use crate::settings::Settings;
 
 async fn detect(
@@ -112,11 +112,15 @@ async fn detect_streaming(lake: &str, opts: &DetectOptions) -> anyhow::Result<Ex
             }
             rows
         } else {
-            let run = run_one(&ctx, d, None, None).await?;
-            if run.rows() > 0 {
-                print_section(&mut stdout.lock(), &run)?;
+            // A table keeps only the rows it shows (`--max-rows`) and counts the rest.
+            let (schema, stream) = stream_one(&ctx, d, None, None).await?;
+            let (shown, rows) = head(stream, opts.max_rows)
+                .await
+                .map_err(|e| query_error(d, &e))?;
+            if rows > 0 {
+                print_section(&mut stdout.lock(), d, &schema, &shown, rows)?;
             }
-            run.rows()
+            rows
         };
         stdout.lock().flush()?;
         tracing::debug!(
@@ -140,16 +144,34 @@ async fn detect_streaming(lake: &str, opts: &DetectOptions) -> anyhow::Result<Ex
     Ok(exit_status(counts.iter().any(|(_, n)| *n > 0), opts, true))
 }
 
-/// One fired detection in table format: its heading, its findings, a blank line.
-fn print_section(out: &mut dyn Write, r: &DetectionRun) -> anyhow::Result<()> {
-    writeln!(
-        out,
-        "== {} ({}): {}",
-        r.detection.id, r.detection.severity, r.detection.summary
-    )?;
-    write_batches(out, &r.schema, &r.batches, Format::Table)?;
+/// One fired detection in table format: its heading, its findings (`shown` of `total`), a blank
+/// line.
+fn print_section(
+    out: &mut dyn Write,
+    d: &catalog::Detection,
+    schema: &arrow::datatypes::SchemaRef,
+    shown: &[arrow::array::RecordBatch],
+    total: usize,
+) -> anyhow::Result<()> {
+    writeln!(out, "== {} ({}): {}", d.id, d.severity, d.summary)?;
+    write_table(out, schema, shown, total)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The first `max` rows of `batches` (all for 0), sliced, not copied.
+fn first_rows(batches: &[arrow::array::RecordBatch], max: usize) -> Vec<arrow::array::RecordBatch> {
+    let mut out = Vec::new();
+    let mut left = if max == 0 { usize::MAX } else { max };
+    for b in batches {
+        if left == 0 {
+            break;
+        }
+        let n = b.num_rows().min(left);
+        out.push(b.slice(0, n));
+        left -= n;
+    }
+    out
 }
 
 /// The status line: how many detections ran and fired, and each one's findings.
@@ -170,7 +192,8 @@ fn print_findings(runs: &[DetectionRun], opts: &DetectOptions) -> anyhow::Result
     match opts.format {
         Format::Table => {
             for r in &fired {
-                print_section(&mut out, r)?;
+                let shown = first_rows(&r.batches, opts.max_rows);
+                print_section(&mut out, &r.detection, &r.schema, &shown, r.rows())?;
             }
         }
         f => {

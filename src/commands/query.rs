@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::cli::{QueryArgs, Since};
 use crate::exit::ExitStatus;
 use crate::query::{TimeRange, build_plain_context_in, needs_derived, run_sql_stream};
-use crate::render::{Format, write_batches, write_stream};
+use crate::render::{Format, head, write_batches, write_stream, write_table};
 use crate::settings::Settings;
 use crate::sink::Lake;
 
@@ -111,11 +111,19 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let stdout = std::io::stdout();
-    if matches!(args.format, Format::Csv | Format::Ndjson) {
-        write_stream(&mut stdout.lock(), &schema, stream, args.format).await?;
-    } else {
-        let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
-        write_batches(&mut stdout.lock(), &schema, &batches, args.format)?;
+    match args.format {
+        Format::Csv | Format::Ndjson => {
+            write_stream(&mut stdout.lock(), &schema, stream, args.format).await?;
+        }
+        // A table keeps only the rows it shows (`--max-rows`) and counts the rest.
+        Format::Table => {
+            let (shown, total) = head(stream, args.max_rows).await?;
+            write_table(&mut stdout.lock(), &schema, &shown, total)?;
+        }
+        Format::Json => {
+            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
+            write_batches(&mut stdout.lock(), &schema, &batches, args.format)?;
+        }
     }
     stdout.lock().flush()?;
     Ok(ExitStatus::Success)

@@ -33,6 +33,58 @@ fn ingest_then_query_the_sample_logs() {
 }
 
 #[test]
+fn a_table_shows_max_rows_and_counts_them_all() {
+    let lake = tempfile::tempdir().unwrap();
+    run(agenttrail()
+        .args(["-q", "ingest", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(lake.path()));
+    // The table's data rows: lines that start with "| " after the header.
+    let data_rows = |text: &str| text.lines().filter(|l| l.starts_with("| ")).count() - 1;
+    let sql = "SELECT event_id FROM events WHERE event_name LIKE 'Delete%' ORDER BY event_id";
+    let query = |max: &str| {
+        let out = run(agenttrail()
+            .args(["query", "--max-rows", max, "--lake"])
+            .arg(lake.path())
+            .arg(sql));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let (two, all) = (query("2"), query("0"));
+    assert_eq!(data_rows(&two), 2, "{two}");
+    assert!(
+        two.ends_with("12 rows (2 shown: --max-rows 0, or --format csv, for all)\n"),
+        "{two}"
+    );
+    assert_eq!(data_rows(&all), 12, "{all}");
+    assert!(all.ends_with("\n12 rows\n"), "{all}");
+    // The rows shown are the first ones of the whole table.
+    let cells = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .map(|l| l.trim_matches(|c| c == '|' || c == ' ').to_string())
+            .collect()
+    };
+    assert_eq!(cells(&two), cells(&all)[..2], "{two}\n{all}");
+
+    let out = run(agenttrail()
+        .args([
+            "detect",
+            "--only",
+            "ai_deletions",
+            "--max-rows",
+            "1",
+            "--lake",
+        ])
+        .arg(lake.path()));
+    let text = stdout(&out);
+    assert_eq!(data_rows(&text), 1, "{text}");
+    assert!(text.contains(" rows (1 shown: "), "{text}");
+}
+
+#[test]
 fn table_output_neutralises_terminal_escapes_and_json_keeps_them_escaped() {
     let lake = tempfile::tempdir().unwrap();
     run(agenttrail()

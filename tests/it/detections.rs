@@ -633,9 +633,19 @@ async fn a_whole_lake_detect_printed_as_each_detection_finishes_matches_the_coll
                 .args(extra),
         )
     };
-    for format in ["table", "csv", "ndjson"] {
-        let streamed = detect(format, &[]);
-        let collected = detect(format, &["--until", "2100-01-01T00:00:00Z"]);
+    // Tables show 1000 rows of each detection by default, every row with `--max-rows 0`.
+    let all: &[&str] = &["--max-rows", "0"];
+    for (format, rows) in [
+        ("table", &[][..]),
+        ("table", all),
+        ("csv", &[]),
+        ("ndjson", &[]),
+    ] {
+        let streamed = detect(format, rows);
+        let collected = detect(
+            format,
+            &[rows, &["--until", "2100-01-01T00:00:00Z"]].concat(),
+        );
         assert_eq!(
             streamed.status.code(),
             Some(1),
