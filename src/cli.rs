@@ -504,6 +504,9 @@ pub struct ShellArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Rows shown in table format (0: all); the count line says how many there are.
+    #[arg(long, default_value_t = crate::render::DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
     /// Only events at or after this (30m, 24h, 7d, a date or a timestamp); prunes partitions.
     #[arg(long, value_parser = parse_since)]
     pub since: Option<Since>,

@@ -16,8 +16,8 @@ use datafusion::prelude::SessionContext;
 
 use crate::cli::ShellArgs;
 use crate::exit::ExitStatus;
-use crate::query::{Derivation, build_plain_context_in, needs_derived, run_sql};
-use crate::render::{Format, escape_control, write_batches};
+use crate::query::{Derivation, build_plain_context_in, needs_derived, run_sql_stream};
+use crate::render::{Format, escape_control, head, write_batches, write_stream, write_table};
 use crate::settings::Settings;
 
 const HELP: &str = "\\
@@ -34,6 +34,8 @@ struct Shell {
     /// How the correlation tables are built, until a statement needs them.
     unbuilt: Option<Derivation>,
     format: Format,
+    /// Rows a table shows.
+    max_rows: usize,
     timing: bool,
     allow_writes: bool,
     failed: bool,
@@ -55,14 +57,40 @@ impl Shell {
                 return;
             }
         }
-        match run_sql(&self.ctx, sql, self.allow_writes).await {
-            Ok((schema, batches)) => {
+        match run_sql_stream(&self.ctx, sql, self.allow_writes).await {
+            Ok((schema, stream)) => {
+                // As `query` prints: CSV and NDJSON as the rows come, a table of the first
+                // `--max-rows` with the count of all; an error while the rows come fails it.
                 let stdout = std::io::stdout();
-                let mut out = stdout.lock();
-                if let Err(e) = write_batches(&mut out, &schema, &batches, self.format) {
-                    eprintln!("error: {}", escape_control(&e.to_string()));
+                let written = match self.format {
+                    Format::Csv | Format::Ndjson => {
+                        write_stream(&mut stdout.lock(), &schema, stream, self.format)
+                            .await
+                            .map(|_| ())
+                    }
+                    Format::Table => match head(stream, self.max_rows).await {
+                        Ok((shown, total)) => {
+                            write_table(&mut stdout.lock(), &schema, &shown, total)
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Format::Json => {
+                        match futures::TryStreamExt::try_collect::<Vec<_>>(stream).await {
+                            Ok(batches) => {
+                                write_batches(&mut stdout.lock(), &schema, &batches, self.format)
+                            }
+                            Err(e) => Err(e.into()),
+                        }
+                    }
+                };
+                let _ = stdout.lock().flush();
+                if let Err(e) = written {
+                    self.failed = true;
+                    eprintln!(
+                        "error: {}",
+                        escape_control(&format!("{e:#}")).replace("\n", " ")
+                    );
                 }
-                let _ = out.flush();
             }
             Err(e) => {
                 self.failed = true;
@@ -131,6 +159,7 @@ pub async fn run(args: ShellArgs) -> anyhow::Result<ExitStatus> {
         ctx,
         unbuilt: Some(derivation),
         format: args.format,
+        max_rows: args.max_rows,
         timing: false,
         allow_writes: args.allow_writes,
         failed: false,

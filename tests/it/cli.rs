@@ -442,6 +442,28 @@ fn the_shell_runs_multi_line_statements_meta_commands_and_refuses_writes() {
     assert_eq!(err.matches("not supported").count(), 2, "{err}");
     assert!(err.contains("Elapsed "), "{err}");
     assert!(!std::path::Path::new("/tmp/agenttrail-shell-copy.csv").exists());
+
+    // A table shows --max-rows rows and counts them all; an error while rows come fails the run.
+    let out = crate::util::run_with_stdin(
+        agenttrail()
+            .args(["shell", "--max-rows", "1", "--lake"])
+            .arg(lake.path()),
+        "SELECT event_id FROM events WHERE event_name LIKE 'Delete%' ORDER BY event_id;\n",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("12 rows (1 shown: "),
+        "{}",
+        stdout(&out)
+    );
+    let out = crate::util::run_with_stdin(
+        agenttrail()
+            .args(["shell", "--format", "csv", "--lake"])
+            .arg(lake.path()),
+        "SELECT CAST(event_name AS INT) AS n FROM events;\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Cannot cast"), "{}", stderr(&out));
 }
 
 #[test]
