@@ -152,6 +152,32 @@ pub async fn head(
     Ok((kept, total))
 }
 
+/// A statement's result in `format`, as `query` and the shell print it: CSV and NDJSON as the
+/// rows come, a table of the first `max_rows` (0: all) with the count of all, a JSON array of
+/// every row.
+pub async fn write_result(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    stream: datafusion::execution::SendableRecordBatchStream,
+    format: Format,
+    max_rows: usize,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Csv | Format::Ndjson => {
+            write_stream(out, schema, stream, format).await?;
+        }
+        Format::Table => {
+            let (shown, total) = head(stream, max_rows).await?;
+            write_table(out, schema, &shown, total)?;
+        }
+        Format::Json => {
+            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
+            write_batches(out, schema, &batches, format)?;
+        }
+    }
+    Ok(())
+}
+
 /// Write `stream` in CSV (one header, also for no rows) or NDJSON as its batches come; the rows
 /// written. The output is [`write_batches`]'s for the same rows.
 pub async fn write_stream(

@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::cli::{QueryArgs, Since};
 use crate::exit::ExitStatus;
 use crate::query::{TimeRange, build_plain_context_in, needs_derived, run_sql_stream};
-use crate::render::{Format, head, write_batches, write_stream, write_table};
+use crate::render::write_result;
 use crate::settings::Settings;
 use crate::sink::Lake;
 
@@ -100,7 +100,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         tracing::debug!("The statement reads no correlation table; none was built.");
     }
     // Parquet, CSV and NDJSON are written as the rows stream out, so an export of millions of
-    // rows is never all in memory; a table and a JSON array need every row first.
+    // rows is never all in memory; a table keeps the rows it shows, a JSON array every row.
     let (schema, stream) = run_sql_stream(&ctx, &sql, args.allow_writes).await?;
     if let Some(path) = &args.output {
         let rows = write_parquet(path, &schema, stream).await?;
@@ -111,20 +111,14 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let stdout = std::io::stdout();
-    match args.format {
-        Format::Csv | Format::Ndjson => {
-            write_stream(&mut stdout.lock(), &schema, stream, args.format).await?;
-        }
-        // A table keeps only the rows it shows (`--max-rows`) and counts the rest.
-        Format::Table => {
-            let (shown, total) = head(stream, args.max_rows).await?;
-            write_table(&mut stdout.lock(), &schema, &shown, total)?;
-        }
-        Format::Json => {
-            let batches: Vec<_> = futures::TryStreamExt::try_collect(stream).await?;
-            write_batches(&mut stdout.lock(), &schema, &batches, args.format)?;
-        }
-    }
+    write_result(
+        &mut stdout.lock(),
+        &schema,
+        stream,
+        args.format,
+        args.max_rows,
+    )
+    .await?;
     stdout.lock().flush()?;
     Ok(ExitStatus::Success)
 }

@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use crate::cli::ShellArgs;
 use crate::exit::ExitStatus;
 use crate::query::{Derivation, build_plain_context_in, needs_derived, run_sql_stream};
-use crate::render::{Format, escape_control, head, write_batches, write_stream, write_table};
+use crate::render::{Format, escape_control, write_result};
 use crate::settings::Settings;
 
 const HELP: &str = "\\
@@ -62,27 +62,14 @@ impl Shell {
                 // As `query` prints: CSV and NDJSON as the rows come, a table of the first
                 // `--max-rows` with the count of all; an error while the rows come fails it.
                 let stdout = std::io::stdout();
-                let written = match self.format {
-                    Format::Csv | Format::Ndjson => {
-                        write_stream(&mut stdout.lock(), &schema, stream, self.format)
-                            .await
-                            .map(|_| ())
-                    }
-                    Format::Table => match head(stream, self.max_rows).await {
-                        Ok((shown, total)) => {
-                            write_table(&mut stdout.lock(), &schema, &shown, total)
-                        }
-                        Err(e) => Err(e),
-                    },
-                    Format::Json => {
-                        match futures::TryStreamExt::try_collect::<Vec<_>>(stream).await {
-                            Ok(batches) => {
-                                write_batches(&mut stdout.lock(), &schema, &batches, self.format)
-                            }
-                            Err(e) => Err(e.into()),
-                        }
-                    }
-                };
+                let written = write_result(
+                    &mut stdout.lock(),
+                    &schema,
+                    stream,
+                    self.format,
+                    self.max_rows,
+                )
+                .await;
                 let _ = stdout.lock().flush();
                 if let Err(e) = written {
                     self.failed = true;

@@ -28,8 +28,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    UInt32Array,
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use datafusion::common::ScalarValue;
@@ -136,18 +135,16 @@ impl Index {
                 })
             })
             .collect::<Result<_>>()?;
-        let value = |g: Option<u32>| {
-            g.and_then(|g| {
-                let (b, r) = self.loc[g as usize];
-                parts[b as usize].get(r as usize)
+        let values: StringArray = rows
+            .iter()
+            .map(|g| {
+                g.and_then(|g| {
+                    let (b, r) = self.loc[g as usize];
+                    parts[b as usize].get(r as usize)
+                })
             })
-        };
-        let bytes: usize = rows.iter().filter_map(value).map(str::len).sum();
-        let mut out = StringBuilder::with_capacity(rows.len(), bytes);
-        for g in rows.iter() {
-            out.append_option(value(g));
-        }
-        Ok(Arc::new(out.finish()))
+            .collect();
+        Ok(Arc::new(values))
     }
 }
 
