@@ -11,8 +11,10 @@
 -- had not called in the 14 days before, once that principal has a baseline: AI activity in those
 -- 14 days, at least a day before the call (a principal back from a long silence is not reported
 -- for everything it does). The baseline is read from the lake: `detect` reads the 15 days before
--- its window (`lookback`). The calls are kept as one row per principal, API and day (first and
--- last call; exact for both tests, see `days` and `points`). Edit the intervals below (and
+-- its window (`lookback`). The calls are read as one row per principal, API and day (first and
+-- last call; exact for both tests, see `days` and `points`) from `ai_api_days`, whose whole days
+-- before the window `detect` keeps in the lake between runs, so a scheduled run classifies only
+-- its own day again. Edit the intervals below (and
 -- `lookback`) to change them; the summary by day holds for a baseline span (14 days - 1 day)
 -- longer than a day.
 -- ## Why it matters
@@ -28,29 +30,11 @@
 -- keep this detection out of the alarms (it publishes `Findings`, no alarm watches it by default).
 -- ## References
 -- - https://attack.mitre.org/techniques/T1526/
-WITH ai AS (
-  SELECT event_time, event_id, recipient_account_id, identity_arn, access_key_id, mcp_server,
-         event_name, event_source, ai_mechanism, ai_principal,
-         coalesce(session_issuer_arn, ai_principal, identity_arn) AS principal
-  FROM events
-  WHERE is_ai AND event_name IS NOT NULL
-),
--- One row per principal, API and day. Only a day's first call of an API can follow 14 days
--- without one, so it is the only candidate; its previous call is the last call of the API's
--- latest earlier day.
-days AS (
-  SELECT principal, event_source, event_name, date_trunc('day', event_time) AS day,
-         min(event_time) AS first_call, max(event_time) AS last_call,
-         first_value(event_id ORDER BY event_time, event_id) AS event_id,
-         first_value(recipient_account_id ORDER BY event_time, event_id) AS recipient_account_id,
-         first_value(identity_arn ORDER BY event_time, event_id) AS identity_arn,
-         first_value(access_key_id ORDER BY event_time, event_id) AS access_key_id,
-         first_value(mcp_server ORDER BY event_time, event_id) AS mcp_server,
-         first_value(ai_mechanism ORDER BY event_time, event_id) AS ai_mechanism,
-         first_value(ai_principal ORDER BY event_time, event_id) AS ai_principal
-  FROM ai
-  WHERE principal IS NOT NULL
-  GROUP BY principal, event_source, event_name, date_trunc('day', event_time)
+-- One row per principal, API and day (`ai_api_days`: first and last call, and the first call's
+-- row). Only a day's first call of an API can follow 14 days without one, so it is the only
+-- candidate; its previous call is the last call of the API's latest earlier day.
+WITH days AS (
+  SELECT * FROM ai_api_days
 ),
 apis AS (
   SELECT *,

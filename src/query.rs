@@ -18,7 +18,9 @@
 //! - `events`: the de-duplicated rows with the AI classification columns (`is_ai`,
 //!   `ai_mechanism`, `ai_mechanisms`, `ai_confidence`, `mcp_server`, `session_tags`, `mcp_tool`,
 //!   `mcp_client`), defined in `query/events.sql`, which looks the derived tables up by key
-//!   (`lookup`) rather than joining them; `ai_events` is its AI-driven subset.
+//!   (`lookup`) rather than joining them; `ai_events` is its AI-driven subset;
+//! - `ai_api_days`: one row per principal, API and day of AI-driven calls (`query/ai_api_days.sql`),
+//!   the baseline of `ai_first_seen_api`; `detect` keeps its whole days in the lake (`kept`).
 //!
 //! JSON helpers from `datafusion-functions-json` (`json_get_str(request_parameters, 'bucketName')`,
 //! `json_get(...)`, `->`/`->>` operators, …) are registered for the raw JSON columns.
@@ -41,6 +43,7 @@ use crate::sink::{Lake, SinkError};
 
 pub mod build_side;
 pub mod compact;
+pub mod kept;
 pub mod lookup;
 pub mod memory;
 pub mod sessions;
@@ -127,7 +130,13 @@ impl Derivation {
 }
 
 /// The views over the derived tables, registered after them.
-const DERIVED_VIEWS: &[&str] = &["events", "ai_events", "mcp_calls", "tainted_events"];
+const DERIVED_VIEWS: &[&str] = &[
+    "events",
+    "ai_events",
+    "mcp_calls",
+    "tainted_events",
+    kept::TABLE,
+];
 
 /// Register the derived tables (built, or empty when `plain`) and the views over them, replacing
 /// any registered already.
@@ -148,6 +157,8 @@ async fn register_derived(
     ctx.register_table("mcp_calls", mcp_calls.into_view())?;
     let tainted = ctx.sql(include_str!("query/tainted_events.sql")).await?;
     ctx.register_table("tainted_events", tainted.into_view())?;
+    let days = ctx.sql(kept::SQL).await?;
+    ctx.register_table(kept::TABLE, days.into_view())?;
     Ok(())
 }
 

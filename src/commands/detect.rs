@@ -36,12 +36,54 @@ async fn detect(
     lookbacks.dedup();
     let mut runs: Vec<Option<DetectionRun>> = vec![None; cat.len()];
     for lookback in lookbacks {
-        let (idx, group): (Vec<usize>, Vec<catalog::Detection>) = cat
+        let (mut idx, mut group): (Vec<usize>, Vec<catalog::Detection>) = cat
             .iter()
             .enumerate()
             .filter(|(_, d)| d.lookback == lookback)
             .map(|(i, d)| (i, d.clone()))
             .unzip();
+        // A look-back that reaches into earlier days: the detections that read only
+        // `ai_api_days` run in a context of the window's own days, with the earlier days read
+        // as kept in the lake (`query::kept`), not classified again.
+        let day = s.date_naive();
+        if (s - lookback).date_naive() < day {
+            let day_start = crate::query::kept::start_of(day);
+            let range = crate::query::TimeRange {
+                since: Some(day_start),
+                until,
+                every_role: false,
+            };
+            let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
+            let sql: Vec<&str> = group.iter().map(|d| d.sql.as_str()).collect();
+            let only = crate::query::kept::reads_only_kept(&ctx, &sql).await?;
+            let baseline: Vec<usize> = (0..group.len()).filter(|&k| only[k]).collect();
+            if !baseline.is_empty() {
+                let stats =
+                    crate::query::kept::register(&ctx, &lake, &settings, s - lookback, day).await?;
+                tracing::debug!(?stats, "Earlier days of the look-back read as kept.");
+                let mine: Vec<catalog::Detection> =
+                    baseline.iter().map(|&k| group[k].clone()).collect();
+                for (k, run) in baseline
+                    .iter()
+                    .zip(run_all(&ctx, &mine, since, until).await?)
+                {
+                    runs[idx[*k]] = Some(run);
+                }
+                let mut k = 0;
+                idx.retain(|_| {
+                    k += 1;
+                    !baseline.contains(&(k - 1))
+                });
+                let mut k = 0;
+                group.retain(|_| {
+                    k += 1;
+                    !baseline.contains(&(k - 1))
+                });
+                if group.is_empty() {
+                    continue;
+                }
+            }
+        }
         let range = crate::query::TimeRange {
             since: Some(s - lookback),
             until,

@@ -161,7 +161,7 @@ fn derived_fields() -> Vec<Field> {
 pub const CREDENTIAL_LIFETIME: Duration = Duration::hours(37);
 
 /// Role chains longer than this are not followed further back (a forged cycle ends anyway).
-const MAX_CHAIN_FETCHES: usize = 64;
+pub(crate) const MAX_CHAIN_FETCHES: usize = 64;
 
 fn micros(t: &DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -666,42 +666,46 @@ impl Fetched {
         self.fetch_matching(ctx, &["access_key_id"], &keys).await
     }
 
-    /// The credentials issued before `from` whose `columns` equal one of `rows`: a semi-join
-    /// with the values as a table (an `IN` list of tens of thousands of keys overflowed the stack
-    /// through the Delta provider on a 5M-event lake; values from the logs never become SQL
-    /// text).
+    /// The credentials issued before `from` whose `columns` equal one of `rows`.
     async fn fetch_matching(
         &self,
         ctx: &SessionContext,
         columns: &[&str],
         rows: &[Vec<&str>],
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        let names: Vec<String> = (0..columns.len()).map(|i| format!("wanted_{i}")).collect();
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .map(|n| Field::new(n, DataType::Utf8, false))
-                .collect::<Vec<_>>(),
-        ));
-        let arrays: Vec<ArrayRef> = (0..columns.len())
-            .map(|i| Arc::new(rows.iter().map(|r| Some(r[i])).collect::<StringArray>()) as ArrayRef)
-            .collect();
-        let wanted = ctx.read_batch(RecordBatch::try_new(schema, arrays)?)?;
-        let right: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(ctx
-            .table(CREDENTIALS)
-            .await?
-            .filter(self.issued_before())?
-            .join(
-                wanted,
-                datafusion::common::JoinType::LeftSemi,
-                columns,
-                &right,
-                None,
-            )?
-            .collect()
-            .await?)
+        let credentials = ctx.table(CREDENTIALS).await?.filter(self.issued_before())?;
+        Ok(matching(ctx, credentials, columns, rows)?.collect().await?)
     }
+}
+
+/// The rows of `table` whose `columns` equal one of `rows`: a semi-join with the values as a
+/// table (an `IN` list of tens of thousands of keys overflowed the stack through the Delta
+/// provider on a 5M-event lake; values from the logs never become SQL text).
+pub(crate) fn matching(
+    ctx: &SessionContext,
+    table: datafusion::dataframe::DataFrame,
+    columns: &[&str],
+    rows: &[Vec<&str>],
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("wanted_{i}")).collect();
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| Arc::new(rows.iter().map(|r| Some(r[i])).collect::<StringArray>()) as ArrayRef)
+        .collect();
+    let wanted = ctx.read_batch(RecordBatch::try_new(schema, arrays)?)?;
+    let right: Vec<&str> = names.iter().map(String::as_str).collect();
+    Ok(table.join(
+        wanted,
+        datafusion::common::JoinType::LeftSemi,
+        columns,
+        &right,
+        None,
+    )?)
 }
 
 /// The credential facts a context needs: all of them, or, for a context whose events start at

@@ -360,6 +360,18 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
         "too few detections fire in the window: {fired:?}"
     );
     assert_eq!(windowed, whole);
+    // The look-back's earlier days were kept in the lake (`query::kept`); a second run reads
+    // them back and finds the same.
+    let kept = std::fs::read_dir(lake.path().join(agenttrail::query::kept::DIR))
+        .unwrap()
+        .count();
+    assert!(kept >= 2, "{kept} days kept");
+    let again: Vec<String> = detect(&["--since", "2026-11-20T12:00:00Z"])
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(again, whole);
 }
 
 /// A fixture edited in the test (`{"Records": [...]}`), as one object of a fresh trail, ingested

@@ -11,6 +11,7 @@ mod fault_proxy;
 mod faults;
 mod fuzz;
 mod integrity;
+mod kept;
 mod lake;
 mod privilege;
 mod publish;

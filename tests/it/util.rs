@@ -203,3 +203,70 @@ pub fn one_object_trail(time: &str, name: &str, body: &[u8]) -> tempfile::TempDi
     .unwrap();
     src
 }
+
+/// CloudTrail records built in tests: an IAM user, an assumed-role session, an `AssumeRole` and
+/// an API call (account 111122223333).
+pub mod records {
+    use serde_json::{Value, json};
+
+    /// IAM user `name` with long-term key `key`.
+    pub fn user(name: &str, key: &str) -> Value {
+        json!({"type": "IAMUser", "arn": format!("arn:aws:iam::111122223333:user/{name}"),
+            "accountId": "111122223333", "accessKeyId": key, "userName": name})
+    }
+
+    /// The identity of a session of `role` named `name` calling with `key` (`None`: a call that
+    /// carries no access key).
+    pub fn session(key: Option<&str>, role: &str, name: &str) -> Value {
+        let mut who = json!({"type": "AssumedRole", "accountId": "111122223333",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "userName": role,
+                "arn": format!("arn:aws:iam::111122223333:role/{role}")}}});
+        if let Some(key) = key {
+            who["accessKeyId"] = key.into();
+        }
+        who
+    }
+
+    /// `caller` assumes `role` as session `name` at `at`, getting `key` (expiring `expires`, as
+    /// CloudTrail writes it); tagged as an AI session of MCP server `server` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assume_role(
+        id: &str,
+        at: &str,
+        caller: &Value,
+        role: &str,
+        name: &str,
+        key: &str,
+        expires: &str,
+        server: Option<&str>,
+    ) -> Value {
+        let mut params = json!({"roleArn": format!("arn:aws:iam::111122223333:role/{role}"),
+            "roleSessionName": name});
+        if let Some(server) = server {
+            params["tags"] = json!([{"key": "AccessType", "value": "AI"},
+                {"key": "MCPServer", "value": server}]);
+        }
+        json!({"eventVersion": "1.11", "userIdentity": caller, "eventTime": at,
+            "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.10", "userAgent": "aws-sdk-python/1.35.0",
+            "requestParameters": params,
+            "responseElements": {"credentials": {"accessKeyId": key, "expiration": expires},
+                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+                    "assumedRoleId": format!("AROA:{name}")}},
+            "requestID": format!("req-{id}"), "eventID": id, "readOnly": true,
+            "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": "111122223333", "eventCategory": "Management"})
+    }
+
+    /// `who` calls `source`:`name` at `at`.
+    pub fn call(id: &str, at: &str, who: &Value, source: &str, name: &str) -> Value {
+        json!({"eventVersion": "1.11", "userIdentity": who, "eventTime": at,
+            "eventSource": source, "eventName": name, "awsRegion": "eu-west-1",
+            "sourceIPAddress": "203.0.113.10", "userAgent": "aws-sdk-python/1.35.0",
+            "requestParameters": {}, "responseElements": null,
+            "requestID": format!("req-{id}"), "eventID": id, "readOnly": true,
+            "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": "111122223333", "eventCategory": "Management"})
+    }
+}

@@ -1,0 +1,330 @@
+//! Whole days of `ai_api_days` kept in the lake between runs (`query::kept`): reused while what
+//! classified them is unchanged, computed again when a late fact or event changes it, and always
+//! equal to what the lake as it is now says.
+
+use agenttrail::query::kept;
+use agenttrail::settings::Settings;
+use agenttrail::sink::Lake;
+use arrow::util::display::array_value_to_string;
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use crate::util::records::{assume_role, call, session, user};
+use crate::util::{ingest_dir, one_object_trail, query};
+
+const EXPIRES: &str = "Nov 21, 2026, 11:00:00 AM";
+
+/// Ingest `records` as one more object (named `name`) into the lake.
+async fn add(lake: &std::path::Path, name: &str, records: Vec<Value>) {
+    let body = json!({ "Records": records }).to_string();
+    let src = one_object_trail("20261121T1200Z", name, body.as_bytes());
+    ingest_dir(src.path(), lake).await;
+}
+
+/// The kept days `[first, end)` as sorted text rows, and what `kept::days` did.
+async fn kept_rows(
+    lake: &std::path::Path,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> (Vec<String>, kept::KeptStats) {
+    let lake = Lake::open(lake);
+    let settings = Settings::default();
+    let ctx = agenttrail::query::build_context(&lake, &settings)
+        .await
+        .unwrap();
+    let (batches, stats) = kept::days(&ctx, &lake, &settings, first, end)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = (0..b.num_columns())
+                .map(|c| array_value_to_string(b.column(c), r).unwrap())
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    (rows, stats)
+}
+
+/// The same days of `ai_api_days` computed from the whole lake now.
+async fn whole(lake: &std::path::Path) -> Vec<String> {
+    let mut rows: Vec<String> = query(
+        lake,
+        "SELECT * FROM ai_api_days WHERE day >= '2026-11-20T00:00:00Z' AND day < '2026-11-22T00:00:00Z'",
+    )
+    .await
+    .into_iter()
+    .map(|r| r.join("|"))
+    .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_days_are_reused_until_a_late_fact_or_event_changes_their_calls() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    let alice = user("alice", "AKIAALICE00000000001");
+    let s3 = "s3.amazonaws.com";
+    // Day 1: an AI agent's calls; a session whose AssumeRole is not in the lake yet; a chained
+    // session whose parent's is not; a call without an access key named like no AI session yet.
+    // Day 2: the agent again.
+    add(
+        lake,
+        "base",
+        vec![
+            assume_role(
+                "assume-agent",
+                "2026-11-20T08:00:00Z",
+                &alice,
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            call(
+                "agent-list",
+                "2026-11-20T09:00:00Z",
+                &session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1"),
+                s3,
+                "ListBuckets",
+            ),
+            call(
+                "agent-get",
+                "2026-11-21T09:00:00Z",
+                &session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1"),
+                s3,
+                "GetObject",
+            ),
+            call(
+                "orphan-call",
+                "2026-11-20T01:00:00Z",
+                &session(Some("ASIAORPHAN0000000001"), "worker-role", "w1"),
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+            ),
+            assume_role(
+                "assume-child",
+                "2026-11-20T00:10:00Z",
+                &session(Some("ASIAPARENT0000000001"), "parent-role", "p1"),
+                "tool-role",
+                "c1",
+                "ASIACHILD00000000001",
+                EXPIRES,
+                None,
+            ),
+            call(
+                "child-call",
+                "2026-11-20T00:20:00Z",
+                &session(Some("ASIACHILD00000000001"), "tool-role", "c1"),
+                "iam.amazonaws.com",
+                "ListRoles",
+            ),
+            call(
+                "keyless-call",
+                "2026-11-20T02:00:00Z",
+                &session(None, "named-role", "n1"),
+                s3,
+                "ListBuckets",
+            ),
+        ],
+    )
+    .await;
+
+    let (first, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.computed, stats.written, stats.reused), (2, 2, 0));
+    assert_eq!(first, whole(lake).await);
+    assert_eq!(
+        first.len(),
+        2,
+        "only the agent's two calls are AI: {first:?}"
+    );
+    assert!(std::fs::exists(lake.join(kept::DIR).join("2026-11-20.parquet")).unwrap());
+
+    let (again, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.computed, stats.reused), (0, 2), "kept days reused");
+    assert_eq!(again, first);
+
+    // A new session of another person on day 2: day 2's events changed, day 1 is kept.
+    add(
+        lake,
+        "unrelated",
+        vec![
+            assume_role(
+                "assume-bob",
+                "2026-11-21T15:00:00Z",
+                &user("bob", "AKIABOB0000000000001"),
+                "other-role",
+                "b1",
+                "ASIANEW0000000000001",
+                EXPIRES,
+                Some("ec2-tools"),
+            ),
+            call(
+                "bob-call",
+                "2026-11-21T15:10:00Z",
+                &session(Some("ASIANEW0000000000001"), "other-role", "b1"),
+                s3,
+                "ListBuckets",
+            ),
+        ],
+    )
+    .await;
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!(
+        (stats.computed, stats.reused),
+        (1, 1),
+        "day 1 kept, day 2 again"
+    );
+    assert_eq!(rows, whole(lake).await);
+    assert_eq!(rows.len(), 3);
+
+    // Each late fact below is an event of the day before the kept days (its own day's events do
+    // not change): only the facts of day 1's calls do, and day 1 alone is computed again.
+    let late = [
+        // The orphan session's AssumeRole, tagged AI.
+        (
+            "late-orphan",
+            assume_role(
+                "assume-orphan",
+                "2026-11-19T23:00:00Z",
+                &alice,
+                "worker-role",
+                "w1",
+                "ASIAORPHAN0000000001",
+                EXPIRES,
+                Some("ec2-tools"),
+            ),
+            "worker-role",
+        ),
+        // The chained session's parent, tagged AI: the child becomes AI (chained).
+        (
+            "late-parent",
+            assume_role(
+                "assume-parent",
+                "2026-11-19T22:00:00Z",
+                &alice,
+                "parent-role",
+                "p1",
+                "ASIAPARENT0000000001",
+                EXPIRES,
+                Some("iam-tools"),
+            ),
+            "tool-role",
+        ),
+        // An AI session named like the keyless call, spanning it.
+        (
+            "late-name",
+            assume_role(
+                "assume-named",
+                "2026-11-19T23:30:00Z",
+                &alice,
+                "named-role",
+                "n1",
+                "ASIANAMED00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            "named-role",
+        ),
+    ];
+    let mut before = 3;
+    for (name, record, role) in late {
+        add(lake, name, vec![record]).await;
+        let (rows, stats) = kept_rows(lake, d1, d3).await;
+        assert_eq!(
+            (stats.computed, stats.reused),
+            (1, 1),
+            "{name}: day 1 again, day 2 kept"
+        );
+        assert_eq!(rows, whole(lake).await, "{name}");
+        assert!(rows.len() > before, "{name}: no new AI call: {rows:?}");
+        before = rows.len();
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(&format!("arn:aws:iam::111122223333:role/{role}|"))),
+            "{name}: no row of {role}: {rows:?}"
+        );
+    }
+
+    // A late event of day 2 (delivered in a later object): day 2 again.
+    add(
+        lake,
+        "late-event",
+        vec![call(
+            "agent-late",
+            "2026-11-21T07:00:00Z",
+            &session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1"),
+            s3,
+            "GetObject",
+        )],
+    )
+    .await;
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.computed, stats.reused), (1, 1));
+    assert_eq!(rows, whole(lake).await);
+    assert!(rows.iter().any(|r| r.contains("agent-late")), "{rows:?}");
+
+    // Other classification settings: every day again.
+    let lake_h = Lake::open(lake);
+    let mut settings = Settings::default();
+    settings.classify.agent_roles = vec!["nothing-matches-this".into()];
+    let ctx = agenttrail::query::build_context(&lake_h, &settings)
+        .await
+        .unwrap();
+    let (_, stats) = kept::days(&ctx, &lake_h, &settings, d1, d3).await.unwrap();
+    assert_eq!((stats.computed, stats.reused), (2, 0), "settings changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_kept_day_is_computed_again() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
+    add(
+        lake,
+        "base",
+        vec![
+            assume_role(
+                "assume-agent",
+                "2026-11-20T08:00:00Z",
+                &user("alice", "AKIAALICE00000000001"),
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            call(
+                "a",
+                "2026-11-20T09:00:00Z",
+                &agent,
+                "s3.amazonaws.com",
+                "ListBuckets",
+            ),
+        ],
+    )
+    .await;
+    let (first, _) = kept_rows(lake, d1, d3).await;
+    let file = lake.join(kept::DIR).join("2026-11-20.parquet");
+    std::fs::write(&file, b"not parquet").unwrap();
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.computed, stats.reused), (1, 1));
+    assert_eq!(rows, first);
+    assert_ne!(
+        std::fs::read(&file).unwrap(),
+        b"not parquet",
+        "written again"
+    );
+}
