@@ -8,15 +8,19 @@
 //! - the day's events: the paths of the events table's files in the day's date partition (a
 //!   Delta file is never rewritten in place: a late event, a duplicate merged or a compaction
 //!   changes the set);
-//! - the facts: the event ids of every fact the classification of the day's calls can read. The
-//!   credentials of the access keys its calls use and of their chains' ancestors, up to the first
-//!   caller not in the lake (its `AssumeRole` arriving later is then one of them); the
-//!   credentials sharing a role and session name with a call that has no access key, and their
-//!   ancestors; the sign-in grants of the sign-in sessions its calls name. Classification of a
-//!   session reads only the session and its ancestors (`correlate::sessions`), and the columns of
-//!   `ai_api_days` read no other correlation table (not `mcp_links` nor the inferred links). A
-//!   late `AssumeRole` that explains a kept day's calls changes its facts and the day is computed
-//!   again; the new sessions of every run touch no kept day and leave it kept;
+//! - the facts: every fact the classification of the day's calls can read. The credentials of
+//!   the access keys its calls use and of their chains' ancestors, up to the first caller not in
+//!   the lake (its `AssumeRole` arriving later is then one of them); the credentials sharing a
+//!   role and session name with a call that has no access key, and their ancestors; the sign-in
+//!   grants of the sign-in sessions its calls name. Classification of a session reads only the
+//!   session and its ancestors (`correlate::sessions`), and the columns of `ai_api_days` read no
+//!   other correlation table (not `mcp_links` nor the inferred links). The day records those
+//!   keys and the versions of the fact tables it was classified at; a later run reads only the
+//!   fact files added since (Delta versions) and computes the day again if one of their rows
+//!   has one of its keys, or if a file was removed (a compaction: conservative). A late
+//!   `AssumeRole` that explains a kept day's calls is such a row; the new sessions of every run
+//!   are not, and leave it kept. What a run checked is noted (`checked.json`), so the next run
+//!   reads only the facts added after it: the check costs what is new;
 //! - the definitions: this version of agenttrail, [`FORMAT`], `events.sql`, `ai_api_days.sql` and
 //!   the classification settings.
 //!
@@ -54,7 +58,7 @@ pub const DIR: &str = "_kept/ai_api_days";
 /// The Parquet key-value metadata holding a day's record ([`Record`]).
 const RECORD_KEY: &str = "agenttrail.kept";
 /// Bump when classification changes in Rust code (the SQL definitions are hashed already).
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What [`register`] did: days reused as kept, computed, and of those written back.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +82,36 @@ struct Deps {
     signin: Vec<String>,
 }
 
+/// Version of each fact table (None: not created yet).
+type Versions = BTreeMap<String, Option<u64>>;
+
 /// The record kept with a day's rows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record {
+    /// Unique per computation of the day (what `checked.json` refers to).
+    id: String,
     definition: String,
     events: String,
-    facts: String,
+    /// The fact tables' versions the day was classified at (or older).
+    facts: Versions,
     deps: Deps,
 }
+
+/// What a run found still valid: per day, the record's id and the fact tables' versions up to
+/// which no added fact touched it. Written whole; two workers each write what they verified.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Checked {
+    days: BTreeMap<NaiveDate, (String, Versions)>,
+}
+
+/// Where [`Checked`] is kept.
+const CHECKED: &str = "_kept/checked-ai_api_days.json";
+
+/// The fact tables a day's classification reads, with the columns its keys are matched by.
+const FACTS: [(&str, &[&str]); 2] = [
+    (CREDENTIALS, &["access_key_id", "role_arn", "session_name"]),
+    (SIGNIN_GRANTS, &["signin_session_arn"]),
+];
 
 fn sha256(parts: &[&str]) -> String {
     use sha2::Digest as _;
@@ -224,18 +250,17 @@ fn at(c: &arrow::array::StringArray, r: usize) -> Option<String> {
     (!c.is_null(r)).then(|| c.value(r).to_string())
 }
 
-/// The facts the records name, by the key they were matched by.
+/// The chains of the credentials a computation of days reads: callers by access key, and access
+/// keys by role and session name.
 #[derive(Default)]
-struct Index {
-    /// Access key -> (STS event id, caller's access key) of its credentials.
-    by_key: HashMap<String, Vec<(String, Option<String>)>>,
-    /// Role and session name -> (STS event id, access key) of its credentials.
-    by_name: HashMap<(String, String), Vec<(String, String)>>,
-    /// Sign-in session -> event ids of its grants.
-    grants: HashMap<String, Vec<String>>,
+struct Chains {
+    /// Access key -> the caller's access key of each of its credentials.
+    by_key: HashMap<String, Vec<Option<String>>>,
+    /// Role and session name -> the access keys of its credentials.
+    by_name: HashMap<(String, String), Vec<String>>,
 }
 
-impl Index {
+impl Chains {
     async fn add_keys(&mut self, ctx: &SessionContext, keys: &[String]) -> Result<(), QueryError> {
         if keys.is_empty() {
             return Ok(());
@@ -244,24 +269,21 @@ impl Index {
             self.by_key.entry(k.clone()).or_default();
         }
         let rows: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
-        let table = ctx.table(CREDENTIALS).await?.select_columns(&[
-            "access_key_id",
-            "sts_event_id",
-            "caller_access_key_id",
-        ])?;
+        let table = ctx
+            .table(CREDENTIALS)
+            .await?
+            .select_columns(&["access_key_id", "caller_access_key_id"])?;
         for b in matching(ctx, table, &["access_key_id"], &rows)?
             .collect()
             .await?
         {
-            let (key, id, caller) = (
+            let (key, caller) = (
                 text(&b, "access_key_id")?,
-                text(&b, "sts_event_id")?,
                 text(&b, "caller_access_key_id")?,
             );
             for r in 0..b.num_rows() {
-                if let (Some(k), Some(id)) = (at(&key, r), at(&id, r)) {
-                    let caller = at(&caller, r);
-                    self.by_key.entry(k).or_default().push((id, caller));
+                if let Some(k) = at(&key, r) {
+                    self.by_key.entry(k).or_default().push(at(&caller, r));
                 }
             }
         }
@@ -282,7 +304,6 @@ impl Index {
             .collect();
         let table = ctx.table(CREDENTIALS).await?.select_columns(&[
             "access_key_id",
-            "sts_event_id",
             "role_arn",
             "session_name",
         ])?;
@@ -290,153 +311,57 @@ impl Index {
             .collect()
             .await?
         {
-            let (role, name, id, key) = (
+            let (role, name, key) = (
                 text(&b, "role_arn")?,
                 text(&b, "session_name")?,
-                text(&b, "sts_event_id")?,
                 text(&b, "access_key_id")?,
             );
             for r in 0..b.num_rows() {
-                if let (Some(role), Some(name), Some(id), Some(k)) =
-                    (at(&role, r), at(&name, r), at(&id, r), at(&key, r))
+                if let (Some(role), Some(name), Some(k)) = (at(&role, r), at(&name, r), at(&key, r))
                 {
-                    self.by_name.entry((role, name)).or_default().push((id, k));
+                    self.by_name.entry((role, name)).or_default().push(k);
                 }
             }
         }
         Ok(())
     }
-
-    async fn add_grants(
-        &mut self,
-        ctx: &SessionContext,
-        arns: &[String],
-    ) -> Result<(), QueryError> {
-        if arns.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<Vec<&str>> = arns.iter().map(|a| vec![a.as_str()]).collect();
-        let table = ctx
-            .table(SIGNIN_GRANTS)
-            .await?
-            .select_columns(&["signin_session_arn", "event_id"])?;
-        for b in matching(ctx, table, &["signin_session_arn"], &rows)?
-            .collect()
-            .await?
-        {
-            let (arn, id) = (text(&b, "signin_session_arn")?, text(&b, "event_id")?);
-            for r in 0..b.num_rows() {
-                if let (Some(arn), Some(id)) = (at(&arn, r), at(&id, r)) {
-                    self.grants.entry(arn).or_default().push(id);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The hash of the facts `deps` names, as the lake holds them now.
-    fn fingerprint(&self, deps: &Deps) -> String {
-        let mut ids: Vec<&str> = Vec::new();
-        for k in &deps.keys {
-            ids.extend(
-                self.by_key
-                    .get(k)
-                    .into_iter()
-                    .flatten()
-                    .map(|f| f.0.as_str()),
-            );
-        }
-        for n in &deps.names {
-            ids.extend(
-                self.by_name
-                    .get(n)
-                    .into_iter()
-                    .flatten()
-                    .map(|f| f.0.as_str()),
-            );
-        }
-        for a in &deps.signin {
-            ids.extend(self.grants.get(a).into_iter().flatten().map(String::as_str));
-        }
-        ids.sort_unstable();
-        ids.dedup();
-        sha256(&ids)
-    }
-}
-
-/// Read the facts `deps` name (no closure: the recorded keys are closed already).
-async fn index_of<'a>(
-    ctx: &SessionContext,
-    deps: impl Iterator<Item = &'a Deps> + Clone,
-) -> Result<Index, QueryError> {
-    let keys: BTreeSet<&String> = deps.clone().flat_map(|d| &d.keys).collect();
-    let names: BTreeSet<&(String, String)> = deps.clone().flat_map(|d| &d.names).collect();
-    let arns: BTreeSet<&String> = deps.flat_map(|d| &d.signin).collect();
-    let mut index = Index::default();
-    index
-        .add_keys(ctx, &keys.into_iter().cloned().collect::<Vec<_>>())
-        .await?;
-    index
-        .add_names(ctx, &names.into_iter().cloned().collect::<Vec<_>>())
-        .await?;
-    index
-        .add_grants(ctx, &arns.into_iter().cloned().collect::<Vec<_>>())
-        .await?;
-    Ok(index)
 }
 
 /// Close each day's keys over the chains' callers and the keys of its names' sessions, reading
-/// the facts they need; returns the index of those facts.
+/// the credentials they need.
 async fn close(
     ctx: &SessionContext,
     days: &mut BTreeMap<NaiveDate, Deps>,
-) -> Result<Index, QueryError> {
-    let mut index = Index::default();
+) -> Result<(), QueryError> {
+    let mut chains = Chains::default();
     let names: BTreeSet<(String, String)> = days.values().flat_map(|d| d.names.clone()).collect();
-    index
+    chains
         .add_names(ctx, &names.into_iter().collect::<Vec<_>>())
         .await?;
     let mut wanted: HashSet<String> = days.values().flat_map(|d| d.keys.clone()).collect();
-    wanted.extend(index.by_name.values().flatten().map(|f| f.1.clone()));
+    wanted.extend(chains.by_name.values().flatten().cloned());
     for _ in 0..MAX_CHAIN_FETCHES {
         let next: Vec<String> = wanted
             .iter()
-            .filter(|k| !index.by_key.contains_key(*k))
+            .filter(|k| !chains.by_key.contains_key(*k))
             .cloned()
             .collect();
         if next.is_empty() {
             break;
         }
-        index.add_keys(ctx, &next).await?;
+        chains.add_keys(ctx, &next).await?;
         for k in &next {
-            wanted.extend(index.by_key[k].iter().filter_map(|f| f.1.clone()));
+            wanted.extend(chains.by_key[k].iter().flatten().cloned());
         }
     }
-    let arns: BTreeSet<String> = days.values().flat_map(|d| d.signin.clone()).collect();
-    index
-        .add_grants(ctx, &arns.into_iter().collect::<Vec<_>>())
-        .await?;
     for deps in days.values_mut() {
         let mut keys: BTreeSet<String> = deps.keys.iter().cloned().collect();
         for n in &deps.names {
-            keys.extend(
-                index
-                    .by_name
-                    .get(n)
-                    .into_iter()
-                    .flatten()
-                    .map(|f| f.1.clone()),
-            );
+            keys.extend(chains.by_name.get(n).into_iter().flatten().cloned());
         }
         let mut todo: Vec<String> = keys.iter().cloned().collect();
         while let Some(k) = todo.pop() {
-            for caller in index
-                .by_key
-                .get(&k)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.1.as_ref())
-            {
+            for caller in chains.by_key.get(&k).into_iter().flatten().flatten() {
                 if keys.insert(caller.clone()) {
                     todo.push(caller.clone());
                 }
@@ -444,7 +369,139 @@ async fn close(
         }
         deps.keys = keys.into_iter().collect();
     }
-    Ok(index)
+    Ok(())
+}
+
+/// The version of each fact table now, with the table.
+async fn fact_tables(
+    lake: &Lake,
+) -> Result<(Versions, HashMap<String, deltalake::DeltaTable>), QueryError> {
+    let mut versions = Versions::new();
+    let mut tables = HashMap::new();
+    for (name, _) in FACTS {
+        let table = lake.table(name).await?;
+        versions.insert(
+            name.to_string(),
+            table.as_ref().and_then(|t| t.version()).map(|v| v as u64),
+        );
+        if let Some(t) = table {
+            tables.insert(name.to_string(), t);
+        }
+    }
+    Ok((versions, tables))
+}
+
+/// The paths of a Delta table's files.
+fn paths(table: &deltalake::DeltaTable) -> Result<HashSet<String>, QueryError> {
+    let adds = table
+        .snapshot()
+        .map_err(external)?
+        .add_actions_table(true)
+        .map_err(external)?;
+    let Some(paths) = adds.column_by_name("path") else {
+        return Ok(HashSet::new());
+    };
+    let paths = paths.as_string::<i32>();
+    Ok((0..paths.len())
+        .map(|r| paths.value(r).to_string())
+        .collect())
+}
+
+/// What was added to a fact table after a version: its rows in the matched columns, or None
+/// when a file of that version is gone (a compaction rewrote it: every day read at it is
+/// computed again).
+async fn added_since(
+    table: &deltalake::DeltaTable,
+    version: Option<u64>,
+    columns: &[&str],
+) -> Result<Option<Vec<RecordBatch>>, QueryError> {
+    let now = paths(table)?;
+    let then = match version {
+        Some(v) if table.version().map(|n| n as u64) == Some(v) => return Ok(Some(Vec::new())),
+        Some(v) => {
+            let mut old = table.clone();
+            old.load_version(v as _).await.map_err(external)?;
+            paths(&old)?
+        }
+        None => HashSet::new(),
+    };
+    if then.iter().any(|p| !now.contains(p)) {
+        return Ok(None);
+    }
+    let store = table.log_store().object_store(None);
+    let mut rows = Vec::new();
+    let mut added: Vec<&String> = now.iter().filter(|p| !then.contains(*p)).collect();
+    added.sort_unstable();
+    for p in added {
+        let path = deltalake::Path::from_url_path(p).map_err(external)?;
+        let bytes = store
+            .get_opts(
+                &path,
+                deltalake::logstore::object_store::GetOptions::default(),
+            )
+            .await
+            .map_err(external)?
+            .bytes()
+            .await
+            .map_err(external)?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(external)?;
+        let mask = parquet::arrow::ProjectionMask::columns(
+            builder.parquet_schema(),
+            columns.iter().copied(),
+        );
+        for b in builder.with_projection(mask).build().map_err(external)? {
+            rows.push(b?);
+        }
+    }
+    Ok(Some(rows))
+}
+
+/// Whether a row of `added` (rows of fact table `table`) is one the day's classification reads.
+fn touches(deps: &Deps, table: &str, added: &[RecordBatch]) -> Result<bool, QueryError> {
+    for b in added {
+        if table == CREDENTIALS {
+            let (key, role, name) = (
+                text(b, "access_key_id")?,
+                text(b, "role_arn")?,
+                text(b, "session_name")?,
+            );
+            for r in 0..b.num_rows() {
+                if !key.is_null(r)
+                    && deps
+                        .keys
+                        .binary_search_by(|k| k.as_str().cmp(key.value(r)))
+                        .is_ok()
+                {
+                    return Ok(true);
+                }
+                if !role.is_null(r)
+                    && !name.is_null(r)
+                    && deps
+                        .names
+                        .binary_search_by(|(a, b)| {
+                            (a.as_str(), b.as_str()).cmp(&(role.value(r), name.value(r)))
+                        })
+                        .is_ok()
+                {
+                    return Ok(true);
+                }
+            }
+        } else {
+            let arn = text(b, "signin_session_arn")?;
+            for r in 0..b.num_rows() {
+                if !arn.is_null(r)
+                    && deps
+                        .signin
+                        .binary_search_by(|a| a.as_str().cmp(arn.value(r)))
+                        .is_ok()
+                {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// Per day of the context's events, what the classification of its calls looks up.
@@ -499,6 +556,7 @@ async fn compute(
     end: NaiveDate,
     events: &HashMap<NaiveDate, String>,
     definition: &str,
+    facts: &Versions,
 ) -> Result<(SchemaRef, BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)>), QueryError> {
     let range = TimeRange {
         since: Some(start_of(first)),
@@ -515,7 +573,12 @@ async fn compute(
         deps.entry(day).or_default();
         day = day.succ_opt().unwrap_or(end);
     }
-    let index = close(&ctx, &mut deps).await?;
+    close(&ctx, &mut deps).await?;
+    let nanos = Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_string();
+    let pid = std::process::id().to_string();
     let mut out = BTreeMap::new();
     for (day, deps) in deps {
         if day < first || day >= end {
@@ -542,10 +605,12 @@ async fn compute(
                 batches.push(kept);
             }
         }
+        let events = events.get(&day).cloned().unwrap_or_else(|| sha256(&[]));
         let record = Record {
+            id: sha256(&[&day.to_string(), &events, &nanos, &pid]),
             definition: definition.to_string(),
-            events: events.get(&day).cloned().unwrap_or_else(|| sha256(&[])),
-            facts: index.fingerprint(&deps),
+            events,
+            facts: facts.clone(),
             deps,
         };
         out.insert(day, (record, batches));
@@ -554,9 +619,8 @@ async fn compute(
 }
 
 /// The rows of `ai_api_days` of the whole days `[first, end)`: the kept days still valid, the
-/// others computed and kept. `ctx` is any context of the lake (its fact tables are read whole).
+/// others computed and kept.
 pub async fn days(
-    ctx: &SessionContext,
     lake: &Lake,
     settings: &Settings,
     first: NaiveDate,
@@ -564,6 +628,8 @@ pub async fn days(
 ) -> Result<(Vec<RecordBatch>, KeptStats), QueryError> {
     let started = std::time::Instant::now();
     let definition = definition(settings);
+    // Read before anything else: facts or events committed from here on count as new.
+    let (versions, tables) = fact_tables(lake).await?;
     let events = events_by_day(lake).await?;
     let mut dates = Vec::new();
     let mut d = first;
@@ -572,6 +638,10 @@ pub async fn days(
         d = d.succ_opt().unwrap_or(end);
     }
     let stored = futures::future::join_all(dates.iter().map(|d| read_day(lake, *d))).await;
+    let checked: Checked = match lake.read_state(CHECKED).await {
+        Ok(Some(text)) => serde_json::from_slice(&text).unwrap_or_default(),
+        _ => Checked::default(),
+    };
     let empty = sha256(&[]);
     let mut candidates: BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)> = BTreeMap::new();
     for (d, s) in dates.iter().zip(stored) {
@@ -587,12 +657,64 @@ pub async fn days(
         ms = started.elapsed().as_millis() as u64,
         "Kept days read back."
     );
-    let index = index_of(ctx, candidates.values().map(|c| &c.0.deps)).await?;
+    // Each day is checked against the facts added since it was last known valid.
+    let since = |d: &NaiveDate, record: &Record| -> Versions {
+        match checked.days.get(d) {
+            Some((id, at)) if *id == record.id => at.clone(),
+            _ => record.facts.clone(),
+        }
+    };
+    let mut added: HashMap<(String, Option<u64>), Option<Vec<RecordBatch>>> = HashMap::new();
+    let mut valid: Vec<NaiveDate> = Vec::new();
+    for (d, (record, _)) in &candidates {
+        let at = since(d, record);
+        let mut ok = true;
+        for (table, columns) in FACTS {
+            let version = at.get(table).copied().flatten();
+            let Some(t) = tables.get(table) else {
+                // No such table now: nothing added; one that existed and is gone is a change.
+                ok &= version.is_none();
+                continue;
+            };
+            let key = (table.to_string(), version);
+            if !added.contains_key(&key) {
+                added.insert(key.clone(), added_since(t, version, columns).await?);
+            }
+            ok &= match &added[&key] {
+                Some(rows) => !touches(&record.deps, table, rows)?,
+                None => false,
+            };
+            if !ok {
+                break;
+            }
+        }
+        if ok {
+            valid.push(*d);
+        }
+    }
+    candidates.retain(|d, _| valid.contains(d));
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
-        "Facts of the kept days read."
+        "Facts added since the kept days were checked."
     );
-    candidates.retain(|_, (record, _)| index.fingerprint(&record.deps) == record.facts);
+    // Note what was verified, so that the next run reads only the facts added after this.
+    let newer = candidates
+        .iter()
+        .any(|(d, (record, _))| since(d, record) != versions);
+    if newer {
+        let note = Checked {
+            days: candidates
+                .iter()
+                .map(|(d, (record, _))| (*d, (record.id.clone(), versions.clone())))
+                .collect(),
+        };
+        if let Err(e) = lake
+            .write_state(CHECKED, serde_json::to_vec(&note).unwrap_or_default())
+            .await
+        {
+            tracing::warn!(error = %e, "Could not note the kept days checked; the next run checks them again.");
+        }
+    }
     let stale: Vec<NaiveDate> = dates
         .iter()
         .filter(|d| !candidates.contains_key(d))
@@ -611,7 +733,8 @@ pub async fn days(
     let mut out: Vec<RecordBatch> = candidates.into_values().flat_map(|c| c.1).collect();
     if let (Some(lo), Some(hi)) = (stale.first(), stale.last()) {
         let hi = hi.succ_opt().unwrap_or(*hi);
-        let (schema, computed) = compute(lake, settings, *lo, hi, &events, &definition).await?;
+        let (schema, computed) =
+            compute(lake, settings, *lo, hi, &events, &definition, &versions).await?;
         let mut warned = false;
         for (day, (record, batches)) in computed {
             // A day between two stale ones that is still valid is read as kept (the same rows).
@@ -657,7 +780,7 @@ pub async fn register(
     from: DateTime<Utc>,
     day: NaiveDate,
 ) -> Result<KeptStats, QueryError> {
-    let (kept, stats) = days(ctx, lake, settings, from.date_naive(), day).await?;
+    let (kept, stats) = days(lake, settings, from.date_naive(), day).await?;
     let own = ctx.sql(SQL).await?;
     let schema: SchemaRef = Arc::new(own.schema().as_arrow().clone());
     let kept = kept

@@ -29,12 +29,7 @@ async fn kept_rows(
 ) -> (Vec<String>, kept::KeptStats) {
     let lake = Lake::open(lake);
     let settings = Settings::default();
-    let ctx = agenttrail::query::build_context(&lake, &settings)
-        .await
-        .unwrap();
-    let (batches, stats) = kept::days(&ctx, &lake, &settings, first, end)
-        .await
-        .unwrap();
+    let (batches, stats) = kept::days(&lake, &settings, first, end).await.unwrap();
     let mut rows = Vec::new();
     for b in &batches {
         for r in 0..b.num_rows() {
@@ -276,10 +271,7 @@ async fn kept_days_are_reused_until_a_late_fact_or_event_changes_their_calls() {
     let lake_h = Lake::open(lake);
     let mut settings = Settings::default();
     settings.classify.agent_roles = vec!["nothing-matches-this".into()];
-    let ctx = agenttrail::query::build_context(&lake_h, &settings)
-        .await
-        .unwrap();
-    let (_, stats) = kept::days(&ctx, &lake_h, &settings, d1, d3).await.unwrap();
+    let (_, stats) = kept::days(&lake_h, &settings, d1, d3).await.unwrap();
     assert_eq!((stats.computed, stats.reused), (2, 0), "settings changed");
 }
 
@@ -327,4 +319,162 @@ async fn a_damaged_kept_day_is_computed_again() {
         b"not parquet",
         "written again"
     );
+}
+
+/// Each kept day's S3 object and its ETag.
+async fn kept_objects(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let listed = c
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(format!("agenttrail/{}/", kept::DIR))
+        .send()
+        .await
+        .unwrap();
+    listed
+        .contents()
+        .iter()
+        .map(|o| {
+            (
+                o.key().unwrap().rsplit('/').next().unwrap().to_string(),
+                o.e_tag().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_days_live_on_an_s3_lake_and_a_late_fact_there_renews_only_its_day() {
+    let c = crate::s3::client();
+    let bucket = crate::s3::unique("kept");
+    c.create_bucket().bucket(&bucket).send().await.unwrap();
+    let lake = format!("s3://{bucket}/agenttrail");
+    let cache = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let out = crate::util::run(
+            crate::util::agenttrail()
+                .current_dir(crate::util::repo())
+                .env("AWS_ENDPOINT_URL", crate::s3::endpoint())
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env("AGENTTRAIL_CACHE_DIR", cache.path())
+                .args(args),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
+        crate::util::stdout(&out)
+    };
+    let ingest = |name: &str, records: Vec<Value>| {
+        let body = json!({ "Records": records }).to_string();
+        let src = one_object_trail("20261121T1200Z", name, body.as_bytes());
+        cli(&[
+            "-q",
+            "ingest",
+            "--source",
+            src.path().to_str().unwrap(),
+            "--lake",
+            &lake,
+        ]);
+    };
+    let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
+    ingest(
+        "base",
+        vec![
+            assume_role(
+                "assume-agent",
+                "2026-11-20T08:00:00Z",
+                &user("alice", "AKIAALICE00000000001"),
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            call(
+                "a1",
+                "2026-11-20T09:00:00Z",
+                &agent,
+                "s3.amazonaws.com",
+                "ListBuckets",
+            ),
+            call(
+                "a2",
+                "2026-11-21T09:00:00Z",
+                &agent,
+                "s3.amazonaws.com",
+                "GetObject",
+            ),
+            call(
+                "a3",
+                "2026-11-22T09:00:00Z",
+                &agent,
+                "iam.amazonaws.com",
+                "ListRoles",
+            ),
+            call(
+                "orphan-call",
+                "2026-11-20T01:00:00Z",
+                &session(Some("ASIAORPHAN0000000001"), "worker-role", "w1"),
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+            ),
+        ],
+    );
+    let detect = || {
+        cli(&[
+            "detect",
+            "--only",
+            "ai_first_seen_api",
+            "--format",
+            "csv",
+            "--since",
+            "2026-11-22T00:00:00Z",
+            "--lake",
+            &lake,
+        ])
+    };
+    let first = detect();
+    let before = kept_objects(&c, &bucket).await;
+    assert!(
+        before.contains_key("2026-11-20.parquet") && before.contains_key("2026-11-21.parquet"),
+        "{before:?}"
+    );
+    assert_eq!(detect(), first);
+    assert_eq!(
+        kept_objects(&c, &bucket).await,
+        before,
+        "reused, not written again"
+    );
+
+    // The orphan's AssumeRole arrives (an event of the day before): its fact file is read from
+    // S3 as added since, and only the day of the orphan's call is computed again.
+    ingest(
+        "late",
+        vec![assume_role(
+            "assume-orphan",
+            "2026-11-19T23:00:00Z",
+            &user("alice", "AKIAALICE00000000001"),
+            "worker-role",
+            "w1",
+            "ASIAORPHAN0000000001",
+            EXPIRES,
+            Some("ec2-tools"),
+        )],
+    );
+    detect();
+    let after = kept_objects(&c, &bucket).await;
+    assert_ne!(after["2026-11-20.parquet"], before["2026-11-20.parquet"]);
+    assert_eq!(after["2026-11-21.parquet"], before["2026-11-21.parquet"]);
+    // What was kept is what the whole lake says.
+    let whole = cli(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        &lake,
+        "SELECT principal, event_name, day FROM ai_api_days WHERE day < '2026-11-22T00:00:00Z' ORDER BY 1, 2, 3",
+    ]);
+    assert!(whole.contains("worker-role"), "{whole}");
 }
