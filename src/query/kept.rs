@@ -380,10 +380,7 @@ async fn fact_tables(
     let mut tables = HashMap::new();
     for (name, _) in FACTS {
         let table = lake.table(name).await?;
-        versions.insert(
-            name.to_string(),
-            table.as_ref().and_then(|t| t.version()).map(|v| v as u64),
-        );
+        versions.insert(name.to_string(), table.as_ref().and_then(|t| t.version()));
         if let Some(t) = table {
             tables.insert(name.to_string(), t);
         }
@@ -417,10 +414,10 @@ async fn added_since(
 ) -> Result<Option<Vec<RecordBatch>>, QueryError> {
     let now = paths(table)?;
     let then = match version {
-        Some(v) if table.version().map(|n| n as u64) == Some(v) => return Ok(Some(Vec::new())),
+        Some(v) if table.version() == Some(v) => return Ok(Some(Vec::new())),
         Some(v) => {
             let mut old = table.clone();
-            old.load_version(v as _).await.map_err(external)?;
+            old.load_version(v).await.map_err(external)?;
             paths(&old)?
         }
         None => HashSet::new(),
