@@ -593,11 +593,19 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
     ctx.sql(sql).await?.collect().await
 }
 
-/// Read the sign-in facts (few rows: one per OAuth grant and per announced downstream call).
-async fn read_facts(ctx: &SessionContext) -> Result<Facts, QueryError> {
+/// Read the sign-in facts: all of them, or in a context limited to a range (`limited`), those of
+/// the sign-in sessions its events name (a sign-in session's MCP grant and its announced calls
+/// are looked up by its ARN only, so the answer for those events is the same).
+async fn read_facts(ctx: &SessionContext, limited: bool) -> Result<Facts, QueryError> {
+    let in_range = if limited {
+        " WHERE signin_session_arn IN (SELECT signin_session_arn FROM events_all \
+         WHERE signin_session_arn IS NOT NULL)"
+    } else {
+        ""
+    };
     let mut facts = Facts::default();
     for table in [SIGNIN_GRANTS, MCP_ANNOUNCED] {
-        for b in collect(ctx, &format!("SELECT * FROM {table}")).await? {
+        for b in collect(ctx, &format!("SELECT * FROM {table}{in_range}")).await? {
             facts.read(table, &b)?;
         }
     }
@@ -970,7 +978,7 @@ pub async fn register(
     } = if empty {
         Facts::default()
     } else {
-        read_facts(ctx).await?
+        read_facts(ctx, limited).await?
     };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
     lookups.register(ctx);
