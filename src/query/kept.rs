@@ -415,10 +415,18 @@ async fn added_since(
     let now = paths(table)?;
     let then = match version {
         Some(v) if table.version() == Some(v) => return Ok(Some(Vec::new())),
+        // A table older than the record (made again) is another table.
+        Some(v) if table.version().is_none_or(|now| now < v) => return Ok(None),
         Some(v) => {
             let mut old = table.clone();
-            old.load_version(v).await.map_err(external)?;
-            paths(&old)?
+            match old.load_version(v).await {
+                Ok(()) => paths(&old)?,
+                // Its log entries expired (`lake vacuum`): what was added since is unknown.
+                Err(e) => {
+                    tracing::debug!(version = v, error = %e, "A fact table's version is gone.");
+                    return Ok(None);
+                }
+            }
         }
         None => HashSet::new(),
     };

@@ -478,3 +478,83 @@ async fn kept_days_live_on_an_s3_lake_and_a_late_fact_there_renews_only_its_day(
     ]);
     assert!(whole.contains("worker-role"), "{whole}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_days_are_not_trusted_past_a_compaction_or_in_another_lake() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    // Two days without events, then two with.
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
+    let alice = user("alice", "AKIAALICE00000000001");
+    for (i, day) in ["2026-11-20", "2026-11-21"].iter().enumerate() {
+        add(
+            lake,
+            &format!("part-{i}"),
+            vec![
+                assume_role(
+                    &format!("assume-{i}"),
+                    &format!("{day}T08:00:00Z"),
+                    &alice,
+                    "agent-role",
+                    "agent-1",
+                    "ASIAAGENT00000000001",
+                    EXPIRES,
+                    Some("s3-tools"),
+                ),
+                call(
+                    &format!("c-{i}"),
+                    &format!("{day}T09:00:00Z"),
+                    &agent,
+                    "s3.amazonaws.com",
+                    "ListBuckets",
+                ),
+            ],
+        )
+        .await;
+    }
+    let (first, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!(stats.computed, 4);
+    // Kept days copied into another lake (one commit, older versions of its fact tables): its
+    // empty days' events match, its facts do not; nothing is trusted and nothing fails.
+    let other = tempfile::tempdir().unwrap();
+    add(
+        other.path(),
+        "other",
+        vec![
+            assume_role(
+                "assume-x",
+                "2026-11-23T08:00:00Z",
+                &alice,
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            call(
+                "x",
+                "2026-11-23T09:00:00Z",
+                &agent,
+                "s3.amazonaws.com",
+                "GetObject",
+            ),
+        ],
+    )
+    .await;
+    crate::util::copy_tree(&lake.join("_kept"), &other.path().join("_kept"));
+    let (rows, stats) = kept_rows(other.path(), d1, d3).await;
+    assert_eq!((stats.computed, stats.reused), (4, 0));
+    assert!(rows.is_empty(), "{rows:?}");
+    // A compaction rewrites the fact files: the days are computed again, to the same rows.
+    agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
+        .await
+        .unwrap();
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!(stats.reused, 0, "{stats:?}");
+    assert_eq!(rows, first);
+    assert_eq!(rows, whole(lake).await);
+}
