@@ -87,9 +87,15 @@ async fn detect(
         let range = crate::query::TimeRange {
             since: Some(s - lookback),
             until,
-            every_role: group.iter().any(|d| d.all_sessions),
+            every_role: false,
         };
         let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
+        // `ai_roles` spans every session of the lake: kept in the lake and brought up to date
+        // with the credentials added since (`query::kept`), not classified again from all.
+        if group.iter().any(|d| d.all_sessions) {
+            let how = crate::query::kept::register_roles(&ctx, &lake, &settings).await?;
+            tracing::debug!(?how, "ai_roles of the whole lake.");
+        }
         for (i, run) in idx
             .into_iter()
             .zip(run_all(&ctx, &group, since, until).await?)

@@ -181,17 +181,21 @@ fn state_name(day: NaiveDate) -> String {
     format!("{DIR}/{day}.parquet")
 }
 
-/// A kept day as stored, or None (absent or unreadable: computed again).
-async fn read_day(lake: &Lake, day: NaiveDate) -> Option<(Record, Vec<RecordBatch>)> {
-    let bytes = match lake.read_state(&state_name(day)).await {
+/// A kept file as stored (its record and rows), or None when absent or unreadable (what it
+/// holds is then computed again).
+async fn read_kept<R: serde::de::DeserializeOwned>(
+    lake: &Lake,
+    name: &str,
+) -> Option<(R, Vec<RecordBatch>)> {
+    let bytes = match lake.read_state(name).await {
         Ok(Some(b)) => bytes::Bytes::from(b),
         Ok(None) => return None,
         Err(e) => {
-            tracing::debug!(%day, error = %e, "A kept day could not be read; it is computed.");
+            tracing::debug!(file = name, error = %e, "A kept file could not be read; it is computed.");
             return None;
         }
     };
-    let parsed = (|| -> Result<(Record, Vec<RecordBatch>), Box<dyn std::error::Error>> {
+    let parsed = (|| -> Result<(R, Vec<RecordBatch>), Box<dyn std::error::Error>> {
         let builder =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?;
         let text = builder
@@ -201,22 +205,23 @@ async fn read_day(lake: &Lake, day: NaiveDate) -> Option<(Record, Vec<RecordBatc
             .and_then(|kv| kv.iter().find(|k| k.key == RECORD_KEY))
             .and_then(|k| k.value.clone())
             .ok_or("no record")?;
-        let record: Record = serde_json::from_str(&text)?;
+        let record: R = serde_json::from_str(&text)?;
         let batches = builder.build()?.collect::<Result<Vec<_>, _>>()?;
         Ok((record, batches))
     })();
     match parsed {
         Ok(p) => Some(p),
         Err(e) => {
-            tracing::warn!(%day, error = %e, "A kept day is unreadable; it is computed again.");
+            tracing::warn!(file = name, error = %e, "A kept file is unreadable; it is computed again.");
             None
         }
     }
 }
 
-fn encode_day(
+/// A kept file: `batches` in Parquet with `record` in its key-value metadata.
+fn encode_kept<R: Serialize>(
     schema: &SchemaRef,
-    record: &Record,
+    record: &R,
     batches: &[RecordBatch],
 ) -> Result<Vec<u8>, QueryError> {
     let props = parquet::file::properties::WriterProperties::builder()
@@ -642,7 +647,9 @@ pub async fn days(
         dates.push(d);
         d = d.succ_opt().unwrap_or(end);
     }
-    let stored = futures::future::join_all(dates.iter().map(|d| read_day(lake, *d))).await;
+    let names: Vec<String> = dates.iter().map(|d| state_name(*d)).collect();
+    let stored =
+        futures::future::join_all(names.iter().map(|n| read_kept::<Record>(lake, n))).await;
     let checked: Checked = match lake.read_state(CHECKED).await {
         Ok(Some(text)) => serde_json::from_slice(&text).unwrap_or_default(),
         _ => Checked::default(),
@@ -747,7 +754,7 @@ pub async fn days(
                 continue;
             }
             stats.computed += 1;
-            let written = match encode_day(&schema, &record, &batches) {
+            let written = match encode_kept(&schema, &record, &batches) {
                 Ok(body) => lake
                     .write_state(&state_name(day), body)
                     .await
@@ -901,4 +908,209 @@ mod tests {
                 .is_some()
         );
     }
+}
+
+/// Where the kept `ai_roles` is.
+pub const ROLES: &str = "_kept/ai_roles.parquet";
+
+/// The record kept with `ai_roles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RolesRecord {
+    definition: String,
+    /// The credential facts it holds: those of this version.
+    facts: Versions,
+}
+
+/// How [`ai_roles`] got the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolesKept {
+    /// As kept: no credential fact added since.
+    Reused,
+    /// As kept, with the sessions of this many credential facts added since.
+    Updated(usize),
+    /// From every credential fact (nothing kept, other definitions, or a fact added since that
+    /// changes a kept session: a key issued again, a chain's missing parent).
+    Computed,
+}
+
+/// `ai_roles` (every role an AI session of the lake assumed, with its first marking), kept in
+/// the lake and brought up to date with the credential facts added since, instead of classifying
+/// every credential fact of the lake on every run.
+///
+/// A session's classification reads only its own facts and its chain's ancestors, and `ai_roles`
+/// keeps, per role, the smallest of what its AI sessions say. So when no credential added since
+/// shares an access key with an earlier one or is the caller of an earlier one, the sessions
+/// kept are unchanged and the new sessions (classified with their ancestors) are merged in;
+/// otherwise it is computed from every fact. `ctx` is a context of the lake.
+pub async fn ai_roles(
+    ctx: &SessionContext,
+    lake: &Lake,
+    settings: &Settings,
+) -> Result<(RecordBatch, RolesKept), QueryError> {
+    let rules = crate::correlate::rules::Rules::new(&settings.classify);
+    let definition = sha256(&[
+        env!("CARGO_PKG_VERSION"),
+        &FORMAT.to_string(),
+        "ai_roles",
+        &serde_json::to_string(&settings.classify).unwrap_or_default(),
+    ]);
+    // Read before the facts: what is committed from here on counts as added.
+    let (versions, tables) = fact_tables(lake).await?;
+    let kept = read_kept::<RolesRecord>(lake, ROLES)
+        .await
+        .filter(|(r, _)| r.definition == definition);
+    let updated = match (kept, tables.get(CREDENTIALS)) {
+        (Some((record, batches)), Some(table)) => {
+            let kept =
+                arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &batches)?;
+            let version = record.facts.get(CREDENTIALS).copied().flatten();
+            let columns = super::sessions::classify_columns();
+            match added_since(table, version, &columns).await? {
+                Some(added) if added.iter().all(|b| b.num_rows() == 0) => {
+                    Some((kept, RolesKept::Reused))
+                }
+                Some(added) => update_roles(ctx, &rules, &kept, added).await?,
+                None => None,
+            }
+        }
+        (Some((record, batches)), None) if record.facts.get(CREDENTIALS) == Some(&None) => {
+            let kept =
+                arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &batches)?;
+            Some((kept, RolesKept::Reused))
+        }
+        _ => None,
+    };
+    let (roles, how) = match updated {
+        Some(u) => u,
+        None => (
+            super::sessions::every_ai_role(ctx, &rules).await?,
+            RolesKept::Computed,
+        ),
+    };
+    if how != RolesKept::Reused {
+        let record = RolesRecord {
+            definition,
+            facts: versions,
+        };
+        let written = match encode_kept(&roles.schema(), &record, std::slice::from_ref(&roles)) {
+            Ok(body) => lake
+                .write_state(ROLES, body)
+                .await
+                .map_err(QueryError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Could not keep ai_roles in the lake; it will be computed again next run.");
+        }
+    }
+    tracing::debug!(?how, roles = roles.num_rows(), "ai_roles read.");
+    Ok((roles, how))
+}
+
+/// `kept` with the sessions of the credential facts `added` merged in, or None when one of them
+/// changes a kept session (its key has an earlier fact, or an earlier fact names it as caller).
+async fn update_roles(
+    ctx: &SessionContext,
+    rules: &crate::correlate::rules::Rules,
+    kept: &RecordBatch,
+    added: Vec<RecordBatch>,
+) -> Result<Option<(RecordBatch, RolesKept)>, QueryError> {
+    // The added facts in the lake's declared types.
+    let declared = crate::correlate::facts::schema(CREDENTIALS);
+    let mut facts = Vec::with_capacity(added.len());
+    for b in &added {
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for f in b.schema().fields() {
+            let want = declared.field_with_name(f.name())?;
+            columns.push(arrow::compute::cast(
+                b.column_by_name(f.name()).expect("its own field"),
+                want.data_type(),
+            )?);
+            fields.push(want.clone());
+        }
+        facts.push(RecordBatch::try_new(
+            Arc::new(arrow::datatypes::Schema::new(fields)),
+            columns,
+        )?);
+    }
+    let mut keys: HashSet<String> = HashSet::new();
+    let mut events: HashSet<String> = HashSet::new();
+    let mut callers: HashSet<String> = HashSet::new();
+    let mut count = 0;
+    for b in &facts {
+        let (key, id, caller) = (
+            text(b, "access_key_id")?,
+            text(b, "sts_event_id")?,
+            text(b, "caller_access_key_id")?,
+        );
+        for r in 0..b.num_rows() {
+            count += 1;
+            keys.extend(at(&key, r));
+            events.extend(at(&id, r));
+            callers.extend(at(&caller, r));
+        }
+    }
+    let wanted: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
+    for column in ["access_key_id", "caller_access_key_id"] {
+        let table = ctx
+            .table(CREDENTIALS)
+            .await?
+            .select_columns(&["sts_event_id", column])?;
+        for b in matching(ctx, table, &[column], &wanted)?.collect().await? {
+            let id = text(&b, "sts_event_id")?;
+            if (0..b.num_rows()).any(|r| at(&id, r).is_none_or(|id| !events.contains(&id))) {
+                tracing::debug!(column, "A credential added since changes a kept session.");
+                return Ok(None);
+            }
+        }
+    }
+    // The new sessions' ancestors, level by level (they are earlier facts, or added ones).
+    let columns = super::sessions::classify_columns();
+    let mut have = keys.clone();
+    let mut next: Vec<String> = callers.into_iter().filter(|c| !have.contains(c)).collect();
+    for _ in 0..MAX_CHAIN_FETCHES {
+        if next.is_empty() {
+            break;
+        }
+        have.extend(next.iter().cloned());
+        let rows: Vec<Vec<&str>> = next.iter().map(|k| vec![k.as_str()]).collect();
+        let table = ctx.table(CREDENTIALS).await?.select_columns(&columns)?;
+        let found = matching(ctx, table, &["access_key_id"], &rows)?
+            .collect()
+            .await?;
+        next = Vec::new();
+        for b in &found {
+            let caller = text(b, "caller_access_key_id")?;
+            for r in 0..b.num_rows() {
+                if let Some(c) = at(&caller, r)
+                    && !have.contains(&c)
+                {
+                    next.push(c);
+                }
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        facts.extend(found);
+    }
+    let added = super::sessions::ai_roles_of(facts, &keys, rules)?;
+    Ok(Some((
+        super::sessions::merge_ai_roles(kept, &added)?,
+        RolesKept::Updated(count),
+    )))
+}
+
+/// Register `ai_roles` in `ctx` (a context of the lake that has none) from [`ai_roles`].
+pub async fn register_roles(
+    ctx: &SessionContext,
+    lake: &Lake,
+    settings: &Settings,
+) -> Result<RolesKept, QueryError> {
+    let (roles, how) = ai_roles(ctx, lake, settings).await?;
+    ctx.register_table(
+        "ai_roles",
+        Arc::new(MemTable::try_new(roles.schema(), vec![vec![roles]])?),
+    )?;
+    Ok(how)
 }

@@ -565,7 +565,117 @@ fn mcp_links_batch(requests: &[RecordBatch]) -> Result<RecordBatch, arrow::error
     RecordBatch::try_new(schema, cols)
 }
 
-fn ai_roles_schema() -> Arc<Schema> {
+/// `ai_roles` from every credential fact of the lake, classified again (a read of the columns
+/// classification needs, not the whole `sessions` table).
+pub(crate) async fn every_ai_role(
+    ctx: &SessionContext,
+    rules: &Rules,
+) -> Result<RecordBatch, QueryError> {
+    let all = Credentials::new(
+        collect(
+            ctx,
+            &format!("SELECT {CLASSIFY_COLUMNS} FROM {CREDENTIALS}"),
+        )
+        .await?,
+    );
+    let classified = classify_sessions(&all.facts(), rules);
+    Ok(ai_roles_batch(&all, &classified)?)
+}
+
+/// The credential columns classification reads, by name (see [`CLASSIFY_COLUMNS`]).
+pub(crate) fn classify_columns() -> Vec<&'static str> {
+    CLASSIFY_COLUMNS.split(", ").collect()
+}
+
+/// What the sessions of `keys` add to `ai_roles`, classified from `batches` (credential facts in
+/// the columns of [`classify_columns`]: those sessions' and their chains' ancestors').
+pub(crate) fn ai_roles_of(
+    batches: Vec<RecordBatch>,
+    keys: &HashSet<String>,
+    rules: &Rules,
+) -> Result<RecordBatch, QueryError> {
+    let credentials = Credentials::new(batches);
+    let facts = credentials.facts();
+    let of_keys: Vec<Session> = classify_sessions(&facts, rules)
+        .into_iter()
+        .filter(|s| keys.contains(facts[s.fact].access_key_id))
+        .collect();
+    Ok(ai_roles_batch(&credentials, &of_keys)?)
+}
+
+/// `ai_roles` of two sets of sessions together: per role, the smallest mechanism, the smallest
+/// MCP server named and the first marking, as [`ai_roles_batch`] takes them.
+pub(crate) fn merge_ai_roles(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    type Mark = (String, Option<String>, i64);
+    let mut marks: std::collections::BTreeMap<String, Mark> = std::collections::BTreeMap::new();
+    for batch in [a, b] {
+        let text = |name: &str| -> Result<StringArray, QueryError> {
+            let c = batch.column_by_name(name).ok_or_else(|| {
+                QueryError::DataFusion(DataFusionError::Internal(format!("ai_roles.{name}")))
+            })?;
+            Ok(arrow::compute::cast(c, &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone())
+        };
+        let (role, how, server) = (text("role_arn")?, text("how")?, text("mcp_server")?);
+        let first = batch
+            .column_by_name("first_marked")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| {
+                QueryError::DataFusion(DataFusionError::Internal("ai_roles.first_marked".into()))
+            })?;
+        for r in 0..batch.num_rows() {
+            let server = (!server.is_null(r)).then(|| server.value(r).to_string());
+            let (how, at) = (how.value(r).to_string(), first.value(r));
+            marks
+                .entry(role.value(r).to_string())
+                .and_modify(|m| {
+                    if how < m.0 {
+                        m.0 = how.clone();
+                    }
+                    m.1 = match (m.1.take(), server.clone()) {
+                        (Some(x), Some(y)) => Some(x.min(y)),
+                        (x, y) => x.or(y),
+                    };
+                    m.2 = m.2.min(at);
+                })
+                .or_insert((how, server, at));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        ai_roles_schema(),
+        vec![
+            Arc::new(
+                marks
+                    .keys()
+                    .map(|k| Some(k.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| Some(m.0.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| m.1.as_deref())
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| Some(m.2))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )?)
+}
+
+/// The schema of `ai_roles`.
+pub(crate) fn ai_roles_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
         Field::new("role_arn", DataType::Utf8, false),
         Field::new("how", DataType::Utf8, false),
@@ -896,15 +1006,7 @@ pub async fn register(
     let roles = if since.is_none() || (every_role && empty) {
         Some(ai_roles_batch(&credentials, &sessions)?)
     } else if every_role {
-        let all = Credentials::new(
-            collect(
-                ctx,
-                &format!("SELECT {CLASSIFY_COLUMNS} FROM {CREDENTIALS}"),
-            )
-            .await?,
-        );
-        let classified = classify_sessions(&all.facts(), rules);
-        Some(ai_roles_batch(&all, &classified)?)
+        Some(every_ai_role(ctx, rules).await?)
     } else {
         None
     };

@@ -558,3 +558,154 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_in_another_lake() {
     assert_eq!(rows, first);
     assert_eq!(rows, whole(lake).await);
 }
+
+/// `ai_roles` as kept and brought up to date, as text rows, and how.
+async fn kept_roles(lake: &std::path::Path) -> (Vec<String>, kept::RolesKept) {
+    let lake = Lake::open(lake);
+    let settings = Settings::default();
+    let ctx = agenttrail::query::build_context(&lake, &settings)
+        .await
+        .unwrap();
+    let (b, how) = kept::ai_roles(&ctx, &lake, &settings).await.unwrap();
+    let rows = (0..b.num_rows())
+        .map(|r| {
+            (0..b.num_columns())
+                .map(|c| array_value_to_string(b.column(c), r).unwrap())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    (rows, how)
+}
+
+async fn whole_roles(lake: &std::path::Path) -> Vec<String> {
+    query(lake, "SELECT * FROM ai_roles ORDER BY role_arn")
+        .await
+        .into_iter()
+        .map(|r| r.join("|"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_changes_a_kept_one() {
+    use kept::RolesKept::{Computed, Reused, Updated};
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let alice = user("alice", "AKIAALICE00000000001");
+    add(
+        lake,
+        "base",
+        vec![
+            assume_role(
+                "assume-agent",
+                "2026-11-20T08:00:00Z",
+                &alice,
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000001",
+                EXPIRES,
+                Some("s3-tools"),
+            ),
+            // A human session whose caller's AssumeRole is not in the lake.
+            assume_role(
+                "assume-helper",
+                "2026-11-20T09:00:00Z",
+                &session(Some("ASIAMISSING000000001"), "boss-role", "b"),
+                "helper-role",
+                "h1",
+                "ASIAHELPER0000000001",
+                EXPIRES,
+                None,
+            ),
+        ],
+    )
+    .await;
+    let (first, how) = kept_roles(lake).await;
+    assert_eq!(how, Computed);
+    assert_eq!(first, whole_roles(lake).await);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(std::fs::exists(lake.join(kept::ROLES)).unwrap());
+    assert_eq!(kept_roles(lake).await, (first, Reused));
+
+    // New sessions only: an AI session of another role, and a child of the kept AI session
+    // (chained): merged into what was kept.
+    add(
+        lake,
+        "new-sessions",
+        vec![
+            assume_role(
+                "assume-bot",
+                "2026-11-21T08:00:00Z",
+                &alice,
+                "bot-role",
+                "bot",
+                "ASIABOT0000000000001",
+                EXPIRES,
+                Some("ec2-tools"),
+            ),
+            assume_role(
+                "assume-sub",
+                "2026-11-20T09:30:00Z",
+                &session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1"),
+                "sub-role",
+                "s1",
+                "ASIASUB0000000000001",
+                EXPIRES,
+                None,
+            ),
+        ],
+    )
+    .await;
+    let (rows, how) = kept_roles(lake).await;
+    assert_eq!(how, Updated(2));
+    assert_eq!(rows, whole_roles(lake).await);
+    assert!(
+        rows.iter().any(|r| r.contains("sub-role|chained")),
+        "{rows:?}"
+    );
+    assert_eq!(rows.len(), 3);
+
+    // The missing caller of a kept session arrives, tagged AI: the helper becomes AI (chained),
+    // which merging cannot know: computed from every fact.
+    add(
+        lake,
+        "late-parent",
+        vec![assume_role(
+            "assume-missing",
+            "2026-11-20T07:00:00Z",
+            &alice,
+            "boss-role",
+            "b",
+            "ASIAMISSING000000001",
+            EXPIRES,
+            Some("iam-tools"),
+        )],
+    )
+    .await;
+    let (rows, how) = kept_roles(lake).await;
+    assert_eq!(how, Computed);
+    assert_eq!(rows, whole_roles(lake).await);
+    assert!(rows.iter().any(|r| r.contains("helper-role")), "{rows:?}");
+
+    // A second, earlier issue of a kept access key (another event): the session kept for the
+    // key changes (the earlier one wins): computed from every fact.
+    add(
+        lake,
+        "reissued",
+        vec![assume_role(
+            "assume-bot-earlier",
+            "2026-11-21T07:00:00Z",
+            &alice,
+            "plain-role",
+            "bot",
+            "ASIABOT0000000000001",
+            EXPIRES,
+            None,
+        )],
+    )
+    .await;
+    let (rows, how) = kept_roles(lake).await;
+    assert_eq!(how, Computed);
+    assert_eq!(rows, whole_roles(lake).await);
+    assert!(!rows.iter().any(|r| r.contains("bot-role")), "{rows:?}");
+}
