@@ -1101,16 +1101,20 @@ async fn update_roles(
     )))
 }
 
-/// Register `ai_roles` in `ctx` (a context of the lake that has none) from [`ai_roles`].
+/// Register `ai_roles` in `ctx` from [`ai_roles`], unless the context has it already (one that
+/// read every credential, from a range starting before the lake's first event): None then.
 pub async fn register_roles(
     ctx: &SessionContext,
     lake: &Lake,
     settings: &Settings,
-) -> Result<RolesKept, QueryError> {
+) -> Result<Option<RolesKept>, QueryError> {
+    if ctx.table_exist("ai_roles")? {
+        return Ok(None);
+    }
     let (roles, how) = ai_roles(ctx, lake, settings).await?;
     ctx.register_table(
         "ai_roles",
         Arc::new(MemTable::try_new(roles.schema(), vec![vec![roles]])?),
     )?;
-    Ok(how)
+    Ok(Some(how))
 }
