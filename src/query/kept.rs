@@ -641,10 +641,13 @@ pub async fn days(
     // Read before anything else: facts or events committed from here on count as new.
     let (versions, tables) = fact_tables(lake).await?;
     let events = events_by_day(lake).await?;
+    // A day without event files has no rows, whatever the facts: nothing to keep or read.
     let mut dates = Vec::new();
     let mut d = first;
     while d < end {
-        dates.push(d);
+        if events.contains_key(&d) {
+            dates.push(d);
+        }
         d = d.succ_opt().unwrap_or(end);
     }
     let names: Vec<String> = dates.iter().map(|d| state_name(*d)).collect();
