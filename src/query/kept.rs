@@ -1099,9 +1099,76 @@ async fn update_roles(
     }
     let added = super::sessions::ai_roles_of(facts, &keys, rules)?;
     Ok(Some((
-        super::sessions::merge_ai_roles(kept, &added)?,
+        merge_ai_roles(kept, &added)?,
         RolesKept::Updated(count),
     )))
+}
+
+/// `ai_roles` of two sets of sessions together: per role, the smallest mechanism, the smallest
+/// MCP server named and the first marking, as `ai_roles` is built.
+fn merge_ai_roles(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    type Mark = (String, Option<String>, i64);
+    let mut marks: std::collections::BTreeMap<String, Mark> = std::collections::BTreeMap::new();
+    for batch in [a, b] {
+        let (role, how, server) = (
+            text(batch, "role_arn")?,
+            text(batch, "how")?,
+            text(batch, "mcp_server")?,
+        );
+        let first = batch
+            .column_by_name("first_marked")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| {
+                QueryError::DataFusion(DataFusionError::Internal("ai_roles.first_marked".into()))
+            })?;
+        for r in 0..batch.num_rows() {
+            let server = (!server.is_null(r)).then(|| server.value(r).to_string());
+            let (how, at) = (how.value(r).to_string(), first.value(r));
+            marks
+                .entry(role.value(r).to_string())
+                .and_modify(|m| {
+                    if how < m.0 {
+                        m.0 = how.clone();
+                    }
+                    m.1 = match (m.1.take(), server.clone()) {
+                        (Some(x), Some(y)) => Some(x.min(y)),
+                        (x, y) => x.or(y),
+                    };
+                    m.2 = m.2.min(at);
+                })
+                .or_insert((how, server, at));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        super::sessions::ai_roles_schema(),
+        vec![
+            Arc::new(
+                marks
+                    .keys()
+                    .map(|k| Some(k.as_str()))
+                    .collect::<arrow::array::StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| Some(m.0.as_str()))
+                    .collect::<arrow::array::StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| m.1.as_deref())
+                    .collect::<arrow::array::StringArray>(),
+            ),
+            Arc::new(
+                marks
+                    .values()
+                    .map(|m| Some(m.2))
+                    .collect::<arrow::array::TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+        ],
+    )?)
 }
 
 /// Register `ai_roles` in `ctx` from [`ai_roles`], unless the context has it already (one that

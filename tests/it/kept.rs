@@ -14,6 +14,21 @@ use crate::util::{ingest_dir, one_object_trail, query};
 
 const EXPIRES: &str = "Nov 21, 2026, 11:00:00 AM";
 
+/// Alice starts the AI agent's session (`agent-role`/`agent-1`, key `ASIAAGENT00000000001`, tagged
+/// AI for MCP server `s3-tools` when `tagged`) at `at`.
+fn assume_agent(id: &str, at: &str, tagged: bool) -> Value {
+    assume_role(
+        id,
+        at,
+        &user("alice", "AKIAALICE00000000001"),
+        "agent-role",
+        "agent-1",
+        "ASIAAGENT00000000001",
+        EXPIRES,
+        tagged.then_some("s3-tools"),
+    )
+}
+
 /// Ingest `records` as one more object (named `name`) into the lake.
 async fn add(lake: &std::path::Path, name: &str, records: Vec<Value>) {
     let body = json!({ "Records": records }).to_string();
@@ -74,16 +89,7 @@ async fn kept_days_are_reused_until_a_late_fact_or_event_changes_their_calls() {
         lake,
         "base",
         vec![
-            assume_role(
-                "assume-agent",
-                "2026-11-20T08:00:00Z",
-                &alice,
-                "agent-role",
-                "agent-1",
-                "ASIAAGENT00000000001",
-                EXPIRES,
-                Some("s3-tools"),
-            ),
+            assume_agent("assume-agent", "2026-11-20T08:00:00Z", true),
             call(
                 "agent-list",
                 "2026-11-20T09:00:00Z",
@@ -288,16 +294,7 @@ async fn a_damaged_kept_day_is_computed_again() {
         lake,
         "base",
         vec![
-            assume_role(
-                "assume-agent",
-                "2026-11-20T08:00:00Z",
-                &user("alice", "AKIAALICE00000000001"),
-                "agent-role",
-                "agent-1",
-                "ASIAAGENT00000000001",
-                EXPIRES,
-                Some("s3-tools"),
-            ),
+            assume_agent("assume-agent", "2026-11-20T08:00:00Z", true),
             call(
                 "a",
                 "2026-11-20T09:00:00Z",
@@ -383,16 +380,7 @@ async fn kept_days_live_on_an_s3_lake_and_a_late_fact_there_renews_only_its_day(
     ingest(
         "base",
         vec![
-            assume_role(
-                "assume-agent",
-                "2026-11-20T08:00:00Z",
-                &user("alice", "AKIAALICE00000000001"),
-                "agent-role",
-                "agent-1",
-                "ASIAAGENT00000000001",
-                EXPIRES,
-                Some("s3-tools"),
-            ),
+            assume_agent("assume-agent", "2026-11-20T08:00:00Z", true),
             call(
                 "a1",
                 "2026-11-20T09:00:00Z",
@@ -496,16 +484,7 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again(
             lake,
             &format!("part-{i}"),
             vec![
-                assume_role(
-                    &format!("assume-{i}"),
-                    &format!("{day}T08:00:00Z"),
-                    &alice,
-                    "agent-role",
-                    "agent-1",
-                    "ASIAAGENT00000000001",
-                    EXPIRES,
-                    Some("s3-tools"),
-                ),
+                assume_agent(&format!("assume-{i}"), &format!("{day}T08:00:00Z"), true),
                 call(
                     &format!("c-{i}"),
                     &format!("{day}T09:00:00Z"),
@@ -592,16 +571,7 @@ async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_chan
         lake,
         "base",
         vec![
-            assume_role(
-                "assume-agent",
-                "2026-11-20T08:00:00Z",
-                &alice,
-                "agent-role",
-                "agent-1",
-                "ASIAAGENT00000000001",
-                EXPIRES,
-                Some("s3-tools"),
-            ),
+            assume_agent("assume-agent", "2026-11-20T08:00:00Z", true),
             // A human session whose caller's AssumeRole is not in the lake.
             assume_role(
                 "assume-helper",
