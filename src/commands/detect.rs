@@ -43,42 +43,39 @@ async fn detect(
             .map(|(i, d)| (i, d.clone()))
             .unzip();
         // A look-back that reaches into earlier days: the detections that read only
-        // `ai_api_days` run in a context of the window's own days, with the earlier days read
-        // as kept in the lake (`query::kept`), not classified again.
+        // `ai_api_days` run in a context of the window's own day, with the earlier days read as
+        // kept in the lake (`query::kept`), not classified again. (Planned in a context whose
+        // correlation tables are built only if one of them does.)
         let day = s.date_naive();
         if (s - lookback).date_naive() < day {
-            let day_start = crate::query::kept::start_of(day);
             let range = crate::query::TimeRange {
-                since: Some(day_start),
+                since: Some(crate::query::kept::start_of(day)),
                 until,
                 every_role: false,
             };
-            let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
+            let (ctx, derivation) =
+                crate::query::build_plain_context_in(&lake, &settings, range).await?;
             let sql: Vec<&str> = group.iter().map(|d| d.sql.as_str()).collect();
             let only = crate::query::kept::reads_only_kept(&ctx, &sql).await?;
-            let baseline: Vec<usize> = (0..group.len()).filter(|&k| only[k]).collect();
-            if !baseline.is_empty() {
+            if only.contains(&true) {
+                derivation.build(&ctx).await?;
                 let stats =
                     crate::query::kept::register(&ctx, &lake, &settings, s - lookback, day).await?;
                 tracing::debug!(?stats, "Earlier days of the look-back read as kept.");
-                let mine: Vec<catalog::Detection> =
-                    baseline.iter().map(|&k| group[k].clone()).collect();
-                for (k, run) in baseline
-                    .iter()
-                    .zip(run_all(&ctx, &mine, since, until).await?)
-                {
-                    runs[idx[*k]] = Some(run);
+                let (mut mine, mut rest) = ((vec![], vec![]), (vec![], vec![]));
+                for ((i, d), kept) in idx.into_iter().zip(group).zip(only) {
+                    let to = if kept { &mut mine } else { &mut rest };
+                    to.0.push(i);
+                    to.1.push(d);
                 }
-                let mut k = 0;
-                idx.retain(|_| {
-                    k += 1;
-                    !baseline.contains(&(k - 1))
-                });
-                let mut k = 0;
-                group.retain(|_| {
-                    k += 1;
-                    !baseline.contains(&(k - 1))
-                });
+                for (i, run) in mine
+                    .0
+                    .into_iter()
+                    .zip(run_all(&ctx, &mine.1, since, until).await?)
+                {
+                    runs[i] = Some(run);
+                }
+                (idx, group) = rest;
                 if group.is_empty() {
                     continue;
                 }
