@@ -104,6 +104,10 @@ Examples:
   agenttrail detect --lake ./lake --only ai_deletions --fail-on-findings
   agenttrail detect --explain ai_deletions
 
+With a window, the whole days of a look-back before it (ai_first_seen_api's 14 days) and the
+roles of every AI session are kept in the lake under _kept/ and read back by later runs while
+nothing they depend on has changed (README, *The lake*); deleting _kept/ is always safe.
+
 Exit status: 0, or 1 with --fail-on-findings when any detection fired; 2 on error.";
 
 const RUN_EXAMPLES: &str = "\
