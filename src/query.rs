@@ -119,9 +119,29 @@ pub struct Derivation {
     facts_since: Option<chrono::DateTime<chrono::Utc>>,
     limited: bool,
     every_role: bool,
+    /// `ai_roles` and `ai_session_names` of the whole lake, as kept (see [`Derivation::keep`]).
+    whole: Option<(arrow::array::RecordBatch, arrow::array::RecordBatch)>,
 }
 
 impl Derivation {
+    /// For a context limited to a range: read `ai_roles` and `ai_session_names` of the whole
+    /// lake as kept in it, brought up to date (`kept::summaries`; writes the lake's `_kept/`),
+    /// so that [`Derivation::build`] registers them instead of reading every credential fact
+    /// for `ai_roles` and every session named like a keyless call for `ai_session_names`.
+    pub async fn keep(
+        &mut self,
+        ctx: &SessionContext,
+        lake: &Lake,
+        settings: &Settings,
+    ) -> Result<Option<kept::RolesKept>, QueryError> {
+        if !self.limited {
+            return Ok(None);
+        }
+        let (roles, names, how) = kept::summaries(ctx, lake, settings).await?;
+        self.whole = Some((roles, names));
+        Ok(Some(how))
+    }
+
     /// Build the derived tables of `ctx` (a context from [`build_plain_context_in`]) from the
     /// lake, replacing the empty ones and the views over them.
     pub async fn build(&self, ctx: &SessionContext) -> Result<(), QueryError> {
@@ -148,7 +168,16 @@ async fn register_derived(
     for name in sessions::DERIVED_TABLES.iter().chain(DERIVED_VIEWS) {
         ctx.deregister_table(*name)?;
     }
-    sessions::register(ctx, &d.rules, d.facts_since, d.limited, d.every_role, plain).await?;
+    sessions::register(
+        ctx,
+        &d.rules,
+        d.facts_since,
+        d.limited,
+        d.every_role,
+        plain,
+        d.whole.as_ref(),
+    )
+    .await?;
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;
@@ -309,6 +338,7 @@ async fn lake_context_in(
         facts_since,
         limited,
         every_role: range.every_role,
+        whole: None,
     };
     Ok((ctx, derivation))
 }

@@ -53,11 +53,12 @@ async fn detect(
                 until,
                 every_role: false,
             };
-            let (ctx, derivation) =
+            let (ctx, mut derivation) =
                 crate::query::build_plain_context_in(&lake, &settings, range).await?;
             let sql: Vec<&str> = group.iter().map(|d| d.sql.as_str()).collect();
             let only = crate::query::kept::reads_only_kept(&ctx, &sql).await?;
             if only.contains(&true) {
+                derivation.keep(&ctx, &lake, &settings).await?;
                 derivation.build(&ctx).await?;
                 let stats =
                     crate::query::kept::register(&ctx, &lake, &settings, s - lookback, day).await?;
@@ -86,13 +87,14 @@ async fn detect(
             until,
             every_role: false,
         };
-        let ctx = crate::query::build_context_in(&lake, &settings, range).await?;
-        // `ai_roles` spans every session of the lake: kept in the lake and brought up to date
-        // with the credentials added since (`query::kept`), not classified again from all.
-        if group.iter().any(|d| d.all_sessions) {
-            let how = crate::query::kept::register_roles(&ctx, &lake, &settings).await?;
-            tracing::debug!(?how, "ai_roles of the whole lake.");
-        }
+        // `ai_roles` and `ai_session_names` span every session of the lake: kept in the lake and
+        // brought up to date with the credentials added since (`query::kept`), not classified
+        // again from every credential.
+        let (ctx, mut derivation) =
+            crate::query::build_plain_context_in(&lake, &settings, range).await?;
+        let how = derivation.keep(&ctx, &lake, &settings).await?;
+        tracing::debug!(?how, "Summaries of every session of the lake.");
+        derivation.build(&ctx).await?;
         for (i, run) in idx
             .into_iter()
             .zip(run_all(&ctx, &group, since, until).await?)

@@ -858,73 +858,20 @@ pub async fn reads_only_kept(
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::datatypes::{Field, Schema};
-
-    #[tokio::test]
-    async fn only_statements_reading_nothing_but_the_kept_table_qualify() {
-        let ctx = SessionContext::new();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("principal", DataType::Utf8, true),
-            Field::new("event_time", DataType::Utf8, true),
-        ]));
-        ctx.register_table(
-            "events",
-            Arc::new(MemTable::try_new(schema.clone(), vec![vec![]]).unwrap()),
-        )
-        .unwrap();
-        let view = ctx
-            .sql("SELECT principal, event_time FROM events")
-            .await
-            .unwrap();
-        ctx.register_table(TABLE, view.into_view()).unwrap();
-        let statements = [
-            "WITH days AS (SELECT * FROM ai_api_days) SELECT principal FROM days",
-            "SELECT principal FROM ai_api_days WHERE principal IN (SELECT principal FROM events)",
-            "WITH ai_api_days AS (SELECT * FROM events) SELECT * FROM ai_api_days",
-            "SELECT * FROM events",
-            "SELECT 1",
-            "not sql",
-        ];
-        assert_eq!(
-            reads_only_kept(&ctx, &statements).await.unwrap(),
-            vec![true, false, false, false, false, false]
-        );
-        // The view is back in place.
-        assert_eq!(
-            ctx.sql("SELECT * FROM ai_api_days")
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap()
-                .len(),
-            0
-        );
-        assert!(
-            ctx.table_provider(TABLE)
-                .await
-                .unwrap()
-                .get_logical_plan()
-                .is_some()
-        );
-    }
-}
-
 /// Where the kept `ai_roles` is.
 pub const ROLES: &str = "_kept/ai_roles.parquet";
+/// Where the kept `ai_session_names` is.
+pub const NAMES: &str = "_kept/ai_session_names.parquet";
 
-/// The record kept with `ai_roles`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct RolesRecord {
+/// The record kept with each summary of the whole lake.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct SummaryRecord {
     definition: String,
     /// The credential facts it holds: those of this version.
     facts: Versions,
 }
 
-/// How [`ai_roles`] got the table.
+/// How [`summaries`] got the tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolesKept {
     /// As kept: no credential fact added since.
@@ -936,88 +883,117 @@ pub enum RolesKept {
     Computed,
 }
 
-/// `ai_roles` (every role an AI session of the lake assumed, with its first marking), kept in
-/// the lake and brought up to date with the credential facts added since, instead of classifying
-/// every credential fact of the lake on every run.
+/// The summaries of every session of the lake that windowed contexts need: `ai_roles` (every
+/// role an AI session assumed, with its first marking) and `ai_session_names` (per role and
+/// session name of AI sessions, the span from the first issue to the last expiry, with the
+/// first's MCP server and STS event id), kept in the lake and brought up to date with the
+/// credential facts added since, instead of classifying every credential of the lake per run.
 ///
-/// A session's classification reads only its own facts and its chain's ancestors, and `ai_roles`
-/// keeps, per role, the smallest of what its AI sessions say. So when no credential added since
-/// shares an access key with an earlier one or is the caller of an earlier one, the sessions
-/// kept are unchanged and the new sessions (classified with their ancestors) are merged in;
-/// otherwise it is computed from every fact. `ctx` is a context of the lake.
-pub async fn ai_roles(
+/// A session's classification reads only its own facts and its chain's ancestors, and both
+/// tables keep, per key, the smallest or largest of what their AI sessions say. So when no
+/// credential added since shares an access key with an earlier one or is the caller of an
+/// earlier one, the sessions kept are unchanged and the new sessions (classified with their
+/// ancestors) are merged in; otherwise both are computed from every fact. `ctx` is a context of
+/// the lake.
+pub async fn summaries(
     ctx: &SessionContext,
     lake: &Lake,
     settings: &Settings,
-) -> Result<(RecordBatch, RolesKept), QueryError> {
+) -> Result<(RecordBatch, RecordBatch, RolesKept), QueryError> {
     let rules = crate::correlate::rules::Rules::new(&settings.classify);
     let definition = sha256(&[
         env!("CARGO_PKG_VERSION"),
         &FORMAT.to_string(),
-        "ai_roles",
+        "ai_roles, ai_session_names",
         &serde_json::to_string(&settings.classify).unwrap_or_default(),
     ]);
     // Read before the facts: what is committed from here on counts as added.
     let (versions, tables) = fact_tables(lake).await?;
-    let kept = read_kept::<RolesRecord>(lake, ROLES)
-        .await
-        .filter(|(r, _)| r.definition == definition);
+    let (roles, names) = futures::join!(
+        read_kept::<SummaryRecord>(lake, ROLES),
+        read_kept::<SummaryRecord>(lake, NAMES)
+    );
+    let kept = match (roles, names) {
+        (Some((r, roles)), Some((n, names))) if r == n && r.definition == definition => Some((
+            r,
+            arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &roles)?,
+            concat_names(&names)?,
+        )),
+        _ => None,
+    };
     let updated = match (kept, tables.get(CREDENTIALS)) {
-        (Some((record, batches)), Some(table)) => {
-            let kept =
-                arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &batches)?;
+        (Some((record, roles, names)), Some(table)) => {
             let version = record.facts.get(CREDENTIALS).copied().flatten();
-            let columns = super::sessions::classify_columns();
+            let columns = super::sessions::summary_columns();
             match added_since(table, version, &columns).await? {
                 Some(added) if added.iter().all(|b| b.num_rows() == 0) => {
-                    Some((kept, RolesKept::Reused))
+                    Some((roles, names, RolesKept::Reused))
                 }
-                Some(added) => update_roles(ctx, &rules, &kept, added).await?,
+                Some(added) => update_summaries(ctx, &rules, &roles, &names, added).await?,
                 None => None,
             }
         }
-        (Some((record, batches)), None) if record.facts.get(CREDENTIALS) == Some(&None) => {
-            let kept =
-                arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &batches)?;
-            Some((kept, RolesKept::Reused))
+        (Some((record, roles, names)), None) if record.facts.get(CREDENTIALS) == Some(&None) => {
+            Some((roles, names, RolesKept::Reused))
         }
         _ => None,
     };
-    let (roles, how) = match updated {
+    let (roles, names, how) = match updated {
         Some(u) => u,
-        None => (
-            super::sessions::every_ai_role(ctx, &rules).await?,
-            RolesKept::Computed,
-        ),
+        None => {
+            let (roles, names) = super::sessions::every_summary(ctx, &rules).await?;
+            (roles, names, RolesKept::Computed)
+        }
     };
     if how != RolesKept::Reused {
-        let record = RolesRecord {
+        let record = SummaryRecord {
             definition,
             facts: versions,
         };
-        let written = match encode_kept(&roles.schema(), &record, std::slice::from_ref(&roles)) {
-            Ok(body) => lake
-                .write_state(ROLES, body)
-                .await
-                .map_err(QueryError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            tracing::warn!(error = %e, "Could not keep ai_roles in the lake; it will be computed again next run.");
+        for (name, batch) in [(ROLES, &roles), (NAMES, &names)] {
+            let written = match encode_kept(&batch.schema(), &record, std::slice::from_ref(batch)) {
+                Ok(body) => lake.write_state(name, body).await.map_err(QueryError::from),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                tracing::warn!(file = name, error = %e, "Could not keep a summary in the lake; it will be computed again next run.");
+                break;
+            }
         }
     }
-    tracing::debug!(?how, roles = roles.num_rows(), "ai_roles read.");
-    Ok((roles, how))
+    tracing::debug!(
+        ?how,
+        roles = roles.num_rows(),
+        names = names.num_rows(),
+        "Summaries of every session read."
+    );
+    Ok((roles, names, how))
 }
 
-/// `kept` with the sessions of the credential facts `added` merged in, or None when one of them
-/// changes a kept session (its key has an earlier fact, or an earlier fact names it as caller).
-async fn update_roles(
+/// The kept names' batches as one, in the schema `ai_session_names` has when kept.
+fn concat_names(batches: &[RecordBatch]) -> Result<RecordBatch, QueryError> {
+    let mut fields = super::sessions::session_names_schema().fields().to_vec();
+    fields.push(Arc::new(arrow::datatypes::Field::new(
+        super::sessions::FIRST_EVENT,
+        DataType::Utf8,
+        false,
+    )));
+    Ok(arrow::compute::concat_batches(
+        &Arc::new(arrow::datatypes::Schema::new(fields)),
+        batches,
+    )?)
+}
+
+/// The kept summaries with the sessions of the credential facts `added` merged in, or None when
+/// one of them changes a kept session (its key has an earlier fact, or an earlier fact names it
+/// as caller).
+async fn update_summaries(
     ctx: &SessionContext,
     rules: &crate::correlate::rules::Rules,
-    kept: &RecordBatch,
+    roles: &RecordBatch,
+    names: &RecordBatch,
     added: Vec<RecordBatch>,
-) -> Result<Option<(RecordBatch, RolesKept)>, QueryError> {
+) -> Result<Option<(RecordBatch, RecordBatch, RolesKept)>, QueryError> {
     // The added facts in the lake's declared types.
     let declared = crate::correlate::facts::schema(CREDENTIALS);
     let mut facts = Vec::with_capacity(added.len());
@@ -1069,7 +1045,7 @@ async fn update_roles(
         }
     }
     // The new sessions' ancestors, level by level (they are earlier facts, or added ones).
-    let columns = super::sessions::classify_columns();
+    let columns = super::sessions::summary_columns();
     let mut have = keys.clone();
     let mut next: Vec<String> = callers.into_iter().filter(|c| !have.contains(c)).collect();
     for _ in 0..MAX_CHAIN_FETCHES {
@@ -1097,9 +1073,10 @@ async fn update_roles(
         next.dedup();
         facts.extend(found);
     }
-    let added = super::sessions::ai_roles_of(facts, &keys, rules)?;
+    let (new_roles, new_names) = super::sessions::summaries_of(facts, Some(&keys), rules)?;
     Ok(Some((
-        merge_ai_roles(kept, &added)?,
+        merge_ai_roles(roles, &new_roles)?,
+        merge_names(names, &new_names)?,
         RolesKept::Updated(count),
     )))
 }
@@ -1171,20 +1148,138 @@ fn merge_ai_roles(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, Query
     )?)
 }
 
-/// Register `ai_roles` in `ctx` from [`ai_roles`], unless the context has it already (one that
-/// read every credential, from a range starting before the lake's first event): None then.
-pub async fn register_roles(
-    ctx: &SessionContext,
-    lake: &Lake,
-    settings: &Settings,
-) -> Result<Option<RolesKept>, QueryError> {
-    if ctx.table_exist("ai_roles")? {
-        return Ok(None);
+/// `ai_session_names` (kept form) of two sets of sessions together: per role and session name,
+/// the first issue (with its MCP server and event id: the smallest issue, then event id), and
+/// the last expiry.
+fn merge_names(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    type Span = (i64, String, Option<String>, i64);
+    let mut spans: BTreeMap<(String, String), Span> = BTreeMap::new();
+    let time = |batch: &RecordBatch,
+                name: &str|
+     -> Result<arrow::array::TimestampMicrosecondArray, QueryError> {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .cloned()
+            .ok_or_else(|| {
+                QueryError::DataFusion(DataFusionError::Internal(format!(
+                    "ai_session_names.{name}"
+                )))
+            })
+    };
+    for batch in [a, b] {
+        let (role, name, server, event) = (
+            text(batch, "role_arn")?,
+            text(batch, "session_name")?,
+            text(batch, "mcp_server")?,
+            text(batch, super::sessions::FIRST_EVENT)?,
+        );
+        let (first, last) = (
+            time(batch, "first_issued_at")?,
+            time(batch, "last_expires_at")?,
+        );
+        for r in 0..batch.num_rows() {
+            let span: Span = (
+                first.value(r),
+                event.value(r).to_string(),
+                at(&server, r),
+                last.value(r),
+            );
+            spans
+                .entry((role.value(r).to_string(), name.value(r).to_string()))
+                .and_modify(|s| {
+                    let end = s.3.max(span.3);
+                    if (span.0, &span.1) < (s.0, &s.1) {
+                        *s = span.clone();
+                    }
+                    s.3 = end;
+                })
+                .or_insert(span);
+        }
     }
-    let (roles, how) = ai_roles(ctx, lake, settings).await?;
-    ctx.register_table(
-        "ai_roles",
-        Arc::new(MemTable::try_new(roles.schema(), vec![vec![roles]])?),
-    )?;
-    Ok(Some(how))
+    let schema = concat_names(&[])?.schema();
+    let text_of =
+        |f: &dyn Fn(&(String, String), &Span) -> Option<String>| -> arrow::array::ArrayRef {
+            Arc::new(
+                spans
+                    .iter()
+                    .map(|(k, v)| f(k, v))
+                    .collect::<arrow::array::StringArray>(),
+            )
+        };
+    let time_of = |f: &dyn Fn(&Span) -> i64| -> arrow::array::ArrayRef {
+        Arc::new(
+            spans
+                .values()
+                .map(|v| Some(f(v)))
+                .collect::<arrow::array::TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        )
+    };
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            text_of(&|k, _| Some(k.0.clone())),
+            text_of(&|k, _| Some(k.1.clone())),
+            time_of(&|v| v.0),
+            time_of(&|v| v.3),
+            text_of(&|_, v| v.2.clone()),
+            text_of(&|_, v| Some(v.1.clone())),
+        ],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Schema};
+
+    #[tokio::test]
+    async fn only_statements_reading_nothing_but_the_kept_table_qualify() {
+        let ctx = SessionContext::new();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("principal", DataType::Utf8, true),
+            Field::new("event_time", DataType::Utf8, true),
+        ]));
+        ctx.register_table(
+            "events",
+            Arc::new(MemTable::try_new(schema.clone(), vec![vec![]]).unwrap()),
+        )
+        .unwrap();
+        let view = ctx
+            .sql("SELECT principal, event_time FROM events")
+            .await
+            .unwrap();
+        ctx.register_table(TABLE, view.into_view()).unwrap();
+        let statements = [
+            "WITH days AS (SELECT * FROM ai_api_days) SELECT principal FROM days",
+            "SELECT principal FROM ai_api_days WHERE principal IN (SELECT principal FROM events)",
+            "WITH ai_api_days AS (SELECT * FROM events) SELECT * FROM ai_api_days",
+            "SELECT * FROM events",
+            "SELECT 1",
+            "not sql",
+        ];
+        assert_eq!(
+            reads_only_kept(&ctx, &statements).await.unwrap(),
+            vec![true, false, false, false, false, false]
+        );
+        // The view is back in place.
+        assert_eq!(
+            ctx.sql("SELECT * FROM ai_api_days")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        assert!(
+            ctx.table_provider(TABLE)
+                .await
+                .unwrap()
+                .get_logical_plan()
+                .is_some()
+        );
+    }
 }

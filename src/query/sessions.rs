@@ -137,8 +137,9 @@ pub const SESSION_COLUMNS: &[(&str, &str)] = &[
     ("mcp_server", "The `MCPServer` tag value, or the parent's."),
 ];
 
-/// First issue, last expiry and MCP server of the AI sessions sharing a role and session name.
-type NameWindow = (DateTime<Utc>, DateTime<Utc>, Option<String>);
+/// First issue, last expiry and MCP server of the AI sessions sharing a role and session name,
+/// and the first one's STS event id.
+type NameWindow<'a> = (DateTime<Utc>, DateTime<Utc>, Option<String>, &'a str);
 
 /// The columns `sessions` adds to the credential facts (nullable unless said).
 fn derived_fields() -> Vec<Field> {
@@ -239,7 +240,7 @@ impl Credentials {
         )
     }
 
-    /// The classification inputs (the columns of [`CLASSIFY_COLUMNS`]).
+    /// The classification inputs (the first columns of [`SUMMARY_COLUMNS`]).
     fn facts(&self) -> Vec<SessionFact<'_>> {
         let (key, event, role, si, caller, tags) = (
             self.strings("access_key_id"),
@@ -374,11 +375,6 @@ impl Credentials {
     }
 }
 
-/// The credential columns classification reads: those [`Credentials::facts`] takes (keep the two
-/// together).
-const CLASSIFY_COLUMNS: &str =
-    "access_key_id, sts_event_id, issued_at, role_arn, source_identity, caller_access_key_id, tags";
-
 /// `ai_roles`: one row per role that an AI session has assumed, with how the first such session
 /// was marked (the smallest mechanism, as `min` orders strings), the smallest MCP server named
 /// and the first issue: what `sessions WHERE is_ai GROUP BY role_arn` gives, computed here so
@@ -435,14 +431,15 @@ fn ai_roles_batch(
 /// `ai_session_names`: per role and session name of AI sessions, the first issue, the last
 /// expiry (or issue plus the rules' window) and the first session's MCP server, for the calls
 /// that carry no access key.
-fn session_names_batch(
-    credentials: &Credentials,
-    facts: &[SessionFact<'_>],
+fn session_names_batch<'a>(
+    credentials: &'a Credentials,
+    facts: &[SessionFact<'a>],
     sessions: &[Session],
     rules: &Rules,
+    with_first_event: bool,
 ) -> Result<RecordBatch, arrow::error::ArrowError> {
     let window = Duration::minutes(i64::from(rules.session_name_window_minutes));
-    let mut names: HashMap<(&str, &str), NameWindow> = HashMap::new();
+    let mut names: HashMap<(&str, &str), NameWindow<'a>> = HashMap::new();
     let (roles, names_col, expires) = (
         credentials.strings("role_arn"),
         credentials.strings("session_name"),
@@ -456,58 +453,78 @@ fn session_names_batch(
         };
         let issued = at(facts[s.fact].issued_at);
         let end = expires.get(l).map_or(issued + window, at);
-        let e = names
-            .entry((role, name))
-            .or_insert((issued, end, s.mcp_server.clone()));
+        let e = names.entry((role, name)).or_insert((
+            issued,
+            end,
+            s.mcp_server.clone(),
+            facts[s.fact].sts_event_id,
+        ));
         e.0 = e.0.min(issued);
         e.1 = e.1.max(end);
     }
-    let mut names: Vec<((&str, &str), NameWindow)> = names.into_iter().collect();
+    let mut names: Vec<((&str, &str), NameWindow<'a>)> = names.into_iter().collect();
     names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let names_schema = Arc::new(Schema::new(vec![
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(
+            names
+                .iter()
+                .map(|(k, _)| Some(k.0))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            names
+                .iter()
+                .map(|(k, _)| Some(k.1))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            names
+                .iter()
+                .map(|(_, v)| Some(micros(&v.0)))
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            names
+                .iter()
+                .map(|(_, v)| Some(micros(&v.1)))
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            names
+                .iter()
+                .map(|(_, v)| v.2.as_deref())
+                .collect::<StringArray>(),
+        ),
+    ];
+    let mut schema = session_names_schema().fields().to_vec();
+    if with_first_event {
+        columns.push(Arc::new(
+            names
+                .iter()
+                .map(|(_, v)| Some(v.3))
+                .collect::<StringArray>(),
+        ));
+        schema.push(Arc::new(Field::new(FIRST_EVENT, DataType::Utf8, false)));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(schema)), columns)
+}
+
+/// The column [`session_names_batch`] adds for keeping (`query::kept`): the STS event id of the
+/// first AI session of the name (the earliest issue, then the smallest event id: the one whose
+/// MCP server the name gets).
+pub(crate) const FIRST_EVENT: &str = "first_sts_event_id";
+
+/// The schema of `ai_session_names`.
+pub(crate) fn session_names_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new("role_arn", DataType::Utf8, false),
         Field::new("session_name", DataType::Utf8, false),
         Field::new("first_issued_at", timestamp_type(), false),
         Field::new("last_expires_at", timestamp_type(), false),
         Field::new("mcp_server", DataType::Utf8, true),
-    ]));
-    RecordBatch::try_new(
-        names_schema.clone(),
-        vec![
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(k, _)| Some(k.0))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(k, _)| Some(k.1))
-                    .collect::<StringArray>(),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| Some(micros(&v.0)))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| Some(micros(&v.1)))
-                    .collect::<TimestampMicrosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Arc::new(
-                names
-                    .iter()
-                    .map(|(_, v)| v.2.as_deref())
-                    .collect::<StringArray>(),
-            ),
-        ],
-    )
+    ]))
 }
 
 /// `mcp_links`: one row per request id, that of the MCP record with the smallest event id (two
@@ -565,42 +582,45 @@ fn mcp_links_batch(requests: &[RecordBatch]) -> Result<RecordBatch, arrow::error
     RecordBatch::try_new(schema, cols)
 }
 
-/// `ai_roles` from every credential fact of the lake, classified again (a read of the columns
-/// classification needs, not the whole `sessions` table).
-pub(crate) async fn every_ai_role(
+/// The credential columns the whole-lake summaries read: classification's (those
+/// [`Credentials::facts`] takes: keep the two together), and what `ai_session_names` adds
+/// (session name, expiry).
+const SUMMARY_COLUMNS: &str = "access_key_id, sts_event_id, issued_at, role_arn, source_identity, \
+                               caller_access_key_id, tags, session_name, expires_at";
+
+/// The credential columns of [`summaries_of`], by name.
+pub(crate) fn summary_columns() -> Vec<&'static str> {
+    SUMMARY_COLUMNS.split(", ").map(str::trim).collect()
+}
+
+/// `ai_roles` and `ai_session_names` (with [`FIRST_EVENT`]) of every credential fact of the lake,
+/// classified again (a read of the columns they need, not the whole `sessions` table).
+pub(crate) async fn every_summary(
     ctx: &SessionContext,
     rules: &Rules,
-) -> Result<RecordBatch, QueryError> {
-    let all = Credentials::new(
-        collect(
-            ctx,
-            &format!("SELECT {CLASSIFY_COLUMNS} FROM {CREDENTIALS}"),
-        )
-        .await?,
-    );
-    let classified = classify_sessions(&all.facts(), rules);
-    Ok(ai_roles_batch(&all, &classified)?)
+) -> Result<(RecordBatch, RecordBatch), QueryError> {
+    let batches = collect(ctx, &format!("SELECT {SUMMARY_COLUMNS} FROM {CREDENTIALS}")).await?;
+    summaries_of(batches, None, rules)
 }
 
-/// The credential columns classification reads, by name (see [`CLASSIFY_COLUMNS`]).
-pub(crate) fn classify_columns() -> Vec<&'static str> {
-    CLASSIFY_COLUMNS.split(", ").collect()
-}
-
-/// What the sessions of `keys` add to `ai_roles`, classified from `batches` (credential facts in
-/// the columns of [`classify_columns`]: those sessions' and their chains' ancestors').
-pub(crate) fn ai_roles_of(
+/// What the sessions of `keys` (all, for None) add to `ai_roles` and `ai_session_names` (with
+/// [`FIRST_EVENT`]), classified from `batches` (credential facts in the columns of
+/// [`summary_columns`]: those sessions' and their chains' ancestors').
+pub(crate) fn summaries_of(
     batches: Vec<RecordBatch>,
-    keys: &HashSet<String>,
+    keys: Option<&HashSet<String>>,
     rules: &Rules,
-) -> Result<RecordBatch, QueryError> {
+) -> Result<(RecordBatch, RecordBatch), QueryError> {
     let credentials = Credentials::new(batches);
     let facts = credentials.facts();
-    let of_keys: Vec<Session> = classify_sessions(&facts, rules)
+    let sessions: Vec<Session> = classify_sessions(&facts, rules)
         .into_iter()
-        .filter(|s| keys.contains(facts[s.fact].access_key_id))
+        .filter(|s| keys.is_none_or(|k| k.contains(facts[s.fact].access_key_id)))
         .collect();
-    Ok(ai_roles_batch(&credentials, &of_keys)?)
+    Ok((
+        ai_roles_batch(&credentials, &sessions)?,
+        session_names_batch(&credentials, &facts, &sessions, rules, true)?,
+    ))
 }
 
 /// The schema of `ai_roles`.
@@ -764,6 +784,7 @@ async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
+    same_name: bool,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
         // Every credential of the lake: encoded batch by batch as read, so they are never all
@@ -828,7 +849,14 @@ async fn read_credentials(
     // `ai_session_names` spans, per role and session name, the first issue to the last expiry of
     // its AI sessions, with the first one's MCP server; it classifies the calls that carry no
     // access key. Earlier sessions change that only for the names such calls in range use: fetch
-    // every session of those names.
+    // every session of those names (unless the whole lake's table is given, see `register`).
+    if !same_name {
+        return Ok(fetched
+            .batches
+            .iter()
+            .map(|b| compact::encode(b, SESSION_DICTIONARY))
+            .collect::<Result<_, _>>()?);
+    }
     let mut keyless: HashSet<(String, String)> = HashSet::new();
     for b in collect(
         ctx,
@@ -901,6 +929,10 @@ async fn read_credentials(
 /// `limited`: the context's events are limited to a time range (`mcp_links` then keeps the
 /// request ids they carry). `empty`: read nothing and register every table empty, in its schema
 /// (a context for planning, see `query::needs_derived`).
+///
+/// `whole`: `ai_roles` and `ai_session_names` of the whole lake, as kept (`query::kept`), for a
+/// context limited to a range: then registered as they are (`ai_roles` whether asked for or not),
+/// and the sessions sharing a name with the range's keyless calls are not read.
 pub async fn register(
     ctx: &SessionContext,
     rules: &Rules,
@@ -908,7 +940,9 @@ pub async fn register(
     limited: bool,
     every_role: bool,
     empty: bool,
+    whole: Option<&(RecordBatch, RecordBatch)>,
 ) -> Result<(), QueryError> {
+    let whole = whole.filter(|_| since.is_some() && !empty);
     let started = std::time::Instant::now();
     let step = |what: &str| {
         tracing::debug!(
@@ -921,7 +955,7 @@ pub async fn register(
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
-        read_credentials(ctx, rules, since).await?
+        read_credentials(ctx, rules, since, whole.is_none()).await?
     });
     step("credentials read");
     let facts = credentials.facts();
@@ -934,8 +968,10 @@ pub async fn register(
     // read of seven columns and the classification, not the whole `sessions` table.
     let roles = if since.is_none() || (every_role && empty) {
         Some(ai_roles_batch(&credentials, &sessions)?)
+    } else if let Some((roles, _)) = whole {
+        Some(roles.clone())
     } else if every_role {
-        Some(every_ai_role(ctx, rules).await?)
+        Some(every_summary(ctx, rules).await?.0)
     } else {
         None
     };
@@ -949,10 +985,11 @@ pub async fn register(
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     // (The key columns stay plain: the lookups compare them as text.)
-    let names_batch = compact::encode(
-        &session_names_batch(&credentials, &facts, &sessions, rules)?,
-        &["mcp_server"],
-    )?;
+    let names_batch = match whole {
+        Some((_, names)) => names.project(&[0, 1, 2, 3, 4])?,
+        None => session_names_batch(&credentials, &facts, &sessions, rules, false)?,
+    };
+    let names_batch = compact::encode(&names_batch, &["mcp_server"])?;
     let mut lookups = Lookups::default();
     lookups.add(
         "ai_session_names",

@@ -447,6 +447,11 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         whole,
         "generated days"
     );
+    assert_eq!(
+        crate::util::query_kept(lake.path(), range, labels).await,
+        whole,
+        "generated days, the whole lake's names and roles kept"
+    );
     // (a') A range from before the lake's first event to that noon (read whole: every fact is
     // issued in it), against the whole lake's labels of the same calls.
     let before = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
@@ -556,6 +561,11 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
     crate::util::ingest_dir(src.path(), lake.path()).await;
     let windowed = crate::util::query_in(lake.path(), range, labels).await;
     assert_eq!(windowed, query(lake.path(), labels).await, "forged chain");
+    assert_eq!(
+        crate::util::query_kept(lake.path(), range, labels).await,
+        windowed,
+        "forged chain, the whole lake's names and roles kept"
+    );
     assert_eq!(
         windowed,
         vec![

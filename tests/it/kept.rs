@@ -534,35 +534,47 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again(
     assert_eq!(rows, whole(lake).await);
 }
 
-/// `ai_roles` as kept and brought up to date, as text rows, and how.
-async fn kept_roles(lake: &std::path::Path) -> (Vec<String>, kept::RolesKept) {
+/// Text rows of a batch's first `n` columns.
+fn text_rows(b: &arrow::array::RecordBatch, n: usize) -> Vec<String> {
+    (0..b.num_rows())
+        .map(|r| {
+            (0..n)
+                .map(|c| array_value_to_string(b.column(c), r).unwrap())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
+/// `ai_roles` and `ai_session_names` as kept and brought up to date, as text rows, and how.
+async fn kept_roles(lake: &std::path::Path) -> ((Vec<String>, Vec<String>), kept::RolesKept) {
     let lake = Lake::open(lake);
     let settings = Settings::default();
     let ctx = agenttrail::query::build_context(&lake, &settings)
         .await
         .unwrap();
-    let (b, how) = kept::ai_roles(&ctx, &lake, &settings).await.unwrap();
-    let rows = (0..b.num_rows())
-        .map(|r| {
-            (0..b.num_columns())
-                .map(|c| array_value_to_string(b.column(c), r).unwrap())
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect();
-    (rows, how)
+    let (roles, names, how) = kept::summaries(&ctx, &lake, &settings).await.unwrap();
+    ((text_rows(&roles, 4), text_rows(&names, 5)), how)
 }
 
-async fn whole_roles(lake: &std::path::Path) -> Vec<String> {
-    query(lake, "SELECT * FROM ai_roles ORDER BY role_arn")
-        .await
-        .into_iter()
-        .map(|r| r.join("|"))
-        .collect()
+/// The same two tables of the whole lake now.
+async fn whole_roles(lake: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let rows = |sql: &'static str| async move {
+        query(lake, sql)
+            .await
+            .into_iter()
+            .map(|r| r.join("|"))
+            .collect::<Vec<_>>()
+    };
+    (
+        rows("SELECT * FROM ai_roles ORDER BY role_arn").await,
+        rows("SELECT * FROM ai_session_names ORDER BY role_arn, session_name").await,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_changes_a_kept_one() {
+async fn kept_roles_and_names_take_new_sessions_in_and_are_computed_again_when_one_changes_a_kept_one()
+ {
     use kept::RolesKept::{Computed, Reused, Updated};
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
@@ -589,8 +601,9 @@ async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_chan
     let (first, how) = kept_roles(lake).await;
     assert_eq!(how, Computed);
     assert_eq!(first, whole_roles(lake).await);
-    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!((first.0.len(), first.1.len()), (1, 1), "{first:?}");
     assert!(std::fs::exists(lake.join(kept::ROLES)).unwrap());
+    assert!(std::fs::exists(lake.join(kept::NAMES)).unwrap());
     assert_eq!(kept_roles(lake).await, (first, Reused));
 
     // New sessions only: an AI session of another role, and a child of the kept AI session
@@ -626,10 +639,49 @@ async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_chan
     assert_eq!(how, Updated(2));
     assert_eq!(rows, whole_roles(lake).await);
     assert!(
-        rows.iter().any(|r| r.contains("sub-role|chained")),
+        rows.0.iter().any(|r| r.contains("sub-role|chained")),
         "{rows:?}"
     );
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.0.len(), 3);
+
+    // The agent's name again, later and (another key) earlier: its span widens both ways and
+    // the earlier session's MCP server is the name's.
+    add(
+        lake,
+        "same-name",
+        vec![
+            assume_role(
+                "assume-agent-later",
+                "2026-11-22T08:00:00Z",
+                &alice,
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000002",
+                "Nov 23, 2026, 11:00:00 AM",
+                Some("later-tools"),
+            ),
+            assume_role(
+                "assume-agent-earlier",
+                "2026-11-19T08:00:00Z",
+                &alice,
+                "agent-role",
+                "agent-1",
+                "ASIAAGENT00000000003",
+                EXPIRES,
+                Some("earlier-tools"),
+            ),
+        ],
+    )
+    .await;
+    let (rows, how) = kept_roles(lake).await;
+    assert_eq!(how, Updated(2));
+    assert_eq!(rows, whole_roles(lake).await);
+    assert!(
+        rows.1.iter().any(|r| r.starts_with(
+            "arn:aws:iam::111122223333:role/agent-role|agent-1|2026-11-19T08:00:00Z|2026-11-23T11:00:00Z|earlier-tools"
+        )),
+        "{rows:?}"
+    );
 
     // The missing caller of a kept session arrives, tagged AI: the helper becomes AI (chained),
     // which merging cannot know: computed from every fact.
@@ -651,7 +703,7 @@ async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_chan
     let (rows, how) = kept_roles(lake).await;
     assert_eq!(how, Computed);
     assert_eq!(rows, whole_roles(lake).await);
-    assert!(rows.iter().any(|r| r.contains("helper-role")), "{rows:?}");
+    assert!(rows.0.iter().any(|r| r.contains("helper-role")), "{rows:?}");
 
     // A second, earlier issue of a kept access key (another event): the session kept for the
     // key changes (the earlier one wins): computed from every fact.
@@ -673,5 +725,5 @@ async fn kept_ai_roles_take_new_sessions_in_and_are_computed_again_when_one_chan
     let (rows, how) = kept_roles(lake).await;
     assert_eq!(how, Computed);
     assert_eq!(rows, whole_roles(lake).await);
-    assert!(!rows.iter().any(|r| r.contains("bot-role")), "{rows:?}");
+    assert!(!rows.0.iter().any(|r| r.contains("bot-role")), "{rows:?}");
 }

@@ -102,7 +102,29 @@ pub async fn query_in(
     )
     .await
     .expect("context");
-    let (_, batches) = run_sql(&ctx, sql, false)
+    rows_of(&ctx, sql).await
+}
+
+/// Like [`query_in`], with the whole lake's `ai_roles` and `ai_session_names` as kept in the lake
+/// (`Derivation::keep`: what `detect` and `run` build their windowed contexts with).
+pub async fn query_kept(
+    lake: &Path,
+    range: agenttrail::query::TimeRange,
+    sql: &str,
+) -> Vec<Vec<String>> {
+    let lake = Lake::open(lake);
+    let settings = agenttrail::settings::Settings::default();
+    let (ctx, mut derivation) = agenttrail::query::build_plain_context_in(&lake, &settings, range)
+        .await
+        .expect("context");
+    derivation.keep(&ctx, &lake, &settings).await.expect("kept");
+    derivation.build(&ctx).await.expect("derived tables");
+    rows_of(&ctx, sql).await
+}
+
+/// The rows of `sql` in `ctx`, as text.
+async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec<String>> {
+    let (_, batches) = run_sql(ctx, sql, false)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let mut rows = Vec::new();
