@@ -1152,8 +1152,10 @@ fn merge_ai_roles(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, Query
 /// the first issue (with its MCP server and event id: the smallest issue, then event id), and
 /// the last expiry.
 fn merge_names(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    // (first issue, its event id, its MCP server, last expiry) per (role, session name).
     type Span = (i64, String, Option<String>, i64);
-    let mut spans: BTreeMap<(String, String), Span> = BTreeMap::new();
+    type Name = (String, String);
+    let mut spans: BTreeMap<Name, Span> = BTreeMap::new();
     let time = |batch: &RecordBatch,
                 name: &str|
      -> Result<arrow::array::TimestampMicrosecondArray, QueryError> {
@@ -1198,15 +1200,14 @@ fn merge_names(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryErr
         }
     }
     let schema = concat_names(&[])?.schema();
-    let text_of =
-        |f: &dyn Fn(&(String, String), &Span) -> Option<String>| -> arrow::array::ArrayRef {
-            Arc::new(
-                spans
-                    .iter()
-                    .map(|(k, v)| f(k, v))
-                    .collect::<arrow::array::StringArray>(),
-            )
-        };
+    let text_of = |f: &dyn Fn(&Name, &Span) -> Option<String>| -> arrow::array::ArrayRef {
+        Arc::new(
+            spans
+                .iter()
+                .map(|(k, v)| f(k, v))
+                .collect::<arrow::array::StringArray>(),
+        )
+    };
     let time_of = |f: &dyn Fn(&Span) -> i64| -> arrow::array::ArrayRef {
         Arc::new(
             spans
