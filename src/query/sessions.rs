@@ -985,9 +985,27 @@ pub async fn register(
 
     // AI sessions by role + session name, for calls that carry no access key (low confidence).
     // (The key columns stay plain: the lookups compare them as text.)
-    let names_batch = match whole {
-        Some((_, names)) => names.project(&[0, 1, 2, 3, 4])?,
-        None => session_names_batch(&credentials, &facts, &sessions, rules, false)?,
+    let names_batch = match (whole, since) {
+        // The whole lake's names whose span reaches the range: a call at t matches a span only
+        // when t <= its last expiry, and the range's calls are from `since` on.
+        (Some((_, names)), Some(since)) => {
+            let names = names.project(&[0, 1, 2, 3, 4])?;
+            let last = names
+                .column_by_name("last_expires_at")
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .ok_or_else(|| {
+                    QueryError::DataFusion(DataFusionError::Internal(
+                        "ai_session_names.last_expires_at".into(),
+                    ))
+                })?;
+            let from = micros(&since);
+            let reach: BooleanArray = last
+                .iter()
+                .map(|t| Some(t.is_some_and(|t| t >= from)))
+                .collect();
+            arrow::compute::filter_record_batch(&names, &reach)?
+        }
+        _ => session_names_batch(&credentials, &facts, &sessions, rules, false)?,
     };
     let names_batch = compact::encode(&names_batch, &["mcp_server"])?;
     let mut lookups = Lookups::default();
