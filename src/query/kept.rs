@@ -746,16 +746,14 @@ pub async fn days(
         "Kept days checked."
     );
     let mut out: Vec<RecordBatch> = candidates.into_values().flat_map(|c| c.1).collect();
-    if let (Some(lo), Some(hi)) = (stale.first(), stale.last()) {
-        let hi = hi.succ_opt().unwrap_or(*hi);
+    // One day at a time: a context over one day's events and the facts live in it, so that
+    // computing many days (a first run over a long history) holds one day's worth at a time.
+    let mut warned = false;
+    for &day in &stale {
+        let next = day.succ_opt().unwrap_or(day);
         let (schema, computed) =
-            compute(lake, settings, *lo, hi, &events, &definition, &versions).await?;
-        let mut warned = false;
+            compute(lake, settings, day, next, &events, &definition, &versions).await?;
         for (day, (record, batches)) in computed {
-            // A day between two stale ones that is still valid is read as kept (the same rows).
-            if !stale.contains(&day) {
-                continue;
-            }
             stats.computed += 1;
             let written = match encode_kept(&schema, &record, &batches) {
                 Ok(body) => lake
