@@ -144,8 +144,9 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> QueryError {
     QueryError::DataFusion(DataFusionError::External(Box::new(e)))
 }
 
-/// Per date partition of the events table, the hash of its files' paths.
-async fn events_by_day(lake: &Lake) -> Result<HashMap<NaiveDate, String>, QueryError> {
+/// Per date partition of the events table, the hash of its files' paths and its rows (from the
+/// files' statistics; 0 when a file has none).
+async fn events_by_day(lake: &Lake) -> Result<HashMap<NaiveDate, (String, u64)>, QueryError> {
     let Some(delta) = lake.table("events").await? else {
         return Ok(HashMap::new());
     };
@@ -162,20 +163,33 @@ async fn events_by_day(lake: &Lake) -> Result<HashMap<NaiveDate, String>, QueryE
     };
     let dates = arrow::compute::cast(dates, &DataType::Utf8)?;
     let (paths, dates) = (paths.as_string::<i32>(), dates.as_string::<i32>());
-    let mut files: HashMap<NaiveDate, Vec<&str>> = HashMap::new();
+    let rows = adds
+        .column_by_name("num_records")
+        .and_then(|c| arrow::compute::cast(c, &DataType::UInt64).ok());
+    let rows = rows
+        .as_ref()
+        .and_then(|c| c.as_primitive_opt::<arrow::datatypes::UInt64Type>());
+    let mut files: HashMap<NaiveDate, (Vec<&str>, u64)> = HashMap::new();
     for r in 0..paths.len() {
         if let Ok(d) = dates.value(r).parse::<NaiveDate>() {
-            files.entry(d).or_default().push(paths.value(r));
+            let e = files.entry(d).or_default();
+            e.0.push(paths.value(r));
+            e.1 += rows.filter(|c| !c.is_null(r)).map_or(0, |c| c.value(r));
         }
     }
     Ok(files
         .into_iter()
-        .map(|(d, mut p)| {
+        .map(|(d, (mut p, n))| {
             p.sort_unstable();
-            (d, sha256(&p))
+            (d, (sha256(&p), n))
         })
         .collect())
 }
+
+/// The most events classified together when stale days are computed: consecutive days are
+/// computed in one context up to this many events (a first run over a long history of small
+/// days reads the facts once), a larger day alone (memory stays that of one day).
+const COMPUTE_EVENTS: u64 = 1_000_000;
 
 fn state_name(day: NaiveDate) -> String {
     format!("{DIR}/{day}.parquet")
@@ -564,7 +578,7 @@ async fn compute(
     settings: &Settings,
     first: NaiveDate,
     end: NaiveDate,
-    events: &HashMap<NaiveDate, String>,
+    events: &HashMap<NaiveDate, (String, u64)>,
     definition: &str,
     facts: &Versions,
 ) -> Result<(SchemaRef, BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)>), QueryError> {
@@ -615,7 +629,9 @@ async fn compute(
                 batches.push(kept);
             }
         }
-        let events = events.get(&day).cloned().unwrap_or_else(|| sha256(&[]));
+        let events = events
+            .get(&day)
+            .map_or_else(|| sha256(&[]), |e| e.0.clone());
         let record = Record {
             id: sha256(&[&day.to_string(), &events, &nanos, &pid]),
             definition: definition.to_string(),
@@ -657,12 +673,11 @@ pub async fn days(
         Ok(Some(text)) => serde_json::from_slice(&text).unwrap_or_default(),
         _ => Checked::default(),
     };
-    let empty = sha256(&[]);
     let mut candidates: BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)> = BTreeMap::new();
     for (d, s) in dates.iter().zip(stored) {
         if let Some((record, batches)) = s
             && record.definition == definition
-            && record.events == *events.get(d).unwrap_or(&empty)
+            && events.get(d).is_some_and(|e| e.0 == record.events)
         {
             candidates.insert(*d, (record, batches));
         }
@@ -746,13 +761,23 @@ pub async fn days(
         "Kept days checked."
     );
     let mut out: Vec<RecordBatch> = candidates.into_values().flat_map(|c| c.1).collect();
-    // One day at a time: a context over one day's events and the facts live in it, so that
-    // computing many days (a first run over a long history) holds one day's worth at a time.
-    let mut warned = false;
+    // Consecutive stale days together up to `COMPUTE_EVENTS` events (see there).
+    let mut chunks: Vec<(NaiveDate, NaiveDate, u64)> = Vec::new();
     for &day in &stale {
+        let n = events.get(&day).map_or(0, |e| e.1);
         let next = day.succ_opt().unwrap_or(day);
+        match chunks.last_mut() {
+            Some(c) if c.1 == day && c.2 + n <= COMPUTE_EVENTS => {
+                c.1 = next;
+                c.2 += n;
+            }
+            _ => chunks.push((day, next, n)),
+        }
+    }
+    let mut warned = false;
+    for (first, end, _) in chunks {
         let (schema, computed) =
-            compute(lake, settings, day, next, &events, &definition, &versions).await?;
+            compute(lake, settings, first, end, &events, &definition, &versions).await?;
         for (day, (record, batches)) in computed {
             stats.computed += 1;
             let written = match encode_kept(&schema, &record, &batches) {
