@@ -587,7 +587,10 @@ async fn compute(
         until: Some(start_of(end)),
         every_role: false,
     };
-    let ctx = super::build_context_in(lake, settings, range).await?;
+    // With the whole lake's names and roles as kept (`summaries`), as the window's contexts.
+    let (ctx, mut derivation) = super::build_plain_context_in(lake, settings, range).await?;
+    derivation.keep(&ctx, lake, settings).await?;
+    derivation.build(&ctx).await?;
     let df = ctx.table(TABLE).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let rows = df.collect().await?;
