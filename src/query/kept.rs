@@ -19,8 +19,8 @@
 //!   fact files added since (Delta versions) and computes the day again if one of their rows
 //!   has one of its keys, or if a file was removed (a compaction: conservative). A late
 //!   `AssumeRole` that explains a kept day's calls is such a row; the new sessions of every run
-//!   are not, and leave it kept. What a run checked is noted (`checked.json`), so the next run
-//!   reads only the facts added after it: the check costs what is new;
+//!   are not, and leave it kept. What a run checked is noted (`checked-ai_api_days.json`), so
+//!   the next run reads only the facts added after it: the check costs what is new;
 //! - the definitions: this version of agenttrail, [`FORMAT`], `events.sql`, `ai_api_days.sql` and
 //!   the classification settings.
 //!
@@ -28,7 +28,15 @@
 //! A kept day is one Parquet file under `_kept/ai_api_days/`, replaced whole (one PUT on S3, a
 //! rename locally), so two workers keeping the same day write the same rows and a crash leaves
 //! the previous file or none. A lake that cannot be written (a read-only investigator) gets its
-//! days computed and not kept, with a warning.
+//! days computed and not kept, with a warning. A day without event files has no rows whatever
+//! the facts, and nothing is kept for it. Stale days are computed in one context up to
+//! [`COMPUTE_EVENTS`] events, so that a first run over a long history holds a bounded amount.
+//!
+//! The same module keeps the two summaries of every session of the lake that windowed contexts
+//! need ([`summaries`]): `ai_roles` and `ai_session_names`. Both keep, per role or per name, the
+//! smallest or largest of what its AI sessions say, so the sessions of the credentials committed
+//! since are merged in; when one of those credentials could change a session already summarised
+//! (its key was issued before, or it is the missing caller of one), both are computed again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
