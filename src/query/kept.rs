@@ -21,7 +21,7 @@
 //!   `AssumeRole` that explains a kept day's calls is such a row; the new sessions of every run
 //!   are not, and leave it kept. What a run checked is noted (`checked-ai_api_days.json`), so
 //!   the next run reads only the facts added after it: the check costs what is new;
-//! - the definitions: this version of agenttrail, [`FORMAT`], `events.sql`, `ai_api_days.sql` and
+//! - the definitions: this version of agenttrail, `FORMAT`, `events.sql`, `ai_api_days.sql` and
 //!   the classification settings.
 //!
 //! The answer is therefore the one computed from the lake as it is now, in any ingestion order.
@@ -30,7 +30,7 @@
 //! the previous file or none. A lake that cannot be written (a read-only investigator) gets its
 //! days computed and not kept, with a warning. A day without event files has no rows whatever
 //! the facts, and nothing is kept for it. Stale days are computed in one context up to
-//! [`COMPUTE_EVENTS`] events, so that a first run over a long history holds a bounded amount.
+//! `COMPUTE_EVENTS` events, so that a first run over a long history holds a bounded amount.
 //!
 //! The same module keeps the two summaries of every session of the lake that windowed contexts
 //! need ([`summaries`]): `ai_roles` and `ai_session_names`. Both keep, per role or per name, the
