@@ -113,6 +113,20 @@ pub async fn build_plain_context_in(
     Ok((ctx, derivation))
 }
 
+/// Like [`build_context_in`], with `ai_roles` and `ai_session_names` of the whole lake as kept in
+/// it (`Derivation::keep`) when `range` limits the context: what `detect` and `run` use.
+pub async fn build_kept_context_in(
+    lake: &Lake,
+    settings: &Settings,
+    range: TimeRange,
+) -> Result<SessionContext, QueryError> {
+    let (ctx, mut derivation) = lake_context_in(lake, settings, range).await?;
+    let how = derivation.keep(&ctx, lake, settings).await?;
+    tracing::debug!(?how, "Summaries of every session of the lake.");
+    register_derived(&ctx, &derivation, false).await?;
+    Ok(ctx)
+}
+
 /// How a context's derived tables are built: the rules and what its range asks of the facts.
 pub struct Derivation {
     rules: Arc<Rules>,

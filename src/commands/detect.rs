@@ -90,11 +90,7 @@ async fn detect(
         // `ai_roles` and `ai_session_names` span every session of the lake: kept in the lake and
         // brought up to date with the credentials added since (`query::kept`), not classified
         // again from every credential.
-        let (ctx, mut derivation) =
-            crate::query::build_plain_context_in(&lake, &settings, range).await?;
-        let how = derivation.keep(&ctx, &lake, &settings).await?;
-        tracing::debug!(?how, "Summaries of every session of the lake.");
-        derivation.build(&ctx).await?;
+        let ctx = crate::query::build_kept_context_in(&lake, &settings, range).await?;
         for (i, run) in idx
             .into_iter()
             .zip(run_all(&ctx, &group, since, until).await?)

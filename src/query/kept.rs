@@ -131,16 +131,19 @@ fn sha256(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The hash of everything besides the data that decides a day's rows.
-fn definition(settings: &Settings) -> String {
+/// The hash of everything besides the data that decides what is kept (`what`: the definitions
+/// of the kept tables): this version, `FORMAT`, the classification settings.
+fn definition(settings: &Settings, what: &[&str]) -> String {
     let rules = serde_json::to_string(&settings.classify).unwrap_or_default();
-    sha256(&[
-        env!("CARGO_PKG_VERSION"),
-        &FORMAT.to_string(),
-        include_str!("events.sql"),
-        SQL,
-        &rules,
-    ])
+    let format = FORMAT.to_string();
+    let mut parts = vec![env!("CARGO_PKG_VERSION"), format.as_str(), rules.as_str()];
+    parts.extend_from_slice(what);
+    sha256(&parts)
+}
+
+/// The dates `[first, end)`.
+fn dates_in(first: NaiveDate, end: NaiveDate) -> Vec<NaiveDate> {
+    first.iter_days().take_while(|d| *d < end).collect()
 }
 
 /// The first instant of `day` (UTC).
@@ -596,17 +599,13 @@ async fn compute(
         every_role: false,
     };
     // With the whole lake's names and roles as kept (`summaries`), as the window's contexts.
-    let (ctx, mut derivation) = super::build_plain_context_in(lake, settings, range).await?;
-    derivation.keep(&ctx, lake, settings).await?;
-    derivation.build(&ctx).await?;
+    let ctx = super::build_kept_context_in(lake, settings, range).await?;
     let df = ctx.table(TABLE).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let rows = df.collect().await?;
     let mut deps = deps_by_day(&ctx).await?;
-    let mut day = first;
-    while day < end {
+    for day in dates_in(first, end) {
         deps.entry(day).or_default();
-        day = day.succ_opt().unwrap_or(end);
     }
     close(&ctx, &mut deps).await?;
     let nanos = Utc::now()
@@ -664,19 +663,15 @@ pub async fn days(
     end: NaiveDate,
 ) -> Result<(Vec<RecordBatch>, KeptStats), QueryError> {
     let started = std::time::Instant::now();
-    let definition = definition(settings);
+    let definition = definition(settings, &[include_str!("events.sql"), SQL]);
     // Read before anything else: facts or events committed from here on count as new.
     let (versions, tables) = fact_tables(lake).await?;
     let events = events_by_day(lake).await?;
     // A day without event files has no rows, whatever the facts: nothing to keep or read.
-    let mut dates = Vec::new();
-    let mut d = first;
-    while d < end {
-        if events.contains_key(&d) {
-            dates.push(d);
-        }
-        d = d.succ_opt().unwrap_or(end);
-    }
+    let dates: Vec<NaiveDate> = dates_in(first, end)
+        .into_iter()
+        .filter(|d| events.contains_key(d))
+        .collect();
     let names: Vec<String> = dates.iter().map(|d| state_name(*d)).collect();
     let stored =
         futures::future::join_all(names.iter().map(|n| read_kept::<Record>(lake, n))).await;
@@ -935,12 +930,7 @@ pub async fn summaries(
     settings: &Settings,
 ) -> Result<(RecordBatch, RecordBatch, RolesKept), QueryError> {
     let rules = crate::correlate::rules::Rules::new(&settings.classify);
-    let definition = sha256(&[
-        env!("CARGO_PKG_VERSION"),
-        &FORMAT.to_string(),
-        "ai_roles, ai_session_names",
-        &serde_json::to_string(&settings.classify).unwrap_or_default(),
-    ]);
+    let definition = definition(settings, &["ai_roles, ai_session_names"]);
     // Read before the facts: what is committed from here on counts as added.
     let (versions, tables) = fact_tables(lake).await?;
     let key = (lake.describe(), definition.clone(), versions.clone());

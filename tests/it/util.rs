@@ -106,19 +106,19 @@ pub async fn query_in(
 }
 
 /// Like [`query_in`], with the whole lake's `ai_roles` and `ai_session_names` as kept in the lake
-/// (`Derivation::keep`: what `detect` and `run` build their windowed contexts with).
+/// (`build_kept_context_in`: what `detect` and `run` build their windowed contexts with).
 pub async fn query_kept(
     lake: &Path,
     range: agenttrail::query::TimeRange,
     sql: &str,
 ) -> Vec<Vec<String>> {
-    let lake = Lake::open(lake);
-    let settings = agenttrail::settings::Settings::default();
-    let (ctx, mut derivation) = agenttrail::query::build_plain_context_in(&lake, &settings, range)
-        .await
-        .expect("context");
-    derivation.keep(&ctx, &lake, &settings).await.expect("kept");
-    derivation.build(&ctx).await.expect("derived tables");
+    let ctx = agenttrail::query::build_kept_context_in(
+        &Lake::open(lake),
+        &agenttrail::settings::Settings::default(),
+        range,
+    )
+    .await
+    .expect("context");
     rows_of(&ctx, sql).await
 }
 
