@@ -135,6 +135,10 @@ pub struct Derivation {
     every_role: bool,
     /// `ai_roles` and `ai_session_names` of the whole lake, as kept (see [`Derivation::keep`]).
     whole: Option<(arrow::array::RecordBatch, arrow::array::RecordBatch)>,
+    /// The range of the context's events.
+    range: TimeRange,
+    /// The lake's first event time, as its statistics say.
+    first_event: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Derivation {
@@ -160,6 +164,61 @@ impl Derivation {
     /// lake, replacing the empty ones and the views over them.
     pub async fn build(&self, ctx: &SessionContext) -> Result<(), QueryError> {
         register_derived(ctx, self, false).await
+    }
+
+    /// Whether `range` lies within this context's range.
+    fn covers(&self, range: &TimeRange) -> bool {
+        let since = match (self.range.since, range.since) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => mine <= theirs,
+            (Some(_), None) => false,
+        };
+        let until = match (self.range.until, range.until) {
+            (None, _) => true,
+            (Some(mine), Some(theirs)) => theirs <= mine,
+            (Some(_), None) => false,
+        };
+        since && until && (self.every_role || !range.every_role)
+    }
+
+    /// A context whose `events` are limited to `range`, a part of this context's range, that
+    /// shares the lake tables and the derived tables `ctx` built (see [`Derivation::build`])
+    /// instead of reading the facts again; `None` when `range` is not within this one.
+    ///
+    /// Exact because every derived table of a limited context is a superset of what a narrower
+    /// range needs, and `events.sql` only looks its rows up by key (a session by access key, a
+    /// link by request id, a name by role, name and time): the rows a wider range adds are never
+    /// found by the narrower range's events. The detections that list the derived tables
+    /// themselves (`sessions`) have their findings cut to the window like every other.
+    pub async fn narrow(
+        &self,
+        ctx: &SessionContext,
+        range: TimeRange,
+    ) -> Result<Option<SessionContext>, QueryError> {
+        if !self.covers(&range) {
+            return Ok(None);
+        }
+        let mut narrow = new_session(ctx.runtime_env());
+        datafusion_functions_json::register_all(&mut narrow)?;
+        let mut shared: Vec<String> = vec!["integrity_status".into()];
+        for table in crate::sink::TABLES {
+            shared.push(lake_name(table).to_string());
+            shared.push(format!("{}_delta", lake_name(table)));
+        }
+        shared.extend(sessions::DERIVED_TABLES.iter().map(|t| t.to_string()));
+        for name in shared {
+            if let Ok(provider) = ctx.table_provider(name.as_str()).await {
+                narrow.register_table(name.as_str(), provider)?;
+            }
+        }
+        for (name, f) in ctx.state().scalar_functions() {
+            if name.starts_with("lookup_") {
+                narrow.register_udf(f.as_ref().clone());
+            }
+        }
+        limit_events(&narrow, range, self.first_event, self.rules.clone()).await?;
+        register_views(&narrow).await?;
+        Ok(Some(narrow))
     }
 }
 
@@ -192,6 +251,11 @@ async fn register_derived(
         d.whole.as_ref(),
     )
     .await?;
+    register_views(ctx).await
+}
+
+/// Register the views over the derived tables (`DERIVED_VIEWS`).
+async fn register_views(ctx: &SessionContext) -> Result<(), QueryError> {
     let events = ctx.sql(include_str!("query/events.sql")).await?;
     ctx.register_table("events", events.into_view())?;
     let ai = ctx.table("events").await?.filter(col("is_ai"))?;
@@ -252,6 +316,40 @@ async fn lake_context_in(
     settings: &Settings,
     range: TimeRange,
 ) -> Result<(SessionContext, Derivation), QueryError> {
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+    if let Some(pool) = memory::pool_from_env()? {
+        runtime = runtime.with_memory_pool(pool);
+    }
+    let mut ctx = new_session(runtime.build_arc()?);
+    datafusion_functions_json::register_all(&mut ctx)?;
+    let mut first_event = None;
+    for table in crate::sink::TABLES {
+        let delta = register_table(&ctx, lake, table, lake_name(table)).await?;
+        if *table == "events" {
+            first_event = delta.as_ref().and_then(first_event_time);
+        }
+    }
+    tracing::debug!(peak_rss_mib = peak_rss_mib(), "Lake tables opened.");
+    let status = ctx.sql(include_str!("query/integrity_status.sql")).await?;
+    ctx.register_table("integrity_status", status.into_view())?;
+    let rules = Arc::new(Rules::new(&settings.classify));
+    let derivation = limit_events(&ctx, range, first_event, rules).await?;
+    Ok((ctx, derivation))
+}
+
+/// The name a lake table is registered under (`events` is `lake_events`: `events` is the view
+/// with the AI columns).
+fn lake_name(table: &str) -> &str {
+    if table == "events" {
+        "lake_events"
+    } else {
+        table
+    }
+}
+
+/// A session with the lake's settings over `runtime` (its object stores and memory pool), with
+/// no table registered.
+fn new_session(runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>) -> SessionContext {
     // Filters are evaluated inside the Parquet scan (late materialisation): a detection that
     // keeps a few rows by event_name or event_source decodes the wide JSON columns of those rows
     // only, not of the whole lake.
@@ -279,30 +377,23 @@ async fn lake_context_in(
     let config = config
         .with_information_schema(true)
         .with_default_catalog_and_schema("agenttrail", "lake");
-    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
-    if let Some(pool) = memory::pool_from_env()? {
-        runtime = runtime.with_memory_pool(pool);
-    }
     let state = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(runtime.build_arc()?)
+        .with_runtime_env(runtime)
         .with_default_features()
         .with_physical_optimizer_rules(build_side::BuildOnMemory::with_default_rules())
         .build();
-    let mut ctx = SessionContext::new_with_state(state);
-    datafusion_functions_json::register_all(&mut ctx)?;
-    let mut first_event = None;
-    for table in crate::sink::TABLES {
-        let name = if *table == "events" {
-            "lake_events"
-        } else {
-            table
-        };
-        let delta = register_table(&ctx, lake, table, name).await?;
-        if *table == "events" {
-            first_event = delta.as_ref().and_then(first_event_time);
-        }
-    }
+    SessionContext::new_with_state(state)
+}
+
+/// Register `events_all` (and `events_dedup`) as the lake's events limited to `range`, and the
+/// rule functions; returns how the derived tables of such a context are built.
+async fn limit_events(
+    ctx: &SessionContext,
+    range: TimeRange,
+    first_event: Option<chrono::DateTime<chrono::Utc>>,
+    rules: Arc<Rules>,
+) -> Result<Derivation, QueryError> {
     // A range that starts before the lake's first event reads every credential fact anyway
     // (all are issued in it): read them whole instead of through semi-joins over its events.
     let from_the_start = range
@@ -311,9 +402,6 @@ async fn lake_context_in(
     if from_the_start {
         tracing::debug!(?range, "The range starts before the lake's first event.");
     }
-    tracing::debug!(peak_rss_mib = peak_rss_mib(), "Lake tables opened.");
-    let status = ctx.sql(include_str!("query/integrity_status.sql")).await?;
-    ctx.register_table("integrity_status", status.into_view())?;
     let mut df = ctx.table("lake_events").await?;
     // Partition pruning: only the date folders of the range are listed and read.
     let day = |t: chrono::DateTime<chrono::Utc>| {
@@ -342,19 +430,18 @@ async fn lake_context_in(
         )?;
     }
     ctx.register_table("events_all", df.into_view())?;
-    let rules = Arc::new(Rules::new(&settings.classify));
-    udf::register_all(&ctx, rules.clone());
+    udf::register_all(ctx, rules.clone());
     ctx.register_table("events_dedup", ctx.table("events_all").await?.into_view())?;
     let limited = !from_the_start && (range.since.is_some() || range.until.is_some());
-    let facts_since = range.since.filter(|_| !from_the_start);
-    let derivation = Derivation {
+    Ok(Derivation {
         rules,
-        facts_since,
+        facts_since: range.since.filter(|_| !from_the_start),
         limited,
         every_role: range.every_role,
         whole: None,
-    };
-    Ok((ctx, derivation))
+        range,
+        first_event,
+    })
 }
 
 /// The first `event_time` of the events table, from the statistics its log keeps of every file
@@ -509,4 +596,52 @@ async fn plan_sql(
             Some(m) => QueryError::DataFusion(DataFusionError::Plan(m)),
             None => QueryError::DataFusion(e),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(since: Option<&str>, until: Option<&str>) -> TimeRange {
+        TimeRange {
+            since: since.map(|s| s.parse().unwrap()),
+            until: until.map(|s| s.parse().unwrap()),
+            every_role: false,
+        }
+    }
+
+    /// A context is narrowed only to a range inside its own: the rows a narrower range needs are
+    /// then all in its correlation tables.
+    #[test]
+    fn a_context_covers_the_ranges_inside_its_own() {
+        let day = Derivation {
+            rules: Arc::new(Rules::new(&Settings::default().classify)),
+            facts_since: None,
+            limited: true,
+            every_role: false,
+            whole: None,
+            range: range(Some("2026-11-29T00:00:00Z"), Some("2026-11-29T13:00:00Z")),
+            first_event: None,
+        };
+        let hour = range(Some("2026-11-29T12:00:00Z"), Some("2026-11-29T13:00:00Z"));
+        assert!(day.covers(&hour));
+        assert!(day.covers(&day.range));
+        for outside in [
+            range(Some("2026-11-28T23:00:00Z"), Some("2026-11-29T13:00:00Z")),
+            range(Some("2026-11-29T12:00:00Z"), Some("2026-11-29T14:00:00Z")),
+            range(None, Some("2026-11-29T13:00:00Z")),
+            range(Some("2026-11-29T12:00:00Z"), None),
+            TimeRange {
+                every_role: true,
+                ..hour
+            },
+        ] {
+            assert!(!day.covers(&outside), "{outside:?}");
+        }
+        let open = Derivation {
+            range: range(None, None),
+            ..day
+        };
+        assert!(open.covers(&range(None, None)) && open.covers(&hour));
+    }
 }

@@ -31,10 +31,16 @@ async fn detect(
     // with a 15-day baseline does not widen the others' reads. A context gets `ai_roles` (the
     // roles of every AI session of the lake) when one of its detections reads every session
     // (`-- sessions: all`).
+    // The look-backs that reach into earlier days go first: their context of the window's day
+    // (below) is then shared with the shorter ones it covers.
     let mut lookbacks: Vec<chrono::Duration> = cat.iter().map(|d| d.lookback).collect();
-    lookbacks.sort();
+    lookbacks.sort_by(|a, b| b.cmp(a));
     lookbacks.dedup();
     let mut runs: Vec<Option<DetectionRun>> = vec![None; cat.len()];
+    let mut day_context: Option<(
+        datafusion::prelude::SessionContext,
+        crate::query::Derivation,
+    )> = None;
     for lookback in lookbacks {
         let (mut idx, mut group): (Vec<usize>, Vec<catalog::Detection>) = cat
             .iter()
@@ -76,6 +82,7 @@ async fn detect(
                 {
                     runs[i] = Some(run);
                 }
+                day_context = Some((ctx, derivation));
                 (idx, group) = rest;
                 if group.is_empty() {
                     continue;
@@ -87,10 +94,22 @@ async fn detect(
             until,
             every_role: false,
         };
-        // `ai_roles` and `ai_session_names` span every session of the lake: kept in the lake and
-        // brought up to date with the credentials added since (`query::kept`), not classified
+        // A range within the window's day shares that context's correlation tables (built for a
+        // wider range, which only adds rows its events never look up). Otherwise `ai_roles` and
+        // `ai_session_names`, which span every session of the lake, are read as kept in the lake
+        // and brought up to date with the credentials added since (`query::kept`), not classified
         // again from every credential.
-        let ctx = crate::query::build_kept_context_in(&lake, &settings, range).await?;
+        let shared = match &day_context {
+            Some((wide, derivation)) => derivation.narrow(wide, range).await?,
+            None => None,
+        };
+        let ctx = match shared {
+            Some(ctx) => {
+                tracing::debug!(?range, "Correlation tables shared with the day's context.");
+                ctx
+            }
+            None => crate::query::build_kept_context_in(&lake, &settings, range).await?,
+        };
         for (i, run) in idx
             .into_iter()
             .zip(run_all(&ctx, &group, since, until).await?)

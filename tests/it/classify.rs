@@ -452,6 +452,17 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         whole,
         "generated days, the whole lake's names and roles kept"
     );
+    // Narrowed from a context of the whole day: its correlation tables hold more sessions, links
+    // and names than the window needs, and classify the window's calls the same.
+    let day = TimeRange {
+        since: Some("2026-11-20T00:00:00Z".parse().unwrap()),
+        ..range
+    };
+    assert_eq!(
+        crate::util::query_narrowed(lake.path(), day, range, labels).await,
+        whole,
+        "generated days, narrowed from the day's context"
+    );
     // (a') A range from before the lake's first event to that noon (read whole: every fact is
     // issued in it), against the whole lake's labels of the same calls.
     let before = "SELECT event_id, CAST(is_ai AS VARCHAR), coalesce(ai_mechanisms, ''), \
@@ -565,6 +576,15 @@ async fn a_windowed_context_classifies_like_the_whole_lake() {
         crate::util::query_kept(lake.path(), range, labels).await,
         windowed,
         "forged chain, the whole lake's names and roles kept"
+    );
+    let day = TimeRange {
+        since: Some("2026-11-20T00:00:00Z".parse().unwrap()),
+        ..range
+    };
+    assert_eq!(
+        crate::util::query_narrowed(lake.path(), day, range, labels).await,
+        windowed,
+        "forged chain, narrowed from the day's context"
     );
     assert_eq!(
         windowed,

@@ -122,6 +122,33 @@ pub async fn query_kept(
     rows_of(&ctx, sql).await
 }
 
+/// Like [`query_kept`], in a context narrowed to `range` from one built for `wide`
+/// (`Derivation::narrow`: what `detect` runs the detections of a short look-back in, sharing the
+/// correlation tables of its context of the window's day). Panics when `wide` does not cover
+/// `range`.
+pub async fn query_narrowed(
+    lake: &Path,
+    wide: agenttrail::query::TimeRange,
+    range: agenttrail::query::TimeRange,
+    sql: &str,
+) -> Vec<Vec<String>> {
+    let (lake, settings) = (Lake::open(lake), agenttrail::settings::Settings::default());
+    let (ctx, mut derivation) = agenttrail::query::build_plain_context_in(&lake, &settings, wide)
+        .await
+        .expect("context");
+    derivation
+        .keep(&ctx, &lake, &settings)
+        .await
+        .expect("kept summaries");
+    derivation.build(&ctx).await.expect("derived tables");
+    let narrow = derivation
+        .narrow(&ctx, range)
+        .await
+        .expect("narrowed")
+        .expect("the wide range covers the narrow one");
+    rows_of(&narrow, sql).await
+}
+
 /// The rows of `sql` in `ctx`, as text.
 async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Vec<Vec<String>> {
     let (_, batches) = run_sql(ctx, sql, false)
