@@ -11,7 +11,14 @@
 //! events use, plus every ancestor of their role chains, fetched by access key whenever it was
 //! issued. Classification of a session looks only at the session and its ancestors, so the
 //! windowed answer equals the whole-lake answer for every call in range, and the cost of a
-//! scheduled run follows its window, not the history.
+//! scheduled run follows its window, not the history. A key is looked for first among the
+//! credentials issued in the [`CREDENTIAL_LIFETIME`] before, then among the earlier ones for the
+//! keys not found, each lookup bounded by its keys' smallest and largest value so that files
+//! that cannot hold them are not read (the long-term keys of IAM users, which no credential fact
+//! has, sort before every STS key). The contexts of `detect` and `run`, given the whole lake's
+//! `ai_session_names` as kept, read fewer still: the sessions issued in range and those of the
+//! keys its calls use (with their ancestors), which is all that `events` looks up and all that
+//! a detection listing sessions keeps of its window.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -679,14 +686,17 @@ struct Fetched {
     from: DateTime<Utc>,
 }
 
+/// A timestamp literal for a filter on `issued_at`.
+fn at(t: DateTime<Utc>) -> datafusion::prelude::Expr {
+    datafusion::prelude::lit(datafusion::scalar::ScalarValue::TimestampMicrosecond(
+        Some(micros(&t)),
+        Some(Arc::from("UTC")),
+    ))
+}
+
 impl Fetched {
     fn issued_before(&self) -> datafusion::prelude::Expr {
-        datafusion::prelude::col("issued_at").lt(datafusion::prelude::lit(
-            datafusion::scalar::ScalarValue::TimestampMicrosecond(
-                Some(micros(&self.from)),
-                Some(Arc::from("UTC")),
-            ),
-        ))
+        datafusion::prelude::col("issued_at").lt(at(self.from))
     }
 
     /// Add `found` (rows not read yet), then fetch the callers' sessions that are not here,
@@ -723,14 +733,45 @@ impl Fetched {
         Ok(())
     }
 
-    /// The credentials issued before `from` with one of `keys`.
+    /// The credentials issued before `from` with one of `keys`: first among those issued in
+    /// the `CREDENTIAL_LIFETIME` before it (where the keys a range uses and its chains' parents
+    /// are), then, for the keys not found there, among every earlier one. A key found in the
+    /// first is not looked for again: a key issued twice that far apart is not STS's.
     async fn fetch_keys(
         &self,
         ctx: &SessionContext,
         keys: &[String],
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        let keys: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
-        self.fetch_matching(ctx, &["access_key_id"], &keys).await
+        let recent = self.from - CREDENTIAL_LIFETIME;
+        let rows: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
+        let credentials = ctx.table(CREDENTIALS).await?.filter(
+            self.issued_before()
+                .and(datafusion::prelude::col("issued_at").gt_eq(at(recent))),
+        )?;
+        let mut found = matching(ctx, credentials, &["access_key_id"], &rows)?
+            .collect()
+            .await?;
+        let mut got = HashSet::new();
+        for b in &found {
+            for r in 0..b.num_rows() {
+                if let Some(k) = col_str(b, "access_key_id", r) {
+                    got.insert(k);
+                }
+            }
+        }
+        let rest: Vec<Vec<&str>> = rows.into_iter().filter(|r| !got.contains(r[0])).collect();
+        if !rest.is_empty() {
+            let older = ctx
+                .table(CREDENTIALS)
+                .await?
+                .filter(datafusion::prelude::col("issued_at").lt(at(recent)))?;
+            found.extend(
+                matching(ctx, older, &["access_key_id"], &rest)?
+                    .collect()
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
     /// The credentials issued before `from` whose `columns` equal one of `rows`.
@@ -766,6 +807,24 @@ pub(crate) fn matching(
         .collect();
     let wanted = ctx.read_batch(RecordBatch::try_new(schema, arrays)?)?;
     let right: Vec<&str> = names.iter().map(String::as_str).collect();
+    // The smallest and largest value of each column, as a filter the join implies: the table's
+    // files and row groups whose statistics lie outside are not read (a range's keys are all in
+    // the last day's files, the long-lived keys of IAM users sort before every STS key).
+    let mut table = table;
+    for (i, c) in columns.iter().enumerate() {
+        let (Some(lo), Some(hi)) = (
+            rows.iter().map(|r| r[i]).min(),
+            rows.iter().map(|r| r[i]).max(),
+        ) else {
+            continue;
+        };
+        let c = datafusion::prelude::col(datafusion::common::Column::new_unqualified(*c));
+        table = table.filter(
+            c.clone()
+                .gt_eq(datafusion::prelude::lit(lo))
+                .and(c.lt_eq(datafusion::prelude::lit(hi))),
+        )?;
+    }
     Ok(table.join(
         wanted,
         datafusion::common::JoinType::LeftSemi,
@@ -801,10 +860,18 @@ async fn read_credentials(
         }
         return Ok(batches);
     };
+    // Every session that can be live in range, or, with the whole lake's names given (`detect`,
+    // `run`), only those issued in range and those of the keys its calls use: nothing else of
+    // `sessions` is looked up there, and a detection that lists sessions keeps those issued in
+    // its window.
     let mut fetched = Fetched {
         batches: Vec::new(),
         keys: HashSet::new(),
-        from: since - CREDENTIAL_LIFETIME,
+        from: if same_name {
+            since - CREDENTIAL_LIFETIME
+        } else {
+            since
+        },
     };
     let started = std::time::Instant::now();
     let live = ctx
