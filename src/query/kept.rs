@@ -418,7 +418,7 @@ async fn fact_tables(
     Ok((versions, tables))
 }
 
-/// The paths of a Delta table's files.
+/// The paths of a table's files at its loaded version.
 fn paths(table: &deltalake::DeltaTable) -> Result<HashSet<String>, QueryError> {
     let adds = table
         .snapshot()
@@ -435,22 +435,28 @@ fn paths(table: &deltalake::DeltaTable) -> Result<HashSet<String>, QueryError> {
 }
 
 /// What was added to a fact table after a version: its rows in the matched columns, or None
-/// when a file of that version is gone (a compaction rewrote it: every day read at it is
-/// computed again).
+/// when that cannot be known or rows may have gone: a commit since removed rows (a data change),
+/// a log entry or a file it added is gone (`lake vacuum`), or the table is older than the record
+/// (made again). The commits since are read from the log: a compaction (`lake optimize`, whose
+/// adds and removes say `dataChange: false`) moves rows without changing them, so it changes
+/// nothing here; the files that data changes added are read even when a compaction has folded
+/// them into another since (it stays on storage until vacuumed).
 async fn added_since(
     table: &deltalake::DeltaTable,
     version: Option<u64>,
     columns: &[&str],
 ) -> Result<Option<Vec<RecordBatch>>, QueryError> {
-    let now = paths(table)?;
-    let then = match version {
-        Some(v) if table.version() == Some(v) => return Ok(Some(Vec::new())),
+    let Some(now) = table.version() else {
+        return Ok(version.is_none().then(Vec::new));
+    };
+    let (first, then) = match version {
+        Some(v) if v == now => return Ok(Some(Vec::new())),
         // A table older than the record (made again) is another table.
-        Some(v) if table.version().is_none_or(|now| now < v) => return Ok(None),
+        Some(v) if now < v => return Ok(None),
         Some(v) => {
             let mut old = table.clone();
             match old.load_version(v).await {
-                Ok(()) => paths(&old)?,
+                Ok(()) => (v + 1, paths(&old)?),
                 // Its log entries expired (`lake vacuum`): what was added since is unknown.
                 Err(e) => {
                     tracing::debug!(version = v, error = %e, "A fact table's version is gone.");
@@ -458,27 +464,38 @@ async fn added_since(
                 }
             }
         }
-        None => HashSet::new(),
+        None => (0, HashSet::new()),
     };
-    if then.iter().any(|p| !now.contains(p)) {
+    let Some((added, compacted)) = data_added(table, first, now).await? else {
+        return Ok(None);
+    };
+    // Every file of that version is here, or was compacted away since; else this is another
+    // table than the one the record was made against (made again, with as many versions).
+    let now_paths = paths(table)?;
+    if then
+        .iter()
+        .any(|p| !now_paths.contains(p) && !compacted.contains(p))
+    {
         return Ok(None);
     }
     let store = table.log_store().object_store(None);
     let mut rows = Vec::new();
-    let mut added: Vec<&String> = now.iter().filter(|p| !then.contains(*p)).collect();
-    added.sort_unstable();
     for p in added {
-        let path = deltalake::Path::from_url_path(p).map_err(external)?;
-        let bytes = store
+        let path = deltalake::Path::from_url_path(&p).map_err(external)?;
+        let bytes = match store
             .get_opts(
                 &path,
                 deltalake::logstore::object_store::GetOptions::default(),
             )
             .await
-            .map_err(external)?
-            .bytes()
-            .await
-            .map_err(external)?;
+        {
+            Ok(got) => got.bytes().await.map_err(external)?,
+            Err(deltalake::logstore::object_store::Error::NotFound { .. }) => {
+                tracing::debug!(path = %p, "A fact file added since is gone.");
+                return Ok(None);
+            }
+            Err(e) => return Err(external(e)),
+        };
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
             .map_err(external)?;
         let mask = parquet::arrow::ProjectionMask::columns(
@@ -490,6 +507,49 @@ async fn added_since(
         }
     }
     Ok(Some(rows))
+}
+
+/// The files that the commits `first..=last` of `table` added as data changes, in order, and
+/// those they removed without changing data (compacted away); None when one of them removed
+/// data (`remove` with `dataChange: true`) or its log entry is gone.
+async fn data_added(
+    table: &deltalake::DeltaTable,
+    first: u64,
+    last: u64,
+) -> Result<Option<(Vec<String>, HashSet<String>)>, QueryError> {
+    let log = table.log_store();
+    let (mut added, mut compacted) = (Vec::new(), HashSet::new());
+    for v in first..=last {
+        let Some(entry) = log.read_commit_entry(v).await.map_err(external)? else {
+            tracing::debug!(version = v, "A fact table's log entry is gone.");
+            return Ok(None);
+        };
+        for line in entry.split(|b| *b == b'\n') {
+            let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            let change = |a: &serde_json::Value| {
+                a.get("dataChange")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(true)
+            };
+            if let Some(add) = action.get("add") {
+                if change(add)
+                    && let Some(p) = add.get("path").and_then(serde_json::Value::as_str)
+                {
+                    added.push(p.to_string());
+                }
+            } else if let Some(remove) = action.get("remove") {
+                if change(remove) {
+                    return Ok(None);
+                }
+                if let Some(p) = remove.get("path").and_then(serde_json::Value::as_str) {
+                    compacted.insert(p.to_string());
+                }
+            }
+        }
+    }
+    Ok(Some((added, compacted)))
 }
 
 /// Whether a row of `added` (rows of fact table `table`) is one the day's classification reads.

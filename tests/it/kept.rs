@@ -469,7 +469,7 @@ async fn kept_days_live_on_an_s3_lake_and_a_late_fact_there_renews_only_its_day(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again() {
+async fn kept_days_outlive_a_compaction_but_not_a_fact_table_made_again_or_a_late_fact() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
     // Two days without events (nothing kept: no rows whatever the facts), then two with.
@@ -479,6 +479,8 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again(
     );
     let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     let alice = user("alice", "AKIAALICE00000000001");
+    // A call on the 20th of a session whose AssumeRole arrives at the end (not AI until then).
+    let late = session(Some("ASIALATE000000000001"), "agent-role", "late-1");
     for (i, day) in ["2026-11-20", "2026-11-21"].iter().enumerate() {
         add(
             lake,
@@ -492,7 +494,18 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again(
                     "s3.amazonaws.com",
                     "ListBuckets",
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain((i == 0).then(|| {
+                call(
+                    "late-0",
+                    &format!("{day}T10:00:00Z"),
+                    &late,
+                    "ec2.amazonaws.com",
+                    "DescribeInstances",
+                )
+            }))
+            .collect(),
         )
         .await;
     }
@@ -524,13 +537,53 @@ async fn kept_days_are_not_trusted_past_a_compaction_or_a_fact_table_made_again(
     std::fs::remove_dir_all(lake.join("facts_credentials")).unwrap();
     std::fs::create_dir_all(lake.join("facts_credentials")).unwrap();
     crate::util::copy_tree(saved.path(), &lake.join("facts_credentials"));
-    // A compaction rewrites the fact files: the days are computed again, to the same rows.
+    // The first table back: another table than the days were last kept against.
+    let (_, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.computed, stats.reused), (2, 0));
+    // A compaction rewrites the fact files without changing a row (`dataChange: false` in the
+    // log): the days stay kept.
+    let files = || {
+        std::fs::read_dir(lake.join("facts_credentials"))
+            .unwrap()
+            .count()
+    };
+    let before = files();
+    agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
+        .await
+        .unwrap();
+    assert!(files() > before, "the compaction added a file");
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (2, 0), "{stats:?}");
+    assert_eq!(rows, first);
+    assert_eq!(rows, whole(lake).await);
+    // A late fact compacted into another file before the next run is still read (from the file
+    // the compaction removed, on storage until vacuumed): the tagged AssumeRole of the key the
+    // 20th's late call used, delivered with the 19th's events, makes that call AI. The 20th is
+    // computed again (and the 19th, which now has events, for the first time); the 21st stays.
+    add(
+        lake,
+        "late",
+        vec![assume_role(
+            "assume-late",
+            "2026-11-19T23:00:00Z",
+            &alice,
+            "agent-role",
+            "late-1",
+            "ASIALATE000000000001",
+            "Nov 20, 2026, 11:00:00 AM",
+            Some("s3-tools"),
+        )],
+    )
+    .await;
     agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
         .await
         .unwrap();
     let (rows, stats) = kept_rows(lake, d1, d3).await;
-    assert_eq!(stats.reused, 0, "{stats:?}");
-    assert_eq!(rows, first);
+    assert_eq!((stats.reused, stats.computed), (1, 2), "{stats:?}");
+    assert!(
+        rows.iter().any(|r| r.contains("|late-0|")),
+        "the late call is AI: {rows:?}"
+    );
     assert_eq!(rows, whole(lake).await);
 }
 
