@@ -478,7 +478,8 @@ pub struct PendingCommit {
     dropped: Vec<Vec<usize>>,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
-    seen: HashMap<String, (usize, usize)>,
+    /// Every key of the commit (foldhash: one lookup per event ingested).
+    seen: hashbrown::HashMap<String, (usize, usize)>,
     duplicates: u64,
     /// Rows of the lake's small tables (e.g. `integrity`), by table.
     tables: Vec<(&'static str, RecordBatch)>,

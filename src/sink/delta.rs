@@ -13,7 +13,7 @@
 //! retried on a commit conflict. Commits never delete expired log files: only `lake vacuum` does
 //! (the ingest job's IAM policy has no `s3:DeleteObject`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -399,7 +399,8 @@ async fn append_missing(
         .iter()
         .map(|b| row_keys(b, key))
         .collect::<Result<_, _>>()?;
-    let wanted: HashSet<&str> = source_keys
+    // (foldhash: these sets take every key of the commit and every stored key of its dates.)
+    let wanted: hashbrown::HashSet<&str> = source_keys
         .iter()
         .flatten()
         .filter_map(|k| k.as_deref())
@@ -435,13 +436,13 @@ async fn append_missing(
         df = df.filter(col(p).in_list(list, false))?;
     }
     let mut stream = df.select_columns(key)?.execute_stream().await?;
-    let mut found: HashSet<String> = HashSet::new();
+    let mut found: hashbrown::HashSet<String> = hashbrown::HashSet::new();
     while let Some(batch) = stream.next().await {
-        for k in row_keys(&batch?, key)?.into_iter().flatten() {
-            if wanted.contains(k.as_str()) {
-                found.insert(k);
+        for_each_key(&batch?, key, |k| {
+            if wanted.contains(k) && !found.contains(k) {
+                found.insert(k.to_string());
             }
-        }
+        })?;
     }
     let mut kept = Vec::with_capacity(batches.len());
     for (b, keys) in batches.iter().zip(&source_keys) {
@@ -543,6 +544,46 @@ fn row_keys(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Option<String>>, De
             Some(k)
         })
         .collect())
+}
+
+/// Call `f` with the key of every row of `batch` that has one (as [`row_keys`] builds it),
+/// without a copy per row: the key scan of a commit reads every key stored on its dates.
+fn for_each_key(
+    batch: &RecordBatch,
+    key: &[&str],
+    mut f: impl FnMut(&str),
+) -> Result<(), DeltaTableError> {
+    let mut cols = Vec::with_capacity(key.len());
+    for k in key {
+        let c = batch
+            .column_by_name(k)
+            .ok_or_else(|| DeltaTableError::Generic(format!("key column {k} missing")))?;
+        cols.push(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?);
+    }
+    let cols: Vec<&arrow::array::StringArray> = cols.iter().map(|c| c.as_string::<i32>()).collect();
+    if let [one] = cols.as_slice() {
+        for k in one.iter().flatten() {
+            f(k);
+        }
+        return Ok(());
+    }
+    let mut k = String::new();
+    for r in 0..batch.num_rows() {
+        if cols.iter().all(|c| c.is_null(r)) {
+            continue;
+        }
+        k.clear();
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                k.push('\u{1f}');
+            }
+            if c.is_valid(r) {
+                k.push_str(c.value(r));
+            }
+        }
+        f(&k);
+    }
+    Ok(())
 }
 
 /// The rows the commit of `commit_id` inserted, from its commit info.
