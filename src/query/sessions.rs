@@ -840,6 +840,9 @@ impl Fetched {
     }
 }
 
+/// The most values [`matching`] puts in an `IN` list.
+const IN_LIST_MAX: usize = 256;
+
 /// The rows of `table` whose `columns` equal one of `rows`: a semi-join with the values as a
 /// table (an `IN` list of tens of thousands of keys overflowed the stack through the Delta
 /// provider on a 5M-event lake; values from the logs never become SQL text).
@@ -849,6 +852,19 @@ pub(crate) fn matching(
     columns: &[&str],
     rows: &[Vec<&str>],
 ) -> Result<datafusion::dataframe::DataFrame, QueryError> {
+    // A few values of one column: an `IN` list, which the Parquet scan also checks against each
+    // row group's Bloom filter (see `sink::parquet`). (Not tens of thousands: see above.)
+    if let [column] = columns
+        && !rows.is_empty()
+        && rows.len() <= IN_LIST_MAX
+    {
+        let list = rows
+            .iter()
+            .map(|r| datafusion::prelude::lit(r[0]))
+            .collect();
+        let c = datafusion::prelude::col(datafusion::common::Column::new_unqualified(*column));
+        return Ok(table.filter(c.in_list(list, false))?);
+    }
     let names: Vec<String> = (0..columns.len()).map(|i| format!("wanted_{i}")).collect();
     let schema = Arc::new(Schema::new(
         names

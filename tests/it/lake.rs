@@ -582,3 +582,44 @@ async fn a_replaced_object_is_read_again_and_its_events_count_once() {
         vec![vec!["a".to_string()], vec!["b".to_string()]]
     );
 }
+
+/// The access keys of the credential facts (and events) carry a Bloom filter per row group, and
+/// a lookup of a few keys reads it: a key inside a file's min/max range that it does not hold
+/// skips the file's row group (a scheduled run's lookups of keys issued outside the lake, such as
+/// another account's sessions, then read nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_by_access_key_skips_the_row_groups_whose_bloom_filter_lacks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest_dir(&sample_logs(), dir.path()).await;
+    let lake = dir.path();
+    let first = scalar(lake, "SELECT min(access_key_id) FROM facts_credentials").await;
+    // Sorts right after the smallest key: inside that file's range, and in no file.
+    let absent = format!("{first}0");
+    let bloom = |table: &'static str, key: String| async move {
+        let plan = query(
+            lake,
+            &format!("EXPLAIN ANALYZE SELECT * FROM {table} WHERE access_key_id IN ('{key}')"),
+        )
+        .await
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect::<String>();
+        let metric = plan
+            .split("row_groups_pruned_bloom_filter=")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no Bloom filter pruning in {plan}"));
+        let (total, rest) = metric.split_once(" total → ").expect("total");
+        let matched = rest.split_once(" matched").expect("matched").0;
+        (
+            total.parse::<u64>().unwrap(),
+            matched.parse::<u64>().unwrap(),
+        )
+    };
+    let (total, matched) = bloom("facts_credentials", absent.clone()).await;
+    assert!(total >= 1, "{total} row groups checked");
+    assert_eq!(matched, 0, "the absent key {absent} passed a Bloom filter");
+    let (_, matched) = bloom("facts_credentials", first.clone()).await;
+    assert!(matched >= 1, "the key {first} is there");
+    let (_, matched) = bloom("events", absent).await;
+    assert_eq!(matched, 0);
+}
