@@ -659,73 +659,19 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
     ctx.sql(sql).await?.collect().await
 }
 
-/// The keys a context limited to a range looks its facts up by, from one scan of its events:
-/// the access keys, request ids and sign-in sessions they carry (each once).
-#[derive(Default)]
-struct RangeKeys {
-    access_keys: Vec<String>,
-    request_ids: Vec<String>,
-    signin_sessions: Vec<String>,
-}
-
-impl RangeKeys {
-    async fn read(ctx: &SessionContext) -> Result<RangeKeys, QueryError> {
-        use futures::StreamExt;
-        let mut seen: [HashSet<String>; 3] = Default::default();
-        let mut stream = ctx
-            .sql(
-                "SELECT access_key_id, request_id, signin_session_arn FROM events_all \
-                 WHERE access_key_id IS NOT NULL OR request_id IS NOT NULL \
-                 OR signin_session_arn IS NOT NULL",
-            )
-            .await?
-            .execute_stream()
-            .await?;
-        while let Some(b) = stream.next().await {
-            let b = b?;
-            for (i, set) in seen.iter_mut().enumerate() {
-                let Some(text) = Text::of(b.column(i).as_ref()) else {
-                    continue;
-                };
-                for r in 0..b.num_rows() {
-                    if let Some(v) = text.get(r)
-                        && !set.contains(v)
-                    {
-                        set.insert(v.to_string());
-                    }
-                }
-            }
-        }
-        let [access_keys, request_ids, signin_sessions] = seen.map(|s| s.into_iter().collect());
-        Ok(RangeKeys {
-            access_keys,
-            request_ids,
-            signin_sessions,
-        })
-    }
-}
-
-/// Read the sign-in facts: all of them, or in a context limited to a range (`range`: its keys),
-/// those of the sign-in sessions its events name (a sign-in session's MCP grant and its announced calls
+/// Read the sign-in facts: all of them, or in a context limited to a range (`limited`), those of
+/// the sign-in sessions its events name (a sign-in session's MCP grant and its announced calls
 /// are looked up by its ARN only, so the answer for those events is the same).
-async fn read_facts(ctx: &SessionContext, range: Option<&RangeKeys>) -> Result<Facts, QueryError> {
+async fn read_facts(ctx: &SessionContext, limited: bool) -> Result<Facts, QueryError> {
+    let in_range = if limited {
+        " WHERE signin_session_arn IN (SELECT signin_session_arn FROM events_all \
+         WHERE signin_session_arn IS NOT NULL)"
+    } else {
+        ""
+    };
     let mut facts = Facts::default();
     for table in [SIGNIN_GRANTS, MCP_ANNOUNCED] {
-        let batches = match range {
-            Some(keys) if keys.signin_sessions.is_empty() => Vec::new(),
-            Some(keys) => {
-                let rows: Vec<Vec<&str>> = keys
-                    .signin_sessions
-                    .iter()
-                    .map(|k| vec![k.as_str()])
-                    .collect();
-                matching(ctx, ctx.table(table).await?, &["signin_session_arn"], &rows)?
-                    .collect()
-                    .await?
-            }
-            None => collect(ctx, &format!("SELECT * FROM {table}")).await?,
-        };
-        for b in batches {
+        for b in collect(ctx, &format!("SELECT * FROM {table}{in_range}")).await? {
             facts.read(table, &b)?;
         }
     }
@@ -913,7 +859,6 @@ async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
-    range: &RangeKeys,
     same_name: bool,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
@@ -964,9 +909,18 @@ async fn read_credentials(
     // The sessions of the keys that the range's calls use, however long ago they were issued
     // (logs can hold credentials used past 36 hours: forged, or a clock far off).
     let mut used = Vec::new();
-    for k in &range.access_keys {
-        if fetched.keys.insert(k.clone()) {
-            used.push(k.clone());
+    for b in collect(
+        ctx,
+        "SELECT DISTINCT access_key_id FROM events_all WHERE access_key_id IS NOT NULL",
+    )
+    .await?
+    {
+        for r in 0..b.num_rows() {
+            if let Some(k) = col_str(&b, "access_key_id", r)
+                && fetched.keys.insert(k.clone())
+            {
+                used.push(k);
+            }
         }
     }
     trace("keys used in range listed", &fetched);
@@ -1081,18 +1035,10 @@ pub async fn register(
             "Building correlation tables."
         )
     };
-    // The keys the range's events carry, read once for the lookups below.
-    let range = if limited && !empty {
-        Some(RangeKeys::read(ctx).await?)
-    } else {
-        None
-    };
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
-        let none = RangeKeys::default();
-        let keys = range.as_ref().unwrap_or(&none);
-        read_credentials(ctx, rules, since, keys, whole.is_none()).await?
+        read_credentials(ctx, rules, since, whole.is_none()).await?
     });
     step("credentials read");
     let facts = credentials.facts();
@@ -1169,32 +1115,22 @@ pub async fn register(
     // MCP links: one per request id, from the MCP server's own records; when two MCP events
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
-    let requests = match &range {
-        _ if empty => Vec::new(),
-        Some(keys) if keys.request_ids.is_empty() => Vec::new(),
-        Some(keys) => {
-            let rows: Vec<Vec<&str>> = keys.request_ids.iter().map(|k| vec![k.as_str()]).collect();
-            matching(ctx, ctx.table(MCP_REQUESTS).await?, &["request_id"], &rows)?
-                .select_columns(&[
-                    "request_id",
-                    "mcp_tool",
-                    "mcp_client",
-                    "mcp_event_id",
-                    "mcp_server",
-                ])?
-                .collect()
-                .await?
-        }
-        None => {
-            collect(
-                ctx,
-                &format!(
-                    "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
-                     FROM {MCP_REQUESTS}"
-                ),
-            )
-            .await?
-        }
+    let in_range = if limited {
+        " WHERE request_id IN (SELECT request_id FROM events_all WHERE request_id IS NOT NULL)"
+    } else {
+        ""
+    };
+    let requests = if empty {
+        Vec::new()
+    } else {
+        collect(
+            ctx,
+            &format!(
+                "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
+                 FROM {MCP_REQUESTS}{in_range}"
+            ),
+        )
+        .await?
     };
     let links = compact::encode(
         &mcp_links_batch(&requests)?,
@@ -1211,7 +1147,7 @@ pub async fn register(
     } = if empty {
         Facts::default()
     } else {
-        read_facts(ctx, range.as_ref()).await?
+        read_facts(ctx, limited).await?
     };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
     lookups.register(ctx);
