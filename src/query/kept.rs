@@ -7,7 +7,10 @@
 //! day, with a record of both, and uses a kept day only while both are as recorded:
 //! - the day's events: the paths of the events table's files in the day's date partition (a
 //!   Delta file is never rewritten in place: a late event, a duplicate merged or a compaction
-//!   changes the set);
+//!   changes the set) and the table's version. When the set changed, the log's commits since
+//!   that version tell a compaction (`lake optimize`: adds and removes with `dataChange: false`,
+//!   same rows) from a change; after a compaction only, the day stays kept and its record is
+//!   renewed to the new files;
 //! - the facts: every fact the classification of the day's calls can read. The credentials of
 //!   the access keys its calls use and of their chains' ancestors, up to the first caller not in
 //!   the lake (its `AssumeRole` arriving later is then one of them); the credentials sharing a
@@ -16,8 +19,10 @@
 //!   session and its ancestors (`correlate::sessions`), and the columns of `ai_api_days` read no
 //!   other correlation table (not `mcp_links` nor the inferred links). The day records those
 //!   keys and the versions of the fact tables it was classified at; a later run reads only the
-//!   fact files added since (Delta versions) and computes the day again if one of their rows
-//!   has one of its keys, or if a file was removed (a compaction: conservative). A late
+//!   fact files added since (Delta versions, from the log's commits) and computes the day again
+//!   if one of their rows has one of its keys, or if a commit removed rows. A compaction moves
+//!   rows without changing them, so it changes nothing (the files it folded away are read where
+//!   they stay until `lake vacuum`). A late
 //!   `AssumeRole` that explains a kept day's calls is such a row; the new sessions of every run
 //!   are not, and leave it kept. What a run checked is noted (`checked-ai_api_days.json`), so
 //!   the next run reads only the facts added after it: the check costs what is new;
@@ -100,6 +105,9 @@ struct Record {
     id: String,
     definition: String,
     events: String,
+    /// The events table's version those files were read at (None in records of older builds).
+    #[serde(default)]
+    events_version: Option<u64>,
     /// The fact tables' versions the day was classified at (or older).
     facts: Versions,
     deps: Deps,
@@ -157,10 +165,26 @@ fn external(e: impl std::error::Error + Send + Sync + 'static) -> QueryError {
 
 /// Per date partition of the events table, the hash of its files' paths and its rows (from the
 /// files' statistics; 0 when a file has none).
-async fn events_by_day(lake: &Lake) -> Result<HashMap<NaiveDate, (String, u64)>, QueryError> {
+async fn events_by_day(
+    lake: &Lake,
+) -> Result<
+    (
+        Option<deltalake::DeltaTable>,
+        HashMap<NaiveDate, (String, u64)>,
+    ),
+    QueryError,
+> {
     let Some(delta) = lake.table("events").await? else {
-        return Ok(HashMap::new());
+        return Ok((None, HashMap::new()));
     };
+    let days = partitions(&delta)?;
+    Ok((Some(delta), days))
+}
+
+/// [`events_by_day`] of the events table as loaded.
+fn partitions(
+    delta: &deltalake::DeltaTable,
+) -> Result<HashMap<NaiveDate, (String, u64)>, QueryError> {
     let adds = delta
         .snapshot()
         .map_err(external)?
@@ -649,7 +673,7 @@ async fn compute(
     settings: &Settings,
     first: NaiveDate,
     end: NaiveDate,
-    events: &HashMap<NaiveDate, (String, u64)>,
+    (events, events_version): (&HashMap<NaiveDate, (String, u64)>, Option<u64>),
     definition: &str,
     facts: &Versions,
 ) -> Result<(SchemaRef, BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)>), QueryError> {
@@ -706,12 +730,91 @@ async fn compute(
             id: sha256(&[&day.to_string(), &events, &nanos, &pid]),
             definition: definition.to_string(),
             events,
+            events_version,
             facts: facts.clone(),
             deps,
         };
         out.insert(day, (record, batches));
     }
     Ok((schema, out))
+}
+
+/// The most commits of the events table read to tell a compaction from a change (beyond, the day
+/// is computed again).
+const MAX_MOVE_COMMITS: u64 = 5_000;
+
+/// What the events table's log says happened to a date partition since a version, read once per
+/// run for every day that asks (`lake optimize` rewrites a day's files without changing a row:
+/// its adds and removes say `dataChange: false`).
+#[derive(Default)]
+struct Moves {
+    /// Per version: the paths its data changes (adds and removes with `dataChange: true`) touched.
+    changes: HashMap<u64, Vec<String>>,
+    /// Per version: the partitions' file hashes at that version.
+    then: HashMap<u64, HashMap<NaiveDate, (String, u64)>>,
+}
+
+impl Moves {
+    /// Whether the files of `day` at version `v` were those recorded (`hash`), and every commit
+    /// since that touched the day only moved rows (a compaction).
+    async fn only_moved(
+        &mut self,
+        table: &deltalake::DeltaTable,
+        v: u64,
+        day: NaiveDate,
+        hash: &str,
+    ) -> Result<bool, QueryError> {
+        let Some(now) = table.version() else {
+            return Ok(false);
+        };
+        if now < v || now - v > MAX_MOVE_COMMITS {
+            return Ok(false);
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.then.entry(v) {
+            let mut old = table.clone();
+            slot.insert(match old.load_version(v).await {
+                Ok(()) => partitions(&old)?,
+                // Its log entries expired: what happened since is unknown.
+                Err(_) => HashMap::new(),
+            });
+        }
+        if self.then[&v].get(&day).is_none_or(|(h, _)| h != hash) {
+            return Ok(false);
+        }
+        let folder = format!("event_date={day}/");
+        let log = table.log_store();
+        for version in v + 1..=now {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.changes.entry(version) {
+                let Some(entry) = log.read_commit_entry(version).await.map_err(external)? else {
+                    return Ok(false);
+                };
+                let mut touched = Vec::new();
+                for line in entry.split(|b| *b == b'\n') {
+                    let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+                        continue;
+                    };
+                    for kind in ["add", "remove"] {
+                        if let Some(a) = action.get(kind)
+                            && a.get("dataChange")
+                                .and_then(serde_json::Value::as_bool)
+                                .unwrap_or(true)
+                            && let Some(p) = a.get("path").and_then(serde_json::Value::as_str)
+                        {
+                            touched.push(p.to_string());
+                        }
+                    }
+                }
+                slot.insert(touched);
+            }
+            if self.changes[&version]
+                .iter()
+                .any(|p| p.starts_with(&folder) || !p.contains("event_date="))
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// The rows of `ai_api_days` of the whole days `[first, end)`: the kept days still valid, the
@@ -726,7 +829,8 @@ pub async fn days(
     let definition = definition(settings, &[include_str!("events.sql"), SQL]);
     // Read before anything else: facts or events committed from here on count as new.
     let (versions, tables) = fact_tables(lake).await?;
-    let events = events_by_day(lake).await?;
+    let (events_table, events) = events_by_day(lake).await?;
+    let events_version = events_table.as_ref().and_then(|t| t.version());
     // A day without event files has no rows, whatever the facts: nothing to keep or read.
     let dates: Vec<NaiveDate> = dates_in(first, end)
         .into_iter()
@@ -740,13 +844,31 @@ pub async fn days(
         _ => Checked::default(),
     };
     let mut candidates: BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)> = BTreeMap::new();
+    // Days whose files a compaction rewrote since, same rows: kept, their record renewed.
+    let mut renewed: Vec<NaiveDate> = Vec::new();
+    let mut moves = Moves::default();
     for (d, s) in dates.iter().zip(stored) {
-        if let Some((record, batches)) = s
-            && record.definition == definition
-            && events.get(d).is_some_and(|e| e.0 == record.events)
-        {
-            candidates.insert(*d, (record, batches));
+        let Some((mut record, batches)) = s else {
+            continue;
+        };
+        let Some((now, _)) = events.get(d) else {
+            continue;
+        };
+        if record.definition != definition {
+            continue;
         }
+        if *now != record.events {
+            let (Some(table), Some(v)) = (&events_table, record.events_version) else {
+                continue;
+            };
+            if !moves.only_moved(table, v, *d, &record.events).await? {
+                continue;
+            }
+            record.events = now.clone();
+            record.events_version = events_version;
+            renewed.push(*d);
+        }
+        candidates.insert(*d, (record, batches));
     }
     tracing::debug!(
         candidates = candidates.len(),
@@ -811,6 +933,22 @@ pub async fn days(
             tracing::warn!(error = %e, "Could not note the kept days checked; the next run checks them again.");
         }
     }
+    // A renewed day is written again with its new record, so that the next run finds its files
+    // as recorded (a day without rows has no schema to write: its next run checks the log again).
+    for d in &renewed {
+        if let Some((record, batches)) = candidates.get(d)
+            && let Some(first) = batches.first()
+            && let Err(e) = match encode_kept(&first.schema(), record, batches) {
+                Ok(body) => lake
+                    .write_state(&state_name(*d), body)
+                    .await
+                    .map_err(QueryError::from),
+                Err(e) => Err(e),
+            }
+        {
+            tracing::warn!(day = %d, error = %e, "Could not renew a kept day's record; the next run checks it again.");
+        }
+    }
     let stale: Vec<NaiveDate> = dates
         .iter()
         .filter(|d| !candidates.contains_key(d))
@@ -842,8 +980,16 @@ pub async fn days(
     }
     let mut warned = false;
     for (first, end, _) in chunks {
-        let (schema, computed) =
-            compute(lake, settings, first, end, &events, &definition, &versions).await?;
+        let (schema, computed) = compute(
+            lake,
+            settings,
+            first,
+            end,
+            (&events, events_version),
+            &definition,
+            &versions,
+        )
+        .await?;
         for (day, (record, batches)) in computed {
             stats.computed += 1;
             let written = match encode_kept(&schema, &record, &batches) {

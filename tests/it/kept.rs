@@ -587,6 +587,86 @@ async fn kept_days_outlive_a_compaction_but_not_a_fact_table_made_again_or_a_lat
     assert_eq!(rows, whole(lake).await);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
+    let agent_call = |id: &str, at: &str, api: &str| call(id, at, &agent, "s3.amazonaws.com", api);
+    // The 20th in two commits (two files in its date folder), the 21st in one.
+    add(
+        lake,
+        "a",
+        vec![
+            assume_agent("assume-0", "2026-11-20T08:00:00Z", true),
+            agent_call("c-0", "2026-11-20T09:00:00Z", "ListBuckets"),
+        ],
+    )
+    .await;
+    add(
+        lake,
+        "b",
+        vec![agent_call("c-1", "2026-11-20T10:00:00Z", "GetObject")],
+    )
+    .await;
+    add(
+        lake,
+        "c",
+        vec![
+            assume_agent("assume-2", "2026-11-21T08:00:00Z", true),
+            agent_call("c-2", "2026-11-21T09:00:00Z", "ListBuckets"),
+        ],
+    )
+    .await;
+    let folder = lake.join("events/event_date=2026-11-20");
+    let parquet = || {
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+            .count()
+    };
+    assert_eq!(parquet(), 2);
+    let (first, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!(stats.computed, 2);
+    // The compaction rewrites the 20th's files (and the facts): no row changed, both days stay
+    // kept, and the 20th's record is renewed to the new files.
+    agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
+        .await
+        .unwrap();
+    assert!(parquet() > 2, "a compacted file was added");
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (2, 0), "{stats:?}");
+    assert_eq!(rows, first);
+    assert_eq!(rows, whole(lake).await);
+    let (_, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (2, 0), "renewed: {stats:?}");
+    // A late event of the 20th, then a compaction that folds it in: the 20th is computed again
+    // (its new API is there), the 21st stays.
+    add(
+        lake,
+        "late",
+        vec![agent_call("c-late", "2026-11-20T11:00:00Z", "DeleteBucket")],
+    )
+    .await;
+    agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
+        .await
+        .unwrap();
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (1, 1), "{stats:?}");
+    assert!(rows.iter().any(|r| r.contains("DeleteBucket")), "{rows:?}");
+    assert_eq!(rows, whole(lake).await);
+}
+
 /// Text rows of a batch's first `n` columns.
 fn text_rows(b: &arrow::array::RecordBatch, n: usize) -> Vec<String> {
     (0..b.num_rows())
