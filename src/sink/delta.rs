@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::Transaction;
 use deltalake::kernel::scalars::ScalarExt;
@@ -516,32 +516,44 @@ fn table_type(
     Ok(schema.field_with_name(name)?.data_type().clone())
 }
 
-/// Each row's key: the `key` columns as text, joined by a unit separator (None when all are
-/// null).
-fn row_keys(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Option<String>>, DeltaTableError> {
-    let mut cols = Vec::with_capacity(key.len());
-    for k in key {
-        let c = batch
-            .column_by_name(k)
-            .ok_or_else(|| DeltaTableError::Generic(format!("key column {k} missing")))?;
-        cols.push(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?);
+/// The `key` columns of `batch` as text.
+fn key_columns(batch: &RecordBatch, key: &[&str]) -> Result<Vec<ArrayRef>, DeltaTableError> {
+    key.iter()
+        .map(|k| {
+            let c = batch
+                .column_by_name(k)
+                .ok_or_else(|| DeltaTableError::Generic(format!("key column {k} missing")))?;
+            Ok(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?)
+        })
+        .collect()
+}
+
+/// Write row `r`'s key into `out`: its columns joined by a unit separator; false when all are
+/// null (the row has no key).
+fn write_key(cols: &[&arrow::array::StringArray], r: usize, out: &mut String) -> bool {
+    out.clear();
+    if cols.iter().all(|c| c.is_null(r)) {
+        return false;
     }
+    for (i, c) in cols.iter().enumerate() {
+        if i > 0 {
+            out.push('\u{1f}');
+        }
+        if c.is_valid(r) {
+            out.push_str(c.value(r));
+        }
+    }
+    true
+}
+
+/// Each row's key (see [`write_key`]; None when it has none).
+fn row_keys(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Option<String>>, DeltaTableError> {
+    let cols = key_columns(batch, key)?;
     let cols: Vec<&arrow::array::StringArray> = cols.iter().map(|c| c.as_string::<i32>()).collect();
     Ok((0..batch.num_rows())
         .map(|r| {
-            if cols.iter().all(|c| c.is_null(r)) {
-                return None;
-            }
             let mut k = String::new();
-            for (i, c) in cols.iter().enumerate() {
-                if i > 0 {
-                    k.push('\u{1f}');
-                }
-                if c.is_valid(r) {
-                    k.push_str(c.value(r));
-                }
-            }
-            Some(k)
+            write_key(&cols, r, &mut k).then_some(k)
         })
         .collect())
 }
@@ -553,35 +565,17 @@ fn for_each_key(
     key: &[&str],
     mut f: impl FnMut(&str),
 ) -> Result<(), DeltaTableError> {
-    let mut cols = Vec::with_capacity(key.len());
-    for k in key {
-        let c = batch
-            .column_by_name(k)
-            .ok_or_else(|| DeltaTableError::Generic(format!("key column {k} missing")))?;
-        cols.push(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?);
-    }
+    let cols = key_columns(batch, key)?;
     let cols: Vec<&arrow::array::StringArray> = cols.iter().map(|c| c.as_string::<i32>()).collect();
     if let [one] = cols.as_slice() {
-        for k in one.iter().flatten() {
-            f(k);
-        }
+        one.iter().flatten().for_each(f);
         return Ok(());
     }
     let mut k = String::new();
     for r in 0..batch.num_rows() {
-        if cols.iter().all(|c| c.is_null(r)) {
-            continue;
+        if write_key(&cols, r, &mut k) {
+            f(&k);
         }
-        k.clear();
-        for (i, c) in cols.iter().enumerate() {
-            if i > 0 {
-                k.push('\u{1f}');
-            }
-            if c.is_valid(r) {
-                k.push_str(c.value(r));
-            }
-        }
-        f(&k);
     }
     Ok(())
 }
