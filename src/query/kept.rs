@@ -844,7 +844,8 @@ pub async fn days(
         _ => Checked::default(),
     };
     let mut candidates: BTreeMap<NaiveDate, (Record, Vec<RecordBatch>)> = BTreeMap::new();
-    // Days whose files a compaction rewrote since, same rows: kept, their record renewed.
+    // Days whose files a compaction rewrote since (same rows), or whose record an older build
+    // wrote without the events version: kept, their record renewed.
     let mut renewed: Vec<NaiveDate> = Vec::new();
     let mut moves = Moves::default();
     for (d, s) in dates.iter().zip(stored) {
@@ -865,6 +866,10 @@ pub async fn days(
                 continue;
             }
             record.events = now.clone();
+            record.events_version = events_version;
+            renewed.push(*d);
+        } else if record.events_version.is_none() && events_version.is_some() {
+            // Kept by an older build: its files are the table's now, at this version.
             record.events_version = events_version;
             renewed.push(*d);
         }

@@ -587,17 +587,11 @@ async fn kept_days_outlive_a_compaction_but_not_a_fact_table_made_again_or_a_lat
     assert_eq!(rows, whole(lake).await);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
-    let lake_dir = tempfile::tempdir().unwrap();
-    let lake = lake_dir.path();
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
+/// The agent's calls on the 20th in two commits (two files in its date folder) and on the 21st in
+/// one; returns the number of Parquet files in the 20th's folder, as a function.
+async fn two_days_in_three_commits(lake: &std::path::Path) -> impl Fn() -> usize {
     let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     let agent_call = |id: &str, at: &str, api: &str| call(id, at, &agent, "s3.amazonaws.com", api);
-    // The 20th in two commits (two files in its date folder), the 21st in one.
     add(
         lake,
         "a",
@@ -623,7 +617,7 @@ async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
     )
     .await;
     let folder = lake.join("events/event_date=2026-11-20");
-    let parquet = || {
+    move || {
         std::fs::read_dir(&folder)
             .unwrap()
             .filter(|e| {
@@ -634,7 +628,18 @@ async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
                     .is_some_and(|x| x == "parquet")
             })
             .count()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    let parquet = two_days_in_three_commits(lake).await;
     assert_eq!(parquet(), 2);
     let (first, stats) = kept_rows(lake, d1, d3).await;
     assert_eq!(stats.computed, 2);
@@ -652,10 +657,17 @@ async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
     assert_eq!((stats.reused, stats.computed), (2, 0), "renewed: {stats:?}");
     // A late event of the 20th, then a compaction that folds it in: the 20th is computed again
     // (its new API is there), the 21st stays.
+    let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     add(
         lake,
         "late",
-        vec![agent_call("c-late", "2026-11-20T11:00:00Z", "DeleteBucket")],
+        vec![call(
+            "c-late",
+            "2026-11-20T11:00:00Z",
+            &agent,
+            "s3.amazonaws.com",
+            "DeleteBucket",
+        )],
     )
     .await;
     agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
@@ -664,6 +676,61 @@ async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
     let (rows, stats) = kept_rows(lake, d1, d3).await;
     assert_eq!((stats.reused, stats.computed), (1, 1), "{stats:?}");
     assert!(rows.iter().any(|r| r.contains("DeleteBucket")), "{rows:?}");
+    assert_eq!(rows, whole(lake).await);
+}
+
+/// Rewrite a kept day's file as an older build wrote it: its record without the events version.
+fn as_written_by_an_older_build(file: &std::path::Path) {
+    let bytes = bytes::Bytes::from(std::fs::read(file).unwrap());
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    let mut record: Value = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .find(|k| k.key == "agenttrail.kept")
+        .and_then(|k| serde_json::from_str(k.value.as_deref()?).ok())
+        .expect("a record");
+    assert!(record["events_version"].is_u64(), "{record}");
+    record.as_object_mut().unwrap().remove("events_version");
+    let schema = builder.schema().clone();
+    let batches: Vec<_> = builder.build().unwrap().map(Result::unwrap).collect();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(file).unwrap(), schema, None)
+            .unwrap();
+    w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+        "agenttrail.kept".to_string(),
+        record.to_string(),
+    ));
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_kept_by_an_older_build_is_renewed_and_then_outlives_a_compaction() {
+    let lake_dir = tempfile::tempdir().unwrap();
+    let lake = lake_dir.path();
+    let (d1, d3) = (
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+    );
+    two_days_in_three_commits(lake).await;
+    let (first, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!(stats.computed, 2);
+    as_written_by_an_older_build(&lake.join(kept::DIR).join("2026-11-20.parquet"));
+    // Reused as it is (its files are as recorded), and its record given the events version.
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (2, 0), "{stats:?}");
+    assert_eq!(rows, first);
+    agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
+        .await
+        .unwrap();
+    let (rows, stats) = kept_rows(lake, d1, d3).await;
+    assert_eq!((stats.reused, stats.computed), (2, 0), "{stats:?}");
     assert_eq!(rows, whole(lake).await);
 }
 
