@@ -718,7 +718,8 @@ async fn a_day_kept_by_an_older_build_is_renewed_and_then_outlives_a_compaction(
         NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
         NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
     );
-    two_days_in_three_commits(lake).await;
+    let parquet = two_days_in_three_commits(lake).await;
+    assert_eq!(parquet(), 2);
     let (first, stats) = kept_rows(lake, d1, d3).await;
     assert_eq!(stats.computed, 2);
     as_written_by_an_older_build(&lake.join(kept::DIR).join("2026-11-20.parquet"));
