@@ -951,7 +951,9 @@ pub async fn days(
                 Err(e) => Err(e),
             }
         {
+            // Once: on a lake that cannot be written, every renewal fails alike.
             tracing::warn!(day = %d, error = %e, "Could not renew a kept day's record; the next run checks it again.");
+            break;
         }
     }
     let stale: Vec<NaiveDate> = dates
