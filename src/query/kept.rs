@@ -533,6 +533,61 @@ async fn added_since(
     Ok(Some(rows))
 }
 
+/// A file that a commit of a Delta table adds or removes, as its log entry says.
+struct FileAction {
+    path: String,
+    add: bool,
+    /// False for a compaction's moves (`lake optimize`): the same rows in other files.
+    data_change: bool,
+}
+
+/// The adds and removes of commit `version` of `table`, in order; None when its log entry is gone
+/// (log entries expire).
+async fn file_actions(
+    table: &deltalake::DeltaTable,
+    version: u64,
+) -> Result<Option<Vec<FileAction>>, QueryError> {
+    #[derive(Deserialize)]
+    struct Line {
+        add: Option<File>,
+        remove: Option<File>,
+    }
+    #[derive(Deserialize)]
+    struct File {
+        path: String,
+        #[serde(rename = "dataChange", default = "changes_data")]
+        data_change: bool,
+    }
+    fn changes_data() -> bool {
+        true
+    }
+    let Some(entry) = table
+        .log_store()
+        .read_commit_entry(version)
+        .await
+        .map_err(external)?
+    else {
+        tracing::debug!(version, "A Delta log entry is gone.");
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for line in entry.split(|b| *b == b'\n') {
+        let Ok(line) = serde_json::from_slice::<Line>(line) else {
+            continue;
+        };
+        for (file, add) in [(line.add, true), (line.remove, false)] {
+            if let Some(f) = file {
+                out.push(FileAction {
+                    path: f.path,
+                    add,
+                    data_change: f.data_change,
+                });
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
 /// The files that the commits `first..=last` of `table` added as data changes, in order, and
 /// those they removed without changing data (compacted away); None when one of them removed
 /// data (`remove` with `dataChange: true`) or its log entry is gone.
@@ -541,34 +596,18 @@ async fn data_added(
     first: u64,
     last: u64,
 ) -> Result<Option<(Vec<String>, HashSet<String>)>, QueryError> {
-    let log = table.log_store();
     let (mut added, mut compacted) = (Vec::new(), HashSet::new());
     for v in first..=last {
-        let Some(entry) = log.read_commit_entry(v).await.map_err(external)? else {
-            tracing::debug!(version = v, "A fact table's log entry is gone.");
+        let Some(actions) = file_actions(table, v).await? else {
             return Ok(None);
         };
-        for line in entry.split(|b| *b == b'\n') {
-            let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
-                continue;
-            };
-            let change = |a: &serde_json::Value| {
-                a.get("dataChange")
-                    .and_then(serde_json::Value::as_bool)
-                    .unwrap_or(true)
-            };
-            if let Some(add) = action.get("add") {
-                if change(add)
-                    && let Some(p) = add.get("path").and_then(serde_json::Value::as_str)
-                {
-                    added.push(p.to_string());
-                }
-            } else if let Some(remove) = action.get("remove") {
-                if change(remove) {
-                    return Ok(None);
-                }
-                if let Some(p) = remove.get("path").and_then(serde_json::Value::as_str) {
-                    compacted.insert(p.to_string());
+        for a in actions {
+            match (a.add, a.data_change) {
+                (true, true) => added.push(a.path),
+                (true, false) => {}
+                (false, true) => return Ok(None),
+                (false, false) => {
+                    compacted.insert(a.path);
                 }
             }
         }
@@ -782,29 +821,18 @@ impl Moves {
             return Ok(false);
         }
         let folder = format!("event_date={day}/");
-        let log = table.log_store();
         for version in v + 1..=now {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.changes.entry(version) {
-                let Some(entry) = log.read_commit_entry(version).await.map_err(external)? else {
+                let Some(actions) = file_actions(table, version).await? else {
                     return Ok(false);
                 };
-                let mut touched = Vec::new();
-                for line in entry.split(|b| *b == b'\n') {
-                    let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
-                        continue;
-                    };
-                    for kind in ["add", "remove"] {
-                        if let Some(a) = action.get(kind)
-                            && a.get("dataChange")
-                                .and_then(serde_json::Value::as_bool)
-                                .unwrap_or(true)
-                            && let Some(p) = a.get("path").and_then(serde_json::Value::as_str)
-                        {
-                            touched.push(p.to_string());
-                        }
-                    }
-                }
-                slot.insert(touched);
+                slot.insert(
+                    actions
+                        .into_iter()
+                        .filter(|a| a.data_change)
+                        .map(|a| a.path)
+                        .collect(),
+                );
             }
             if self.changes[&version]
                 .iter()

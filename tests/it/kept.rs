@@ -14,6 +14,11 @@ use crate::util::{ingest_dir, one_object_trail, query};
 
 const EXPIRES: &str = "Nov 21, 2026, 11:00:00 AM";
 
+/// A day of November 2026.
+fn nov(day: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, day).expect("a day of November")
+}
+
 /// Alice starts the AI agent's session (`agent-role`/`agent-1`, key `ASIAAGENT00000000001`, tagged
 /// AI for MCP server `s3-tools` when `tagged`) at `at`.
 fn assume_agent(id: &str, at: &str, tagged: bool) -> Value {
@@ -76,10 +81,7 @@ async fn whole(lake: &std::path::Path) -> Vec<String> {
 async fn kept_days_are_reused_until_a_late_fact_or_event_changes_their_calls() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
+    let (d1, d3) = (nov(20), nov(22));
     let alice = user("alice", "AKIAALICE00000000001");
     let s3 = "s3.amazonaws.com";
     // Day 1: an AI agent's calls; a session whose AssumeRole is not in the lake yet; a chained
@@ -285,10 +287,7 @@ async fn kept_days_are_reused_until_a_late_fact_or_event_changes_their_calls() {
 async fn a_damaged_kept_day_is_computed_again() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
+    let (d1, d3) = (nov(20), nov(22));
     let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     add(
         lake,
@@ -473,10 +472,7 @@ async fn kept_days_outlive_a_compaction_but_not_a_fact_table_made_again_or_a_lat
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
     // Two days without events (nothing kept: no rows whatever the facts), then two with.
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
+    let (d1, d3) = (nov(18), nov(22));
     let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     let alice = user("alice", "AKIAALICE00000000001");
     // A call on the 20th of a session whose AssumeRole arrives at the end (not AI until then).
@@ -588,8 +584,11 @@ async fn kept_days_outlive_a_compaction_but_not_a_fact_table_made_again_or_a_lat
 }
 
 /// The agent's calls on the 20th in two commits (two files in its date folder) and on the 21st in
-/// one; returns the number of Parquet files in the 20th's folder, as a function.
-async fn two_days_in_three_commits(lake: &std::path::Path) -> impl Fn() -> usize {
+/// one, both days then kept; returns their rows and the number of Parquet files in the 20th's
+/// folder, as a function.
+async fn two_days_kept_from_three_commits(
+    lake: &std::path::Path,
+) -> (Vec<String>, impl Fn() -> usize) {
     let agent = session(Some("ASIAAGENT00000000001"), "agent-role", "agent-1");
     let agent_call = |id: &str, at: &str, api: &str| call(id, at, &agent, "s3.amazonaws.com", api);
     add(
@@ -617,7 +616,7 @@ async fn two_days_in_three_commits(lake: &std::path::Path) -> impl Fn() -> usize
     )
     .await;
     let folder = lake.join("events/event_date=2026-11-20");
-    move || {
+    let parquet = move || {
         std::fs::read_dir(&folder)
             .unwrap()
             .filter(|e| {
@@ -628,21 +627,19 @@ async fn two_days_in_three_commits(lake: &std::path::Path) -> impl Fn() -> usize
                     .is_some_and(|x| x == "parquet")
             })
             .count()
-    }
+    };
+    assert_eq!(parquet(), 2);
+    let (first, stats) = kept_rows(lake, nov(20), nov(22)).await;
+    assert_eq!(stats.computed, 2);
+    (first, parquet)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kept_days_outlive_a_compaction_of_their_events_but_not_a_late_event() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
-    let parquet = two_days_in_three_commits(lake).await;
-    assert_eq!(parquet(), 2);
-    let (first, stats) = kept_rows(lake, d1, d3).await;
-    assert_eq!(stats.computed, 2);
+    let (d1, d3) = (nov(20), nov(22));
+    let (first, parquet) = two_days_kept_from_three_commits(lake).await;
     // The compaction rewrites the 20th's files (and the facts): no row changed, both days stay
     // kept, and the 20th's record is renewed to the new files.
     agenttrail::sink::maintain::optimize(&Lake::open(lake), 64 << 20)
@@ -714,14 +711,8 @@ fn as_written_by_an_older_build(file: &std::path::Path) {
 async fn a_day_kept_by_an_older_build_is_renewed_and_then_outlives_a_compaction() {
     let lake_dir = tempfile::tempdir().unwrap();
     let lake = lake_dir.path();
-    let (d1, d3) = (
-        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
-        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
-    );
-    let parquet = two_days_in_three_commits(lake).await;
-    assert_eq!(parquet(), 2);
-    let (first, stats) = kept_rows(lake, d1, d3).await;
-    assert_eq!(stats.computed, 2);
+    let (d1, d3) = (nov(20), nov(22));
+    let (first, _) = two_days_kept_from_three_commits(lake).await;
     as_written_by_an_older_build(&lake.join(kept::DIR).join("2026-11-20.parquet"));
     // Reused as it is (its files are as recorded), and its record given the events version.
     let (rows, stats) = kept_rows(lake, d1, d3).await;

@@ -95,14 +95,23 @@ pub async fn query_in(
     range: agenttrail::query::TimeRange,
     sql: &str,
 ) -> Vec<Vec<String>> {
-    let ctx = build_context_in(
-        &Lake::open(lake),
-        &agenttrail::settings::Settings::default(),
-        range,
-    )
-    .await
-    .expect("context");
-    rows_of(&ctx, sql).await
+    rows_of(&context_in(lake, range, false).await, sql).await
+}
+
+/// A context over `lake` limited to `range`, built as `query` does, or with the kept summaries
+/// (`kept`) as `detect` does.
+async fn context_in(
+    lake: &Path,
+    range: agenttrail::query::TimeRange,
+    kept: bool,
+) -> datafusion::prelude::SessionContext {
+    let (lake, settings) = (Lake::open(lake), agenttrail::settings::Settings::default());
+    if kept {
+        agenttrail::query::build_kept_context_in(&lake, &settings, range).await
+    } else {
+        build_context_in(&lake, &settings, range).await
+    }
+    .expect("context")
 }
 
 /// Like [`query_in`], with the whole lake's `ai_roles` and `ai_session_names` as kept in the lake
@@ -112,14 +121,7 @@ pub async fn query_kept(
     range: agenttrail::query::TimeRange,
     sql: &str,
 ) -> Vec<Vec<String>> {
-    let ctx = agenttrail::query::build_kept_context_in(
-        &Lake::open(lake),
-        &agenttrail::settings::Settings::default(),
-        range,
-    )
-    .await
-    .expect("context");
-    rows_of(&ctx, sql).await
+    rows_of(&context_in(lake, range, true).await, sql).await
 }
 
 /// Like [`query_kept`], in a context narrowed to `range` from one built for `wide`
