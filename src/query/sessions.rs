@@ -855,11 +855,13 @@ pub(crate) fn matching(
 /// events use, the ancestors of their chains (fetched by `access_key_id`, whenever they were
 /// issued), and the earlier sessions sharing a role and session name with an AI session among
 /// them that calls without an access key in range name (`ai_session_names` spans them all).
+/// `names_kept`: the whole lake's `ai_session_names` is given (`detect`, `run`): the same-name
+/// sessions are not read, and of the sessions before `since` only those of the keys used.
 async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
-    same_name: bool,
+    names_kept: bool,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
         // Every credential of the lake: encoded batch by batch as read, so they are never all
@@ -883,10 +885,10 @@ async fn read_credentials(
     let mut fetched = Fetched {
         batches: Vec::new(),
         keys: HashSet::new(),
-        from: if same_name {
-            since - CREDENTIAL_LIFETIME
-        } else {
+        from: if names_kept {
             since
+        } else {
+            since - CREDENTIAL_LIFETIME
         },
     };
     let started = std::time::Instant::now();
@@ -933,7 +935,7 @@ async fn read_credentials(
     // its AI sessions, with the first one's MCP server; it classifies the calls that carry no
     // access key. Earlier sessions change that only for the names such calls in range use: fetch
     // every session of those names (unless the whole lake's table is given, see `register`).
-    if !same_name {
+    if names_kept {
         return Ok(fetched
             .batches
             .iter()
@@ -1038,7 +1040,7 @@ pub async fn register(
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
-        read_credentials(ctx, rules, since, whole.is_none()).await?
+        read_credentials(ctx, rules, since, whole.is_some()).await?
     });
     step("credentials read");
     let facts = credentials.facts();
