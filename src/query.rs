@@ -155,7 +155,7 @@ impl Derivation {
         if !self.limited {
             return Ok(None);
         }
-        let (roles, names, how) = kept::summaries(ctx, lake, settings).await?;
+        let (roles, names, how) = kept::summaries(ctx, lake, settings, self.range.since).await?;
         self.whole = Some((roles, names));
         Ok(Some(how))
     }
@@ -323,8 +323,9 @@ async fn lake_context_in(
     let mut ctx = new_session(runtime.build_arc()?);
     datafusion_functions_json::register_all(&mut ctx)?;
     let mut first_event = None;
-    for table in crate::sink::TABLES {
-        let delta = register_table(&ctx, lake, table, lake_name(table)).await?;
+    let opened = lake.tables(crate::sink::TABLES).await?;
+    for (table, delta) in crate::sink::TABLES.iter().zip(opened) {
+        register_table(&ctx, table, delta.as_ref(), lake_name(table)).await?;
         if *table == "events" {
             first_event = delta.as_ref().and_then(first_event_time);
         }
@@ -465,14 +466,14 @@ fn first_event_time(delta: &deltalake::DeltaTable) -> Option<chrono::DateTime<ch
 /// of that schema before the table's first commit. Returns the Delta table.
 async fn register_table(
     ctx: &SessionContext,
-    lake: &Lake,
     table: &str,
+    delta: Option<&deltalake::DeltaTable>,
     name: &str,
-) -> Result<Option<deltalake::DeltaTable>, QueryError> {
+) -> Result<(), QueryError> {
     let schema = crate::sink::table_schema(table).expect("a lake table");
-    let Some(delta) = lake.table(table).await? else {
+    let Some(delta) = delta else {
         ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        return Ok(None);
+        return Ok(());
     };
     delta
         .update_datafusion_session(&ctx.state())
@@ -503,7 +504,7 @@ async fn register_table(
         })
         .collect();
     ctx.register_table(name, found.select(exprs)?.into_view())?;
-    Ok(Some(delta))
+    Ok(())
 }
 
 /// The process's peak resident memory so far in MiB (Linux `VmHWM`; 0 elsewhere), for the debug

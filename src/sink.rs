@@ -184,6 +184,23 @@ pub struct Lake {
     location: Location,
     options: HashMap<String, String>,
     remote: Option<remote::RemoteLake>,
+    /// Tables as first opened, when pinned ([`Lake::pinned`]).
+    pinned: Option<Pinned>,
+}
+
+/// The tables of a pinned lake, each as it was first opened (None: not created then).
+#[derive(Clone, Default)]
+struct Pinned(Arc<std::sync::Mutex<HashMap<String, Option<deltalake::DeltaTable>>>>);
+
+impl std::fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .0
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_tuple("Pinned").field(&names).finish()
+    }
 }
 
 /// What a commit did.
@@ -213,6 +230,7 @@ impl Lake {
             location: Location::Local(root.to_path_buf()),
             options: HashMap::new(),
             remote: None,
+            pinned: None,
         }
     }
 
@@ -236,6 +254,7 @@ impl Lake {
                     bucket,
                     prefix,
                 )),
+                pinned: None,
             })
         } else {
             Lake::create(Path::new(uri))
@@ -272,9 +291,56 @@ impl Lake {
         self.location.table_url(name)
     }
 
-    /// Table `name` at its latest version; None before its first commit.
+    /// This lake with each table read at one version: the first [`Lake::table`] of a name
+    /// opens it, and every later one (of this value or its clones) gets that same version. A
+    /// `detect` reads its contexts, the kept state and the days it classifies again at one
+    /// snapshot of the lake, and opens each table once (its Delta log read once: a local replay,
+    /// or a listing and GETs on S3), not once per step. Not for writing: a pinned lake does not
+    /// see its own commits.
+    pub fn pinned(&self) -> Lake {
+        Lake {
+            pinned: Some(Pinned::default()),
+            ..self.clone()
+        }
+    }
+
+    /// Table `name` at its latest version (at its pinned version when pinned, see
+    /// [`Lake::pinned`]); None before its first commit.
     pub async fn table(&self, name: &str) -> Result<Option<deltalake::DeltaTable>, SinkError> {
-        delta::open(&self.table_url(name)?, &self.options).await
+        let Some(pinned) = &self.pinned else {
+            return delta::open(&self.table_url(name)?, &self.options).await;
+        };
+        if let Some(t) = pinned.0.lock().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(t);
+        }
+        let opened = delta::open(&self.table_url(name)?, &self.options).await?;
+        // Two opens of one name at once: the first one kept wins, so all see one version.
+        Ok(match pinned.0.lock() {
+            Ok(mut m) => m.entry(name.to_string()).or_insert(opened).clone(),
+            Err(_) => opened,
+        })
+    }
+
+    /// Tables `names`, opened at once (their logs read concurrently: on S3 each open is a
+    /// listing and a few GETs, locally a replay of its log).
+    pub async fn tables(
+        &self,
+        names: &[&str],
+    ) -> Result<Vec<Option<deltalake::DeltaTable>>, SinkError> {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, name) in names.iter().enumerate() {
+            let (lake, name) = (self.clone(), name.to_string());
+            set.spawn(async move { (i, lake.table(&name).await) });
+        }
+        let mut out: Vec<Option<deltalake::DeltaTable>> = vec![None; names.len()];
+        while let Some(joined) = set.join_next().await {
+            let (i, table) = joined.map_err(|e| SinkError::Delta {
+                table: self.describe(),
+                message: format!("opening the tables failed: {e}"),
+            })?;
+            out[i] = table?;
+        }
+        Ok(out)
     }
 
     /// Every row of a (small) table, in its declared schema.

@@ -19,7 +19,8 @@ async fn detect(
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> anyhow::Result<Vec<DetectionRun>> {
-    let lake = super::query::open_lake(lake).await?;
+    // One snapshot of the lake for every context, the kept state and the days computed again.
+    let lake = super::query::open_lake(lake).await?.pinned();
     let settings = Settings::load(opts.config.as_deref())?;
     let cat = load_catalog(opts)?;
     let Some(s) = since else {

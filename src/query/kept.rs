@@ -236,6 +236,16 @@ async fn read_kept<R: serde::de::DeserializeOwned>(
     lake: &Lake,
     name: &str,
 ) -> Option<(R, Vec<RecordBatch>)> {
+    read_kept_groups(lake, name, None).await
+}
+
+/// [`read_kept`], decoding only the row groups whose `column` can hold a time at or after
+/// `reach` (by the row group's statistics; one without them is read) when given.
+async fn read_kept_groups<R: serde::de::DeserializeOwned>(
+    lake: &Lake,
+    name: &str,
+    reach: Option<(&str, DateTime<Utc>)>,
+) -> Option<(R, Vec<RecordBatch>)> {
     let bytes = match lake.read_state(name).await {
         Ok(Some(b)) => bytes::Bytes::from(b),
         Ok(None) => return None,
@@ -255,6 +265,13 @@ async fn read_kept<R: serde::de::DeserializeOwned>(
             .and_then(|k| k.value.clone())
             .ok_or("no record")?;
         let record: R = serde_json::from_str(&text)?;
+        let builder = match reach {
+            Some((column, at)) => {
+                let groups = groups_reaching(builder.metadata(), column, at);
+                builder.with_row_groups(groups)
+            }
+            None => builder,
+        };
         let batches = builder.build()?.collect::<Result<Vec<_>, _>>()?;
         Ok((record, batches))
     })();
@@ -267,6 +284,35 @@ async fn read_kept<R: serde::de::DeserializeOwned>(
     }
 }
 
+/// The row groups of a kept file whose timestamp `column` has a value at or after `at`, by
+/// their statistics (a row group without them, or without the column, is kept).
+fn groups_reaching(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    column: &str,
+    at: DateTime<Utc>,
+) -> Vec<usize> {
+    let at = at.timestamp_micros();
+    let index = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column);
+    (0..metadata.num_row_groups())
+        .filter(|&g| {
+            let max = index.and_then(|i| match metadata.row_group(g).column(i).statistics() {
+                Some(parquet::file::statistics::Statistics::Int64(v)) => v.max_opt().copied(),
+                _ => None,
+            });
+            max.is_none_or(|max| max >= at)
+        })
+        .collect()
+}
+
+/// Rows per row group of a kept file: small enough that a read of the names whose span reaches
+/// a window skips the rest (see [`summaries`]).
+const KEPT_ROW_GROUP: usize = 16 * 1024;
+
 /// A kept file: `batches` in Parquet with `record` in its key-value metadata.
 fn encode_kept<R: Serialize>(
     schema: &SchemaRef,
@@ -275,6 +321,7 @@ fn encode_kept<R: Serialize>(
 ) -> Result<Vec<u8>, QueryError> {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_max_row_group_row_count(Some(KEPT_ROW_GROUP))
         .build();
     let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))
         .map_err(external)?;
@@ -432,8 +479,8 @@ async fn fact_tables(
 ) -> Result<(Versions, HashMap<String, deltalake::DeltaTable>), QueryError> {
     let mut versions = Versions::new();
     let mut tables = HashMap::new();
-    for (name, _) in FACTS {
-        let table = lake.table(name).await?;
+    let names: Vec<&str> = FACTS.iter().map(|(name, _)| *name).collect();
+    for (name, table) in names.iter().zip(lake.tables(&names).await?) {
         versions.insert(name.to_string(), table.as_ref().and_then(|t| t.version()));
         if let Some(t) = table {
             tables.insert(name.to_string(), t);
@@ -1169,6 +1216,7 @@ pub async fn summaries(
     ctx: &SessionContext,
     lake: &Lake,
     settings: &Settings,
+    reach: Option<DateTime<Utc>>,
 ) -> Result<(RecordBatch, RecordBatch, RolesKept), QueryError> {
     let rules = crate::correlate::rules::Rules::new(&settings.classify);
     let definition = definition(settings, &["ai_roles, ai_session_names"]);
@@ -1177,38 +1225,50 @@ pub async fn summaries(
     let key = (lake.describe(), definition.clone(), versions.clone());
     let last = LAST_SUMMARIES.lock().ok().and_then(|last| {
         last.as_ref()
-            .filter(|l| l.0 == key)
-            .map(|l| (l.1.clone(), l.2.clone()))
+            .filter(|l| l.0 == key && reaches(l.1, reach))
+            .map(|l| (l.2.clone(), l.3.clone()))
     });
     if let Some((roles, names)) = last {
         return Ok((roles, names, RolesKept::Reused));
     }
-    let (roles, names) = futures::join!(
-        read_kept::<SummaryRecord>(lake, ROLES),
-        read_kept::<SummaryRecord>(lake, NAMES)
-    );
+    // `ai_roles` first (a few rows): its record tells whether the kept tables are still those
+    // of the facts. When they are, only the names whose span reaches `reach` are decoded (the
+    // names are kept sorted by their last expiry, in small row groups): a windowed context
+    // looks up no other, and the names of a long history are not all read per run.
+    let roles = read_kept::<SummaryRecord>(lake, ROLES)
+        .await
+        .filter(|(r, _)| r.definition == definition);
+    let added = match (&roles, tables.get(CREDENTIALS)) {
+        (Some((record, _)), Some(table)) => {
+            let version = record.facts.get(CREDENTIALS).copied().flatten();
+            added_since(table, version, &super::sessions::summary_columns()).await?
+        }
+        (Some((record, _)), None) if record.facts.get(CREDENTIALS) == Some(&None) => {
+            Some(Vec::new())
+        }
+        _ => None,
+    };
+    let unchanged = added
+        .as_ref()
+        .is_some_and(|a| a.iter().all(|b| b.num_rows() == 0));
+    let names = match &added {
+        Some(_) => {
+            let reach = reach.filter(|_| unchanged).map(|t| ("last_expires_at", t));
+            read_kept_groups::<SummaryRecord>(lake, NAMES, reach).await
+        }
+        None => None,
+    };
     let kept = match (roles, names) {
-        (Some((r, roles)), Some((n, names))) if r == n && r.definition == definition => Some((
-            r,
+        (Some((r, roles)), Some((n, names))) if r == n => Some((
             arrow::compute::concat_batches(&super::sessions::ai_roles_schema(), &roles)?,
             concat_names(&names)?,
         )),
         _ => None,
     };
-    let updated = match (kept, tables.get(CREDENTIALS)) {
-        (Some((record, roles, names)), Some(table)) => {
-            let version = record.facts.get(CREDENTIALS).copied().flatten();
-            let columns = super::sessions::summary_columns();
-            match added_since(table, version, &columns).await? {
-                Some(added) if added.iter().all(|b| b.num_rows() == 0) => {
-                    Some((roles, names, RolesKept::Reused))
-                }
-                Some(added) => update_summaries(ctx, &rules, &roles, &names, added).await?,
-                None => None,
-            }
-        }
-        (Some((record, roles, names)), None) if record.facts.get(CREDENTIALS) == Some(&None) => {
-            Some((roles, names, RolesKept::Reused))
+    let updated = match (kept, added) {
+        (Some((roles, names)), Some(_)) if unchanged => Some((roles, names, RolesKept::Reused)),
+        (Some((roles, names)), Some(added)) => {
+            update_summaries(ctx, &rules, &roles, &names, added).await?
         }
         _ => None,
     };
@@ -1224,7 +1284,8 @@ pub async fn summaries(
             definition,
             facts: versions,
         };
-        for (name, batch) in [(ROLES, &roles), (NAMES, &names)] {
+        let by_expiry = sorted_by(&names, "last_expires_at")?;
+        for (name, batch) in [(ROLES, &roles), (NAMES, &by_expiry)] {
             let written = match encode_kept(&batch.schema(), &record, std::slice::from_ref(batch)) {
                 Ok(body) => lake.write_state(name, body).await.map_err(QueryError::from),
                 Err(e) => Err(e),
@@ -1235,22 +1296,53 @@ pub async fn summaries(
             }
         }
     }
+    // Only the names reaching `reach` when reused as kept; all of them otherwise.
+    let covered = if how == RolesKept::Reused {
+        reach
+    } else {
+        None
+    };
     tracing::debug!(
         ?how,
         roles = roles.num_rows(),
         names = names.num_rows(),
+        ?covered,
         "Summaries of every session read."
     );
     if let Ok(mut last) = LAST_SUMMARIES.lock() {
-        *last = Some((key, roles.clone(), names.clone()));
+        *last = Some((key, covered, roles.clone(), names.clone()));
     }
     Ok((roles, names, how))
 }
 
-/// The lake, definition and fact versions of the summaries this process read last, with them:
-/// the windowed contexts of one `detect` (and the days it computes) read them once. The same
-/// versions of the fact tables give the same summaries.
-type Summaries = ((String, String, Versions), RecordBatch, RecordBatch);
+/// Whether names read for `covered` (None: all of them) hold every name reaching `reach`.
+fn reaches(covered: Option<DateTime<Utc>>, reach: Option<DateTime<Utc>>) -> bool {
+    match (covered, reach) {
+        (None, _) => true,
+        (Some(c), Some(r)) => c <= r,
+        (Some(_), None) => false,
+    }
+}
+
+/// `batch` sorted by its timestamp `column` (nulls first).
+fn sorted_by(batch: &RecordBatch, column: &str) -> Result<RecordBatch, QueryError> {
+    let Some(c) = batch.column_by_name(column) else {
+        return Ok(batch.clone());
+    };
+    let order = arrow::compute::sort_to_indices(c, None, None)?;
+    Ok(arrow::compute::take_record_batch(batch, &order)?)
+}
+
+/// The lake, definition and fact versions of the summaries this process read last, how far
+/// back their names reach (None: all of them), with them: the windowed contexts of one
+/// `detect` (and the days it computes) read them once. The same versions of the fact tables
+/// give the same summaries.
+type Summaries = (
+    (String, String, Versions),
+    Option<DateTime<Utc>>,
+    RecordBatch,
+    RecordBatch,
+);
 static LAST_SUMMARIES: std::sync::Mutex<Option<Summaries>> = std::sync::Mutex::new(None);
 
 /// The kept names' batches as one, in the schema `ai_session_names` has when kept.
@@ -1517,6 +1609,93 @@ fn merge_names(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryErr
 mod tests {
     use super::*;
     use arrow::datatypes::{Field, Schema};
+
+    #[tokio::test]
+    async fn kept_names_sorted_by_expiry_are_read_from_the_row_groups_that_reach_a_time() {
+        // Names in an order unrelated to their expiry (one a minute, shuffled by a stride).
+        let n = 3 * KEPT_ROW_GROUP + 100;
+        let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let minutes: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % n as i64).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("session_name", DataType::Utf8, false),
+            Field::new(
+                "last_expires_at",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(arrow::array::StringArray::from_iter_values(
+                    minutes.iter().map(|m| format!("name-{m}")),
+                )),
+                Arc::new(
+                    arrow::array::TimestampMicrosecondArray::from_iter_values(
+                        minutes
+                            .iter()
+                            .map(|m| (base + chrono::Duration::minutes(*m)).timestamp_micros()),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ],
+        )
+        .unwrap();
+        let record = SummaryRecord {
+            definition: "d".into(),
+            facts: Versions::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::create(dir.path()).unwrap();
+        let body = encode_kept(
+            &schema,
+            &record,
+            &[sorted_by(&batch, "last_expires_at").unwrap()],
+        )
+        .unwrap();
+        lake.write_state(NAMES, body).await.unwrap();
+        let names = |batches: &[RecordBatch]| -> Vec<String> {
+            let mut v: Vec<String> = batches
+                .iter()
+                .flat_map(|b| {
+                    let c = b.column(0).as_string::<i32>();
+                    (0..b.num_rows())
+                        .map(|r| c.value(r).to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let (got, all) = read_kept::<SummaryRecord>(&lake, NAMES).await.unwrap();
+        assert_eq!(got, record);
+        assert_eq!(names(&all).len(), n);
+        // The last 150 minutes reach the time: they span the last two row groups only.
+        let at = base + chrono::Duration::minutes(n as i64 - 150);
+        let (_, reaching) =
+            read_kept_groups::<SummaryRecord>(&lake, NAMES, Some(("last_expires_at", at)))
+                .await
+                .unwrap();
+        let read = names(&reaching);
+        let mut wanted: Vec<String> = (n as i64 - 150..n as i64)
+            .map(|m| format!("name-{m}"))
+            .collect();
+        wanted.sort();
+        assert!(wanted.iter().all(|w| read.binary_search(w).is_ok()));
+        assert_eq!(read.len(), KEPT_ROW_GROUP + 100, "two row groups of four");
+        // A time after every expiry reads nothing; one before the first reads every name.
+        let after = base + chrono::Duration::minutes(n as i64);
+        let (_, none) =
+            read_kept_groups::<SummaryRecord>(&lake, NAMES, Some(("last_expires_at", after)))
+                .await
+                .unwrap();
+        assert_eq!(names(&none).len(), 0);
+        let (_, every) =
+            read_kept_groups::<SummaryRecord>(&lake, NAMES, Some(("last_expires_at", base)))
+                .await
+                .unwrap();
+        assert_eq!(names(&every), names(&all));
+    }
 
     #[tokio::test]
     async fn only_statements_reading_nothing_but_the_kept_table_qualify() {

@@ -132,6 +132,7 @@ mod tests {
             },
             options: Default::default(),
             remote: None,
+            pinned: None,
         };
         let ddl = export(&lake, Engine::Athena, "agenttrail").unwrap();
         assert_eq!(

@@ -745,18 +745,28 @@ async fn kept_roles(lake: &std::path::Path) -> ((Vec<String>, Vec<String>), kept
     let ctx = agenttrail::query::build_context(&lake, &settings)
         .await
         .unwrap();
-    let (roles, names, how) = kept::summaries(&ctx, &lake, &settings).await.unwrap();
-    ((text_rows(&roles, 4), text_rows(&names, 5)), how)
+    let (roles, names, how) = kept::summaries(&ctx, &lake, &settings, None).await.unwrap();
+    // Sets of rows: the kept names are stored in the order of their last expiry.
+    let sorted = |mut rows: Vec<String>| {
+        rows.sort();
+        rows
+    };
+    (
+        (sorted(text_rows(&roles, 4)), sorted(text_rows(&names, 5))),
+        how,
+    )
 }
 
 /// The same two tables of the whole lake now.
 async fn whole_roles(lake: &std::path::Path) -> (Vec<String>, Vec<String>) {
     let rows = |sql: &'static str| async move {
-        query(lake, sql)
+        let mut rows: Vec<String> = query(lake, sql)
             .await
             .into_iter()
             .map(|r| r.join("|"))
-            .collect::<Vec<_>>()
+            .collect();
+        rows.sort();
+        rows
     };
     (
         rows("SELECT * FROM ai_roles ORDER BY role_arn").await,

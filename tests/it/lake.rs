@@ -623,3 +623,67 @@ async fn a_lookup_by_access_key_skips_the_row_groups_whose_bloom_filter_lacks_it
     let (_, matched) = bloom("events", absent).await;
     assert_eq!(matched, 0);
 }
+
+/// A pinned lake (`detect`'s) reads each table at the version it first opened, whatever is
+/// committed after: every context, the kept state and the days computed again see one snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_lake_reads_each_table_at_the_version_it_first_opened() {
+    let trail = |at: &str, id: &str| {
+        let body = format!(
+            r#"{{"Records":[{{"eventTime":"{at}","eventName":"GetObject","eventID":"{id}"}}]}}"#
+        );
+        crate::util::one_object_trail("20261120T1000Z", id, body.as_bytes())
+    };
+    let lake_dir = tempfile::tempdir().unwrap();
+    let first = trail("2026-11-20T10:00:00Z", "a");
+    ingest_dir(first.path(), lake_dir.path()).await;
+    let lake = Lake::open(lake_dir.path());
+    let pinned = lake.pinned();
+    let opened = pinned
+        .tables(&["events", agenttrail::sink::ledger::TABLE])
+        .await
+        .unwrap();
+    let version = |t: &Option<deltalake::DeltaTable>| t.as_ref().and_then(|t| t.version());
+    let (events_at, ledger_at) = (version(&opened[0]), version(&opened[1]));
+    assert!(events_at.is_some() && ledger_at.is_some());
+
+    let second = trail("2026-11-20T10:05:00Z", "b");
+    ingest_dir(second.path(), lake_dir.path()).await;
+    assert!(version(&lake.table("events").await.unwrap()) > events_at);
+    // The pinned lake and its clones: the versions first opened, and a context of one snapshot.
+    assert_eq!(version(&pinned.table("events").await.unwrap()), events_at);
+    assert_eq!(
+        version(
+            &pinned
+                .clone()
+                .table(agenttrail::sink::ledger::TABLE)
+                .await
+                .unwrap()
+        ),
+        ledger_at
+    );
+    let settings = agenttrail::settings::Settings::default();
+    let count = |lake: Lake| {
+        let settings = settings.clone();
+        async move {
+            let ctx = agenttrail::query::build_context(&lake, &settings)
+                .await
+                .unwrap();
+            let rows = ctx
+                .sql("SELECT count(*) FROM events")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            arrow::util::display::array_value_to_string(rows[0].column(0), 0).unwrap()
+        }
+    };
+    assert_eq!(count(pinned.clone()).await, "1");
+    assert_eq!(count(lake.clone()).await, "2");
+    assert_eq!(
+        count(lake.pinned()).await,
+        "2",
+        "a new pin sees the new commit"
+    );
+}
