@@ -699,36 +699,54 @@ impl Fetched {
         datafusion::prelude::col("issued_at").lt(at(self.from))
     }
 
+    /// Add `found` (rows not read yet); the keys of their callers that are not here yet (from
+    /// now on counted as here, to be fetched by the caller of this).
+    fn add(&mut self, mut found: Vec<RecordBatch>) -> Vec<String> {
+        for b in &found {
+            for r in 0..b.num_rows() {
+                if let Some(k) = col_str(b, "access_key_id", r) {
+                    self.keys.insert(k);
+                }
+            }
+        }
+        let mut callers: Vec<String> = Vec::new();
+        for b in &found {
+            for r in 0..b.num_rows() {
+                if let Some(k) = col_str(b, "caller_access_key_id", r)
+                    && self.keys.insert(k.clone())
+                {
+                    callers.push(k);
+                }
+            }
+        }
+        self.batches.append(&mut found);
+        callers
+    }
+
     /// Add `found` (rows not read yet), then fetch the callers' sessions that are not here,
     /// level by level, whenever they were issued.
     async fn add_with_ancestors(
         &mut self,
         ctx: &SessionContext,
-        mut found: Vec<RecordBatch>,
+        found: Vec<RecordBatch>,
+    ) -> Result<(), QueryError> {
+        let callers = self.add(found);
+        self.fetch_with_ancestors(ctx, callers).await
+    }
+
+    /// Fetch the sessions of `keys` (counted as here already), then their callers' that are
+    /// not here, level by level, whenever they were issued.
+    async fn fetch_with_ancestors(
+        &mut self,
+        ctx: &SessionContext,
+        mut keys: Vec<String>,
     ) -> Result<(), QueryError> {
         for _ in 0..MAX_CHAIN_FETCHES {
-            for b in &found {
-                for r in 0..b.num_rows() {
-                    if let Some(k) = col_str(b, "access_key_id", r) {
-                        self.keys.insert(k);
-                    }
-                }
-            }
-            let mut callers: Vec<String> = Vec::new();
-            for b in &found {
-                for r in 0..b.num_rows() {
-                    if let Some(k) = col_str(b, "caller_access_key_id", r)
-                        && self.keys.insert(k.clone())
-                    {
-                        callers.push(k);
-                    }
-                }
-            }
-            self.batches.append(&mut found);
-            if callers.is_empty() {
+            if keys.is_empty() {
                 break;
             }
-            found = self.fetch_keys(ctx, &callers).await?;
+            let found = self.fetch_keys(ctx, &keys).await?;
+            keys = self.add(found);
         }
         Ok(())
     }
@@ -906,11 +924,11 @@ async fn read_credentials(
             "Reading the credentials live in range."
         )
     };
-    fetched.add_with_ancestors(ctx, live).await?;
-    trace("issued in range, with ancestors", &fetched);
+    // Their callers not issued in range are fetched with the keys below, in one lookup.
+    let mut wanted = fetched.add(live);
+    trace("issued in range", &fetched);
     // The sessions of the keys that the range's calls use, however long ago they were issued
     // (logs can hold credentials used past 36 hours: forged, or a clock far off).
-    let mut used = Vec::new();
     for b in collect(
         ctx,
         "SELECT DISTINCT access_key_id FROM events_all WHERE access_key_id IS NOT NULL",
@@ -921,16 +939,13 @@ async fn read_credentials(
             if let Some(k) = col_str(&b, "access_key_id", r)
                 && fetched.keys.insert(k.clone())
             {
-                used.push(k);
+                wanted.push(k);
             }
         }
     }
     trace("keys used in range listed", &fetched);
-    if !used.is_empty() {
-        let found = fetched.fetch_keys(ctx, &used).await?;
-        fetched.add_with_ancestors(ctx, found).await?;
-    }
-    trace("keys used in range fetched", &fetched);
+    fetched.fetch_with_ancestors(ctx, wanted).await?;
+    trace("keys used in range and ancestors fetched", &fetched);
     // `ai_session_names` spans, per role and session name, the first issue to the last expiry of
     // its AI sessions, with the first one's MCP server; it classifies the calls that carry no
     // access key. Earlier sessions change that only for the names such calls in range use: fetch
