@@ -664,7 +664,7 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
 /// are looked up by its ARN only, so the answer for those events is the same).
 async fn read_facts(ctx: &SessionContext, limited: bool) -> Result<Facts, QueryError> {
     let in_range = if limited {
-        " WHERE signin_session_arn IN (SELECT signin_session_arn FROM events_all \
+        " WHERE signin_session_arn IN (SELECT signin_session_arn FROM range_ids \
          WHERE signin_session_arn IS NOT NULL)"
     } else {
         ""
@@ -804,6 +804,10 @@ impl Fetched {
     }
 }
 
+/// The table of a limited context's access keys, request ids and sign-in sessions while its
+/// derived tables are built (see [`register`]).
+const RANGE_IDS: &str = "range_ids";
+
 /// The most values [`matching`] puts in an `IN` list.
 const IN_LIST_MAX: usize = 256;
 
@@ -931,7 +935,7 @@ async fn read_credentials(
     // (logs can hold credentials used past 36 hours: forged, or a clock far off).
     for b in collect(
         ctx,
-        "SELECT DISTINCT access_key_id FROM events_all WHERE access_key_id IS NOT NULL",
+        "SELECT DISTINCT access_key_id FROM range_ids WHERE access_key_id IS NOT NULL",
     )
     .await?
     {
@@ -1052,6 +1056,27 @@ pub async fn register(
             "Building correlation tables."
         )
     };
+    // The range's access keys, request ids and sign-in sessions, read from its events once:
+    // each fact table is then looked up by a semi-join with them, not by another scan of the
+    // events. (A table of this context for as long as the tables are built.)
+    let range_ids = limited && !empty;
+    if range_ids {
+        let ids = collect(
+            ctx,
+            "SELECT access_key_id, request_id, signin_session_arn FROM events_all",
+        )
+        .await?;
+        let schema = match ids.first() {
+            Some(b) => b.schema(),
+            None => Arc::new(Schema::new(
+                ["access_key_id", "request_id", "signin_session_arn"]
+                    .map(|n| Field::new(n, DataType::Utf8, true))
+                    .to_vec(),
+            )),
+        };
+        ctx.register_table(RANGE_IDS, Arc::new(MemTable::try_new(schema, vec![ids])?))?;
+        step("range's keys and ids read");
+    }
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
@@ -1133,7 +1158,7 @@ pub async fn register(
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
     let in_range = if limited {
-        " WHERE request_id IN (SELECT request_id FROM events_all WHERE request_id IS NOT NULL)"
+        " WHERE request_id IN (SELECT request_id FROM range_ids WHERE request_id IS NOT NULL)"
     } else {
         ""
     };
@@ -1167,6 +1192,9 @@ pub async fn register(
         read_facts(ctx, limited).await?
     };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
+    if range_ids {
+        ctx.deregister_table(RANGE_IDS)?;
+    }
     lookups.register(ctx);
     step("sign-in sessions built");
     Ok(())
