@@ -110,7 +110,26 @@ struct Record {
     events_version: Option<u64>,
     /// The fact tables' versions the day was classified at (or older).
     facts: Versions,
-    deps: Deps,
+    deps: StoredDeps,
+}
+
+/// A kept day's [`Deps`] as stored, parsed only when a fact added since has to be checked
+/// against them: on a large lake they are megabytes of keys per day (5 MB at 830k events a
+/// day), and a run to which nothing was added reads none of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+struct StoredDeps(Box<serde_json::value::RawValue>);
+
+impl StoredDeps {
+    fn new(deps: &Deps) -> Result<StoredDeps, QueryError> {
+        Ok(StoredDeps(
+            serde_json::value::to_raw_value(deps).map_err(external)?,
+        ))
+    }
+
+    fn parse(&self) -> Result<Deps, QueryError> {
+        serde_json::from_str(self.0.get()).map_err(external)
+    }
 }
 
 /// What a run found still valid: per day, the record's id and the fact tables' versions up to
@@ -232,7 +251,7 @@ fn state_name(day: NaiveDate) -> String {
 
 /// A kept file as stored (its record and rows), or None when absent or unreadable (what it
 /// holds is then computed again).
-async fn read_kept<R: serde::de::DeserializeOwned>(
+async fn read_kept<R: serde::de::DeserializeOwned + Send + 'static>(
     lake: &Lake,
     name: &str,
 ) -> Option<(R, Vec<RecordBatch>)> {
@@ -241,10 +260,10 @@ async fn read_kept<R: serde::de::DeserializeOwned>(
 
 /// [`read_kept`], decoding only the row groups whose `column` can hold a time at or after
 /// `reach` (by the row group's statistics; one without them is read) when given.
-async fn read_kept_groups<R: serde::de::DeserializeOwned>(
+async fn read_kept_groups<R: serde::de::DeserializeOwned + Send + 'static>(
     lake: &Lake,
     name: &str,
-    reach: Option<(&str, DateTime<Utc>)>,
+    reach: Option<(&'static str, DateTime<Utc>)>,
 ) -> Option<(R, Vec<RecordBatch>)> {
     let bytes = match lake.read_state(name).await {
         Ok(Some(b)) => bytes::Bytes::from(b),
@@ -254,7 +273,25 @@ async fn read_kept_groups<R: serde::de::DeserializeOwned>(
             return None;
         }
     };
-    let parsed = (|| -> Result<(R, Vec<RecordBatch>), Box<dyn std::error::Error>> {
+    // Decoded on the blocking pool: the kept days of a look-back are read concurrently.
+    let parsed = tokio::task::spawn_blocking(move || decode_kept::<R>(bytes, reach))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string().into()));
+    match parsed {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(file = name, error = %e, "A kept file is unreadable; it is computed again.");
+            None
+        }
+    }
+}
+
+/// A kept file's record and rows (see [`read_kept_groups`]).
+fn decode_kept<R: serde::de::DeserializeOwned>(
+    bytes: bytes::Bytes,
+    reach: Option<(&str, DateTime<Utc>)>,
+) -> Result<(R, Vec<RecordBatch>), Box<dyn std::error::Error + Send + Sync>> {
+    {
         let builder =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?;
         let text = builder
@@ -274,13 +311,6 @@ async fn read_kept_groups<R: serde::de::DeserializeOwned>(
         };
         let batches = builder.build()?.collect::<Result<Vec<_>, _>>()?;
         Ok((record, batches))
-    })();
-    match parsed {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::warn!(file = name, error = %e, "A kept file is unreadable; it is computed again.");
-            None
-        }
     }
 }
 
@@ -818,7 +848,7 @@ async fn compute(
             events,
             events_version,
             facts: facts.clone(),
-            deps,
+            deps: StoredDeps::new(&deps)?,
         };
         out.insert(day, (record, batches));
     }
@@ -967,6 +997,7 @@ pub async fn days(
     for (d, (record, _)) in &candidates {
         let at = since(d, record);
         let mut ok = true;
+        let mut deps: Option<Deps> = None;
         for (table, columns) in FACTS {
             let version = at.get(table).copied().flatten();
             let Some(t) = tables.get(table) else {
@@ -979,7 +1010,14 @@ pub async fn days(
                 added.insert(key.clone(), added_since(t, version, columns).await?);
             }
             ok &= match &added[&key] {
-                Some(rows) => !touches(&record.deps, table, rows)?,
+                Some(rows) if rows.iter().all(|b| b.num_rows() == 0) => true,
+                Some(rows) => {
+                    let deps = match &mut deps {
+                        Some(d) => d,
+                        None => deps.insert(record.deps.parse()?),
+                    };
+                    !touches(deps, table, rows)?
+                }
                 None => false,
             };
             if !ok {
