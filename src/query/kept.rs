@@ -1563,83 +1563,132 @@ fn merge_ai_roles(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, Query
 
 /// `ai_session_names` (kept form) of two sets of sessions together: per role and session name,
 /// the first issue (with its MCP server and event id: the smallest issue, then event id), and
-/// the last expiry.
+/// the last expiry. `a` is the kept table (one row per name) and `b` the names of the sessions
+/// added since: `a`'s rows are looked up among `b`'s names, those found merged, the others kept
+/// as they are, so a run's merge is one pass over the kept names with no copy of their text (a
+/// sort of them all as owned strings took 0.94 s at 5M events). Rows: `a`'s kept, then the
+/// merged names in role and name order.
 fn merge_names(a: &RecordBatch, b: &RecordBatch) -> Result<RecordBatch, QueryError> {
-    // (first issue, its event id, its MCP server, last expiry) per (role, session name).
+    // (first issue, its event id, its MCP server, last expiry).
     type Span = (i64, String, Option<String>, i64);
-    type Name = (String, String);
-    let mut spans: BTreeMap<Name, Span> = BTreeMap::new();
-    let time = |batch: &RecordBatch,
-                name: &str|
-     -> Result<arrow::array::TimestampMicrosecondArray, QueryError> {
-        batch
-            .column_by_name(name)
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .cloned()
-            .ok_or_else(|| {
-                QueryError::DataFusion(DataFusionError::Internal(format!(
-                    "ai_session_names.{name}"
-                )))
-            })
-    };
-    for batch in [a, b] {
-        let (role, name, server, event) = (
-            text(batch, "role_arn")?,
-            text(batch, "session_name")?,
-            text(batch, "mcp_server")?,
-            text(batch, super::sessions::FIRST_EVENT)?,
-        );
-        let (first, last) = (
-            time(batch, "first_issued_at")?,
-            time(batch, "last_expires_at")?,
-        );
-        for r in 0..batch.num_rows() {
-            let span: Span = (
-                first.value(r),
-                event.value(r).to_string(),
-                at(&server, r),
-                last.value(r),
-            );
-            spans
-                .entry((role.value(r).to_string(), name.value(r).to_string()))
-                .and_modify(|s| {
-                    let end = s.3.max(span.3);
-                    if (span.0, &span.1) < (s.0, &s.1) {
-                        *s = span.clone();
-                    }
-                    s.3 = end;
+    struct Columns {
+        role: arrow::array::StringArray,
+        name: arrow::array::StringArray,
+        server: arrow::array::StringArray,
+        event: arrow::array::StringArray,
+        first: arrow::array::TimestampMicrosecondArray,
+        last: arrow::array::TimestampMicrosecondArray,
+    }
+    impl Columns {
+        fn span(&self, r: usize) -> Span {
+            (
+                self.first.value(r),
+                self.event.value(r).to_string(),
+                at(&self.server, r),
+                self.last.value(r),
+            )
+        }
+    }
+    let columns = |batch: &RecordBatch| -> Result<Columns, QueryError> {
+        let time = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .cloned()
+                .ok_or_else(|| {
+                    QueryError::DataFusion(DataFusionError::Internal(format!(
+                        "ai_session_names.{name}"
+                    )))
                 })
-                .or_insert(span);
+        };
+        Ok(Columns {
+            role: text(batch, "role_arn")?,
+            name: text(batch, "session_name")?,
+            server: text(batch, "mcp_server")?,
+            event: text(batch, super::sessions::FIRST_EVENT)?,
+            first: time("first_issued_at")?,
+            last: time("last_expires_at")?,
+        })
+    };
+    let merge = |s: &mut Span, span: Span| {
+        let end = s.3.max(span.3);
+        if (span.0, &span.1) < (s.0, &s.1) {
+            *s = span;
+        }
+        s.3 = end;
+    };
+    // `b`'s names, by role then name: `a`'s rows are looked up without a copy of their text.
+    let mut spans: BTreeMap<String, BTreeMap<String, Span>> = BTreeMap::new();
+    let added = columns(b)?;
+    for r in 0..b.num_rows() {
+        let span = added.span(r);
+        let names = spans.entry(added.role.value(r).to_string()).or_default();
+        match names.get_mut(added.name.value(r)) {
+            Some(s) => merge(s, span),
+            None => {
+                names.insert(added.name.value(r).to_string(), span);
+            }
+        }
+    }
+    let kept = columns(a)?;
+    let mut keep = arrow::array::BooleanBuilder::with_capacity(a.num_rows());
+    for r in 0..a.num_rows() {
+        match spans
+            .get_mut(kept.role.value(r))
+            .and_then(|names| names.get_mut(kept.name.value(r)))
+        {
+            Some(s) => {
+                merge(s, kept.span(r));
+                keep.append_value(false);
+            }
+            None => keep.append_value(true),
         }
     }
     let schema = concat_names(&[])?.schema();
-    let text_of = |f: &dyn Fn(&Name, &Span) -> Option<String>| -> arrow::array::ArrayRef {
-        Arc::new(
-            spans
-                .iter()
-                .map(|(k, v)| f(k, v))
-                .collect::<arrow::array::StringArray>(),
-        )
+    let a = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(kept.role.clone()),
+            Arc::new(kept.name.clone()),
+            Arc::new(kept.first.clone()),
+            Arc::new(kept.last.clone()),
+            Arc::new(kept.server.clone()),
+            Arc::new(kept.event.clone()),
+        ],
+    )?;
+    let unchanged = arrow::compute::filter_record_batch(&a, &keep.finish())?;
+    // (role, session name, span) of each merged name.
+    type Merged<'a> = (&'a String, &'a String, &'a Span);
+    let merged: Vec<Merged> = spans
+        .iter()
+        .flat_map(|(role, names)| names.iter().map(move |(name, s)| (role, name, s)))
+        .collect();
+    let text_of = |f: &dyn Fn(&Merged) -> Option<String>| -> arrow::array::ArrayRef {
+        Arc::new(merged.iter().map(f).collect::<arrow::array::StringArray>())
     };
     let time_of = |f: &dyn Fn(&Span) -> i64| -> arrow::array::ArrayRef {
         Arc::new(
-            spans
-                .values()
-                .map(|v| Some(f(v)))
+            merged
+                .iter()
+                .map(|m| Some(f(m.2)))
                 .collect::<arrow::array::TimestampMicrosecondArray>()
                 .with_timezone("UTC"),
         )
     };
-    Ok(RecordBatch::try_new(
-        schema,
+    let merged = RecordBatch::try_new(
+        schema.clone(),
         vec![
-            text_of(&|k, _| Some(k.0.clone())),
-            text_of(&|k, _| Some(k.1.clone())),
+            text_of(&|m| Some(m.0.clone())),
+            text_of(&|m| Some(m.1.clone())),
             time_of(&|v| v.0),
             time_of(&|v| v.3),
-            text_of(&|_, v| v.2.clone()),
-            text_of(&|_, v| Some(v.1.clone())),
+            text_of(&|m| m.2.2.clone()),
+            text_of(&|m| Some(m.2.1.clone())),
         ],
+    )?;
+    Ok(arrow::compute::concat_batches(
+        &schema,
+        [&unchanged, &merged],
     )?)
 }
 
