@@ -11,11 +11,11 @@
 //! events use, plus every ancestor of their role chains, fetched by access key whenever it was
 //! issued. Classification of a session looks only at the session and its ancestors, so the
 //! windowed answer equals the whole-lake answer for every call in range, and the cost of a
-//! scheduled run follows its window, not the history. A key is looked for first among the
-//! credentials issued in the [`CREDENTIAL_LIFETIME`] before, then among the earlier ones for the
-//! keys not found, each lookup bounded by its keys' smallest and largest value so that files
-//! that cannot hold them are not read (the long-term keys of IAM users, which no credential fact
-//! has, sort before every STS key). The contexts of `detect` and `run`, given the whole lake's
+//! scheduled run follows its window, not the history. Keys are looked up among every earlier
+//! credential in one lookup, bounded by its keys' smallest and largest value and, for a few
+//! keys, checked against each file's Bloom filters, so that files that cannot hold them are not
+//! read (the long-term keys of IAM users, which no credential fact has, sort before every STS
+//! key). The contexts of `detect` and `run`, given the whole lake's
 //! `ai_session_names` as kept, read fewer still: the sessions issued in range and those of the
 //! keys its calls use (with their ancestors), which is all that `events` looks up and all that
 //! a detection listing sessions keeps of its window.
@@ -751,45 +751,23 @@ impl Fetched {
         Ok(())
     }
 
-    /// The credentials issued before `from` with one of `keys`: first among those issued in
-    /// the `CREDENTIAL_LIFETIME` before it (where the keys a range uses and its chains' parents
-    /// are), then, for the keys not found there, among every earlier one. A key found in the
-    /// first is not looked for again: a key issued twice that far apart is not STS's.
+    /// The credentials issued before `from` with one of `keys`, whenever they were issued: one
+    /// lookup over every earlier file (each skipped by its statistics or its Bloom filters where
+    /// it cannot hold one of the keys). Every issue of a key is found, so a key issued twice
+    /// (never by STS: a forged log) keeps its first issue, as in the whole lake. (Looking in the
+    /// 37 hours before first, then elsewhere for the keys not found, read the older files as
+    /// well whenever one key was issued outside the lake, such as an IAM user's: two lookups
+    /// where one does.)
     async fn fetch_keys(
         &self,
         ctx: &SessionContext,
         keys: &[String],
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        let recent = self.from - CREDENTIAL_LIFETIME;
         let rows: Vec<Vec<&str>> = keys.iter().map(|k| vec![k.as_str()]).collect();
-        let credentials = ctx.table(CREDENTIALS).await?.filter(
-            self.issued_before()
-                .and(datafusion::prelude::col("issued_at").gt_eq(at(recent))),
-        )?;
-        let mut found = matching(ctx, credentials, &["access_key_id"], &rows)?
+        let credentials = ctx.table(CREDENTIALS).await?.filter(self.issued_before())?;
+        Ok(matching(ctx, credentials, &["access_key_id"], &rows)?
             .collect()
-            .await?;
-        let mut got = HashSet::new();
-        for b in &found {
-            for r in 0..b.num_rows() {
-                if let Some(k) = col_str(b, "access_key_id", r) {
-                    got.insert(k);
-                }
-            }
-        }
-        let rest: Vec<Vec<&str>> = rows.into_iter().filter(|r| !got.contains(r[0])).collect();
-        if !rest.is_empty() {
-            let older = ctx
-                .table(CREDENTIALS)
-                .await?
-                .filter(datafusion::prelude::col("issued_at").lt(at(recent)))?;
-            found.extend(
-                matching(ctx, older, &["access_key_id"], &rest)?
-                    .collect()
-                    .await?,
-            );
-        }
-        Ok(found)
+            .await?)
     }
 
     /// The credentials issued before `from` whose `columns` equal one of `rows`.
