@@ -461,9 +461,9 @@ fn first_event_time(delta: &deltalake::DeltaTable) -> Option<chrono::DateTime<ch
     chrono::DateTime::from_timestamp_micros(arrow::compute::min(min)?)
 }
 
-/// Register lake table `table` as `name`: the Delta table at its latest version, read in its
+/// Register lake table `table` as `name`: the Delta table `delta` as opened, read in its
 /// declared schema (strings as `Utf8`, as the session's Parquet options ask), or an empty table
-/// of that schema before the table's first commit. Returns the Delta table.
+/// of that schema before the table's first commit (`None`).
 async fn register_table(
     ctx: &SessionContext,
     table: &str,

@@ -662,12 +662,18 @@ async fn collect(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Da
 /// Read the sign-in facts: all of them, or in a context limited to a range (`limited`), those of
 /// the sign-in sessions its events name (a sign-in session's MCP grant and its announced calls
 /// are looked up by its ARN only, so the answer for those events is the same).
-async fn read_facts(ctx: &SessionContext, limited: bool) -> Result<Facts, QueryError> {
+async fn read_facts(
+    ctx: &SessionContext,
+    limited: bool,
+    ids_in: &str,
+) -> Result<Facts, QueryError> {
     let in_range = if limited {
-        " WHERE signin_session_arn IN (SELECT signin_session_arn FROM range_ids \
-         WHERE signin_session_arn IS NOT NULL)"
+        format!(
+            " WHERE signin_session_arn IN (SELECT signin_session_arn FROM {ids_in} \
+             WHERE signin_session_arn IS NOT NULL)"
+        )
     } else {
-        ""
+        String::new()
     };
     let mut facts = Facts::default();
     for table in [SIGNIN_GRANTS, MCP_ANNOUNCED] {
@@ -753,8 +759,9 @@ impl Fetched {
 
     /// The credentials issued before `from` with one of `keys`, whenever they were issued: one
     /// lookup over every earlier file (each skipped by its statistics or its Bloom filters where
-    /// it cannot hold one of the keys). Every issue of a key is found, so a key issued twice
-    /// (never by STS: a forged log) keeps its first issue, as in the whole lake. (Looking in the
+    /// it cannot hold one of the keys). Every earlier issue of a key looked up is found, so a
+    /// key issued twice before the range (never by STS: a forged log) keeps its first issue, as
+    /// in the whole lake; one issued in range is not looked up before it. (Looking in the
     /// 37 hours before first, then elsewhere for the keys not found, read the older files as
     /// well whenever one key was issued outside the lake, such as an IAM user's: two lookups
     /// where one does.)
@@ -785,6 +792,31 @@ impl Fetched {
 /// The table of a limited context's access keys, request ids and sign-in sessions while its
 /// derived tables are built (see [`register`]).
 const RANGE_IDS: &str = "range_ids";
+
+/// The most events whose ids [`register_range_ids`] keeps in memory (~60 bytes each).
+const RANGE_IDS_MAX_ROWS: usize = 1 << 20;
+
+/// Register [`RANGE_IDS`], the access keys, request ids and sign-in sessions of the context's
+/// events, if there are at most `max_rows`; false (nothing registered) otherwise.
+async fn register_range_ids(ctx: &SessionContext, max_rows: usize) -> Result<bool, QueryError> {
+    use futures::StreamExt;
+    let df = ctx
+        .sql("SELECT access_key_id, request_id, signin_session_arn FROM events_all")
+        .await?;
+    let schema: arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let (mut ids, mut rows) = (Vec::new(), 0);
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        rows += b.num_rows();
+        if rows > max_rows {
+            return Ok(false);
+        }
+        ids.push(b);
+    }
+    ctx.register_table(RANGE_IDS, Arc::new(MemTable::try_new(schema, vec![ids])?))?;
+    Ok(true)
+}
 
 /// The most values [`matching`] puts in an `IN` list.
 const IN_LIST_MAX: usize = 256;
@@ -857,11 +889,13 @@ pub(crate) fn matching(
 /// them that calls without an access key in range name (`ai_session_names` spans them all).
 /// `names_kept`: the whole lake's `ai_session_names` is given (`detect`, `run`): the same-name
 /// sessions are not read, and of the sessions before `since` only those of the keys used.
+/// `ids_in`: where the range's access keys are listed (`events_all`, or [`RANGE_IDS`]).
 async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
     names_kept: bool,
+    ids_in: &str,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
         // Every credential of the lake: encoded batch by batch as read, so they are never all
@@ -913,7 +947,7 @@ async fn read_credentials(
     // (logs can hold credentials used past 36 hours: forged, or a clock far off).
     for b in collect(
         ctx,
-        "SELECT DISTINCT access_key_id FROM range_ids WHERE access_key_id IS NOT NULL",
+        &format!("SELECT DISTINCT access_key_id FROM {ids_in} WHERE access_key_id IS NOT NULL"),
     )
     .await?
     {
@@ -1034,31 +1068,21 @@ pub async fn register(
             "Building correlation tables."
         )
     };
-    // The range's access keys, request ids and sign-in sessions, read from its events once:
-    // each fact table is then looked up by a semi-join with them, not by another scan of the
-    // events. (A table of this context for as long as the tables are built.)
-    let range_ids = limited && !empty;
-    if range_ids {
-        let ids = collect(
-            ctx,
-            "SELECT access_key_id, request_id, signin_session_arn FROM events_all",
-        )
-        .await?;
-        let schema = match ids.first() {
-            Some(b) => b.schema(),
-            None => Arc::new(Schema::new(
-                ["access_key_id", "request_id", "signin_session_arn"]
-                    .map(|n| Field::new(n, DataType::Utf8, true))
-                    .to_vec(),
-            )),
-        };
-        ctx.register_table(RANGE_IDS, Arc::new(MemTable::try_new(schema, vec![ids])?))?;
+    // The range's access keys, request ids and sign-in sessions, read from its events once
+    // when they are few (a window's): each fact table is then looked up by a semi-join with
+    // them, not by another scan of the events. (A table of this context for as long as the
+    // tables are built.) A longer range streams its events through each lookup instead, which
+    // holds the fact table's side in memory, not the range's.
+    let ids_in = if limited && !empty && register_range_ids(ctx, RANGE_IDS_MAX_ROWS).await? {
         step("range's keys and ids read");
-    }
+        RANGE_IDS
+    } else {
+        "events_all"
+    };
     let credentials = Credentials::new(if empty {
         Vec::new()
     } else {
-        read_credentials(ctx, rules, since, whole.is_some()).await?
+        read_credentials(ctx, rules, since, whole.is_some(), ids_in).await?
     });
     step("credentials read");
     let facts = credentials.facts();
@@ -1136,9 +1160,11 @@ pub async fn register(
     // name one request, the smallest event id wins (deterministic). A windowed context keeps the
     // links of the request ids its events carry (only those can join).
     let in_range = if limited {
-        " WHERE request_id IN (SELECT request_id FROM range_ids WHERE request_id IS NOT NULL)"
+        format!(
+            " WHERE request_id IN (SELECT request_id FROM {ids_in} WHERE request_id IS NOT NULL)"
+        )
     } else {
-        ""
+        String::new()
     };
     let requests = if empty {
         Vec::new()
@@ -1167,10 +1193,10 @@ pub async fn register(
     } = if empty {
         Facts::default()
     } else {
-        read_facts(ctx, limited).await?
+        read_facts(ctx, limited, ids_in).await?
     };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
-    if range_ids {
+    if ids_in == RANGE_IDS {
         ctx.deregister_table(RANGE_IDS)?;
     }
     lookups.register(ctx);
@@ -1359,6 +1385,61 @@ async fn register_signin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_range_s_ids_are_kept_in_memory_only_up_to_the_limit() {
+        let ctx = SessionContext::new();
+        let schema = Arc::new(Schema::new(
+            [
+                "access_key_id",
+                "request_id",
+                "signin_session_arn",
+                "event_name",
+            ]
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .to_vec(),
+        ));
+        let column = |f: &dyn Fn(usize) -> String| -> ArrayRef {
+            Arc::new((0..10).map(|i| Some(f(i))).collect::<StringArray>())
+        };
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                column(&|i| format!("ASIA{i}")),
+                column(&|i| format!("req-{i}")),
+                column(&|i| format!("arn:signin:{i}")),
+                column(&|_| "GetObject".to_string()),
+            ],
+        )
+        .unwrap();
+        ctx.register_table(
+            "events_all",
+            Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap()),
+        )
+        .unwrap();
+        assert!(!register_range_ids(&ctx, 9).await.unwrap());
+        assert!(!ctx.table_exist(RANGE_IDS).unwrap());
+        assert!(register_range_ids(&ctx, 10).await.unwrap());
+        let rows = collect(
+            &ctx,
+            "SELECT count(DISTINCT request_id), count(*), max(access_key_id) FROM range_ids",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&rows)
+                .unwrap()
+                .to_string()
+                .lines()
+                .nth(3)
+                .unwrap()
+                .split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>(),
+            ["10", "10", "ASIA9"]
+        );
+    }
 
     /// A window whose calls use tens of thousands of keys not issued in it: fetching their
     /// sessions by key from a Parquet table finds every one and nothing else. (The stack
