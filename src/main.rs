@@ -25,8 +25,39 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[unsafe(export_name = "_rjem_malloc_conf")]
 pub static malloc_conf: &[u8; 37] = b"dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
+/// How long `ingest` keeps freed pages: jemalloc's default, ten seconds. Ingest frees and
+/// allocates buffers of the same sizes for every object and every commit, so with a one-second
+/// decay the kernel zeroed the same memory again and again: on 1M events, 8% more CPU (user +
+/// system, three alternating pairs) for 2–5% less peak RSS. The other commands build big tables
+/// once and keep the one second. Not when `_RJEM_MALLOC_CONF` is set (it decides).
+#[cfg(not(target_env = "msvc"))]
+fn keep_freed_pages_for_ingest(cli: &Cli) {
+    if !matches!(cli.command, agenttrail::cli::Command::Ingest(_))
+        || std::env::var_os("_RJEM_MALLOC_CONF").is_some()
+    {
+        return;
+    }
+    // The default of arenas made from now on (one per thread as threads start), and the arena
+    // the main thread has used so far. Best effort: on failure the one second stays.
+    for name in [c"arenas.dirty_decay_ms", c"arena.0.dirty_decay_ms"] {
+        let mut ms: isize = 10_000;
+        // SAFETY: both names take a `ssize_t`, passed by pointer with its size; nothing is read.
+        unsafe {
+            tikv_jemalloc_sys::mallctl(
+                name.as_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                (&raw mut ms).cast(),
+                std::mem::size_of::<isize>(),
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    #[cfg(not(target_env = "msvc"))]
+    keep_freed_pages_for_ingest(&cli);
     agenttrail::logging::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

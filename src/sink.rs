@@ -517,7 +517,7 @@ fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> 
         split_by_date(events)
             .map_err(aerr)?
             .into_iter()
-            .map(|(_, b)| b)
+            .flat_map(|(_, parts)| parts)
             .collect()
     } else {
         Vec::new()
@@ -644,53 +644,66 @@ impl PendingCommit {
     }
 }
 
-/// Sort the rows of `batches` by (event_date, event_time) and cut them into one batch per date.
+/// Cut the rows of `batches` (each one object's) by date, and order each date's parts by their
+/// first `event_time`: the parts are written in that order, as they are.
 ///
-/// The sorted rows are gathered straight from the input batches (no concatenated copy first),
-/// and the inputs are dropped as soon as they are gathered: a commit holds at most two copies of
-/// its rows. Ties keep arrival order, so the output does not depend on the sort algorithm.
+/// Objects, not rows, are ordered: a gather of every row into time order copied the whole commit
+/// once more (about a fifth of ingest's CPU with its page faults), while the statistics that let a
+/// window skip pages stay nearly as tight: a page of thousands of rows spans its objects' times,
+/// and CloudTrail delivers an object every few minutes. Only an object whose records fall on
+/// several dates is copied (filtered per date). Ties keep arrival order, so the output does not
+/// depend on the sort algorithm.
 fn split_by_date(
     batches: Vec<RecordBatch>,
-) -> Result<Vec<(String, RecordBatch)>, arrow::error::ArrowError> {
+) -> Result<Vec<(String, Vec<RecordBatch>)>, arrow::error::ArrowError> {
     use arrow::datatypes::TimestampMicrosecondType;
     let missing = |c: &str| arrow::error::ArrowError::SchemaError(format!("{c} missing"));
-    let mut keys: Vec<(i32, i64, usize, usize)> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
+    // (date, first time, arrival, rows)
+    let mut parts: Vec<(i32, i64, usize, RecordBatch)> = Vec::with_capacity(batches.len());
+    for (b, batch) in batches.into_iter().enumerate() {
+        if batch.num_rows() == 0 {
+            continue;
+        }
         let dates = batch
             .column_by_name("event_date")
             .and_then(|c| c.as_primitive_opt::<Date32Type>())
-            .ok_or_else(|| missing("event_date"))?;
-        let times = batch
-            .column_by_name("event_time")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .ok_or_else(|| missing("event_time"))?;
-        keys.extend(
-            dates
-                .values()
-                .iter()
-                .zip(times.values().iter())
-                .enumerate()
-                .map(|(r, (d, t))| (*d, *t, b, r)),
-        );
+            .ok_or_else(|| missing("event_date"))?
+            .clone();
+        let first_time = |part: &RecordBatch| {
+            part.column_by_name("event_time")
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+                .and_then(|t| t.values().iter().min().copied())
+                .ok_or_else(|| missing("event_time"))
+        };
+        let first = dates.value(0);
+        if dates.values().iter().all(|d| *d == first) {
+            let t = first_time(&batch)?;
+            parts.push((first, t, b, batch));
+            continue;
+        }
+        let mut days: Vec<i32> = dates.values().to_vec();
+        days.sort_unstable();
+        days.dedup();
+        for day in days {
+            let mask: BooleanArray = dates.values().iter().map(|d| Some(*d == day)).collect();
+            let part = filter_record_batch(&batch, &mask)?;
+            let t = first_time(&part)?;
+            parts.push((day, t, b, part));
+        }
     }
-    keys.sort_unstable();
-    let indices: Vec<(usize, usize)> = keys.iter().map(|k| (k.2, k.3)).collect();
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    let sorted = arrow::compute::interleave_record_batch(&refs, &indices)?;
-    drop(refs);
-    drop(batches);
-    let mut out = Vec::new();
-    let mut start = 0;
-    for i in 1..=keys.len() {
-        if i == keys.len() || keys[i].0 != keys[start].0 {
-            let day = sorted
-                .column_by_name("event_date")
-                .and_then(|c| c.as_primitive_opt::<Date32Type>())
-                .and_then(|d| d.value_as_date(start))
+    parts.sort_by_key(|p| (p.0, p.1, p.2));
+    let mut out: Vec<(String, Vec<RecordBatch>)> = Vec::new();
+    let mut current = None;
+    for (day, _, _, part) in parts {
+        if current != Some(day) {
+            let name = Date32Type::to_naive_date_opt(day)
                 .map(|d| d.to_string())
                 .unwrap_or_default();
-            out.push((day, sorted.slice(start, i - start)));
-            start = i;
+            out.push((name, Vec::new()));
+            current = Some(day);
+        }
+        if let Some((_, list)) = out.last_mut() {
+            list.push(part);
         }
     }
     Ok(out)
@@ -735,30 +748,42 @@ mod tests {
     }
 
     #[test]
-    fn rows_of_several_batches_come_out_sorted_and_cut_by_date() {
-        // 20777 is 2026-11-20.
+    fn objects_are_cut_by_date_and_ordered_by_their_first_time() {
+        // 20777 is 2026-11-20. Each batch is one object's rows, in the object's order.
         let a = batch(&[(20778, 30, "a1"), (20777, 10, "a2"), (20778, 5, "a3")]);
-        let b = batch(&[(20777, 10, "b1"), (20778, 20, "b2"), (20777, 2, "b3")]);
-        let out: Vec<(String, Vec<String>)> = split_by_date(vec![a, b])
+        let b = batch(&[(20777, 10, "b1"), (20777, 2, "b2")]);
+        let c = batch(&[(20778, 20, "c1"), (20778, 4, "c2")]);
+        let d = batch(&[(20777, 10, "d1")]);
+        let out: Vec<(String, Vec<Vec<String>>)> = split_by_date(vec![a, b, c, d])
             .unwrap()
             .into_iter()
-            .map(|(day, b)| {
-                let ids = b.column_by_name("id").unwrap().as_string::<i32>();
-                (day, ids.iter().map(|v| v.unwrap().to_string()).collect())
+            .map(|(day, parts)| {
+                let ids = parts
+                    .iter()
+                    .map(|p| {
+                        let ids = p.column_by_name("id").unwrap().as_string::<i32>();
+                        ids.iter().map(|v| v.unwrap().to_string()).collect()
+                    })
+                    .collect();
+                (day, ids)
             })
             .collect();
-        let want = |day: &str, ids: &[&str]| {
+        let want = |day: &str, parts: &[&[&str]]| {
             (
                 day.to_string(),
-                ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                parts
+                    .iter()
+                    .map(|p| p.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    .collect::<Vec<_>>(),
             )
         };
         assert_eq!(
             out,
             vec![
-                // Equal times keep arrival order (a2 came before b1).
-                want("2026-11-20", &["b3", "a2", "b1"]),
-                want("2026-11-21", &["a3", "b2", "a1"]),
+                // b starts at 2; a's part of the day and d both start at 10: arrival order.
+                want("2026-11-20", &[&["b1", "b2"], &["a2"], &["d1"]]),
+                // c starts at 4, a's part of the day at 5; rows keep their object's order.
+                want("2026-11-21", &[&["c1", "c2"], &["a1", "a3"]]),
             ]
         );
     }

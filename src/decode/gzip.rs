@@ -42,7 +42,7 @@ pub fn gunzip_capped(input: &[u8], cap: u64) -> Result<Vec<u8>, GzipError> {
     if input.len() < 2 || input[0] != 0x1f || input[1] != 0x8b {
         return Err(GzipError::NotGzip);
     }
-    let mut out = Vec::with_capacity(input.len().saturating_mul(8).min(cap as usize));
+    let mut out = Vec::with_capacity(capacity_hint(input, cap));
     let mut reader = MultiGzDecoder::new(input).take(cap.saturating_add(1));
     reader
         .read_to_end(&mut out)
@@ -51,6 +51,25 @@ pub fn gunzip_capped(input: &[u8], cap: u64) -> Result<Vec<u8>, GzipError> {
         return Err(GzipError::TooLarge(cap));
     }
     Ok(out)
+}
+
+/// The buffer to decompress `input` into: the size its (last) member's trailer states, plus one
+/// byte so that reading to the end needs no growth, bounded by deflate's largest ratio (1032:1)
+/// and the cap so that a forged trailer cannot reserve more than the stream could hold. A stream
+/// of several members outgrows it and the buffer grows as usual. Without this, a buffer sized by
+/// guess (8× the input) was copied each time it doubled for objects that compress better.
+fn capacity_hint(input: &[u8], cap: u64) -> usize {
+    let stated = match input.len() {
+        n if n >= 18 => {
+            u32::from_le_bytes([input[n - 4], input[n - 3], input[n - 2], input[n - 1]]) as u64
+        }
+        _ => 0,
+    };
+    let bound = (input.len() as u64)
+        .saturating_mul(1032)
+        .min(cap.saturating_add(1));
+    let guess = (input.len() as u64).saturating_mul(8);
+    usize::try_from(stated.saturating_add(1).max(guess).min(bound)).unwrap_or(usize::MAX)
 }
 
 /// Decompress as much of `input` as can be read, up to `cap` bytes, ignoring the error that
@@ -102,5 +121,23 @@ mod tests {
         ));
         assert_eq!(gunzip_capped(&full, 9_999), Err(GzipError::TooLarge(9_999)));
         assert_eq!(gunzip_capped(&full, 10_000).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn the_buffer_is_sized_by_the_trailer_within_what_the_stream_can_hold() {
+        // Highly compressible: the size stated in the trailer is far past 8× the input.
+        let text = vec![b'a'; 100_000];
+        let body = gz(&text);
+        assert!(body.len() * 8 < text.len());
+        assert_eq!(capacity_hint(&body, 1 << 20), text.len() + 1);
+        let out = gunzip_capped(&body, 1 << 20).unwrap();
+        assert_eq!((out.len(), out.capacity()), (text.len(), text.len() + 1));
+        // The cap bounds it.
+        assert_eq!(capacity_hint(&body, 50_000), 50_001);
+        // A forged trailer claiming 4 GiB is bounded by deflate's largest ratio.
+        let mut forged = gz(b"hello");
+        let n = forged.len();
+        forged[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(capacity_hint(&forged, u64::MAX), forged.len() * 1032);
     }
 }
