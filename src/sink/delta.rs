@@ -342,7 +342,7 @@ pub async fn insert_new(
             // No table yet: the first write creates it; a racing creator makes this a conflict.
             let created = create_once(&table, properties(rows as u64));
             let mut write = table
-                .write(batches.clone())
+                .write(whole_partitions(&batches, partition)?)
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
                 .with_writer_properties(super::parquet::writer_properties())
@@ -364,6 +364,56 @@ pub async fn insert_new(
             Err(e) => return Err(error(url, e)),
         }
     }
+}
+
+/// The batches of `batches` that follow each other in one partition, each run made one batch.
+///
+/// The write that creates a table runs a plan that reads its batches in several streams at once,
+/// so the rows of one partition's file would not keep the order `sink::split_by_date` gave its
+/// objects (a generated day's file lost the time order its page index prunes by); one batch per
+/// partition keeps it. Only a table's first commit takes this path and this copy.
+fn whole_partitions(
+    batches: &[RecordBatch],
+    partition: Option<&str>,
+) -> Result<Vec<RecordBatch>, SinkError> {
+    let Some(p) = partition else {
+        return Ok(batches.to_vec());
+    };
+    let key = |b: &RecordBatch| {
+        one_partition(b, p)
+            .then(|| b.column_by_name(p).map(|c| c.slice(0, 1)))
+            .flatten()
+    };
+    let mut out = Vec::new();
+    let mut run: Vec<&RecordBatch> = Vec::new();
+    let mut run_key = None;
+    for b in batches {
+        let k = key(b);
+        if k.is_none() || k != run_key {
+            flush_run(&mut run, &mut out)?;
+        }
+        run.push(b);
+        run_key = k;
+    }
+    flush_run(&mut run, &mut out)?;
+    Ok(out)
+}
+
+fn flush_run(run: &mut Vec<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<(), SinkError> {
+    match run.len() {
+        0 => {}
+        1 => out.push(run[0].clone()),
+        _ => out.push(
+            arrow::compute::concat_batches(&run[0].schema(), run.iter().copied()).map_err(
+                |e| SinkError::Arrow {
+                    commit: "create".into(),
+                    message: e.to_string(),
+                },
+            )?,
+        ),
+    }
+    run.clear();
+    Ok(())
 }
 
 /// Whether every row of `batch` has the same, non-null value in column `partition`.
