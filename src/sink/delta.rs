@@ -404,12 +404,12 @@ fn flush_run(run: &mut Vec<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<
         0 => {}
         1 => out.push(run[0].clone()),
         _ => out.push(
-            arrow::compute::concat_batches(&run[0].schema(), run.iter().copied()).map_err(
-                |e| SinkError::Arrow {
+            arrow::compute::concat_batches(&run[0].schema(), run.iter().copied()).map_err(|e| {
+                SinkError::Arrow {
                     commit: "create".into(),
                     message: e.to_string(),
-                },
-            )?,
+                }
+            })?,
         ),
     }
     run.clear();

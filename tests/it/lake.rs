@@ -687,3 +687,82 @@ async fn a_pinned_lake_reads_each_table_at_the_version_it_first_opened() {
         "a new pin sees the new commit"
     );
 }
+
+/// Each events file holds its objects whole, in the order of their first `event_time`, on a
+/// table's first commit (delta-rs' write plan, which reads its batches in several streams) and
+/// on later ones (appends): the page statistics a window prunes by depend on it.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_time() {
+    let data = tempfile::tempdir().unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    // Two runs: the first creates the table, the second appends. Objects are listed by account
+    // and Region before time, so they arrive out of time order. The first day has more rows
+    // than one of DataFusion's batches (8,192), past which the creating plan reads in streams.
+    for (seed, day, events) in [(7, "2026-11-19", 12_000), (8, "2026-11-20", 3_000)] {
+        let opts = agenttrail::synth::SynthOptions {
+            events,
+            seed,
+            day: day.parse().unwrap(),
+            records_per_file: 40,
+        };
+        agenttrail::synth::generate(data.path(), &opts).unwrap();
+        ingest_dir(data.path(), lake.path()).await;
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![lake.path().join("events")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let mut checked_objects = 0;
+    for file in &files {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(file).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        // (object, its first time) in file order, one entry per run of rows of one object.
+        let mut runs: Vec<(String, i64)> = Vec::new();
+        for batch in reader {
+            use arrow::array::AsArray;
+            let batch = batch.unwrap();
+            let objects = batch
+                .column_by_name("source_object")
+                .unwrap()
+                .as_string::<i32>();
+            let times = batch
+                .column_by_name("event_time")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            for r in 0..batch.num_rows() {
+                let (object, time) = (objects.value(r), times.value(r));
+                match runs.last_mut() {
+                    Some((o, first)) if o == object => *first = (*first).min(time),
+                    _ => runs.push((object.to_string(), time)),
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (object, _) in &runs {
+            assert!(seen.insert(object), "{object}'s rows are split in {file:?}");
+        }
+        let firsts: Vec<i64> = runs.iter().map(|r| r.1).collect();
+        assert!(
+            firsts.is_sorted(),
+            "objects out of time order in {file:?}: {runs:?}"
+        );
+        checked_objects += runs.len();
+    }
+    // Both days (some 300 and 75 objects) were checked.
+    assert!(
+        checked_objects > 300,
+        "{checked_objects} objects in {files:?}"
+    );
+}
