@@ -11,6 +11,7 @@
 //! of being rejected.
 
 pub mod gzip;
+mod one_pass;
 pub mod record;
 pub mod salvage;
 pub mod time;
@@ -77,7 +78,8 @@ struct TopLevel<'a> {
     records: Option<&'a RawValue>,
 }
 
-/// The common case in one pass: `Records` is an array, each element kept as borrowed text.
+/// The common case when `one_pass` declined: `Records` is an array, each element kept as
+/// borrowed text, then parsed.
 #[derive(Deserialize)]
 struct TopLevelRecords<'a> {
     #[serde(borrow, rename = "Records")]
@@ -212,6 +214,18 @@ pub fn decode_json(
     text: &[u8],
     limits: &DecodeLimits,
 ) -> Result<DecodedObject, (&'static str, String)> {
+    match one_pass::decode(source_object, text, limits) {
+        Some(decoded) => Ok(decoded),
+        None => decode_json_in_two_passes(source_object, text, limits),
+    }
+}
+
+/// [`decode_json`] for any object: `Records` cut into records first, then each parsed.
+fn decode_json_in_two_passes(
+    source_object: &str,
+    text: &[u8],
+    limits: &DecodeLimits,
+) -> Result<DecodedObject, (&'static str, String)> {
     let records: Vec<&RawValue> = match serde_json::from_slice::<TopLevelRecords>(text) {
         Ok(top) => top.records,
         // Slow path, only for broken objects: find out what exactly is wrong.
@@ -286,6 +300,17 @@ fn decode_record<'a>(
         other => other,
     }
     .map_err(ParseFailure::into_reject)?;
+    finish_record(record, identity, text, index)
+}
+
+/// The row of a parsed record (`text` is the record as stored, for its digest when it has no
+/// `eventID`), or why it is rejected.
+fn finish_record<'a>(
+    record: Record<'a>,
+    identity: UserIdentity<'a>,
+    text: &str,
+    index: u32,
+) -> Result<EventRow<'a>, (&'static str, String)> {
     let time_text = record.event_time.as_deref().ok_or((
         "missing-event-time",
         "the record has no eventTime".to_string(),
@@ -344,13 +369,17 @@ fn classify_serde(e: serde_json::Error, wrap: fn(String) -> ParseFailure) -> Par
 fn parse_record(text: &str) -> Result<(Record<'_>, UserIdentity<'_>), ParseFailure> {
     let record: Record =
         serde_json::from_str(text).map_err(|e| classify_serde(e, ParseFailure::Record))?;
-    let identity = match record.user_identity {
+    let identity = parse_identity(&record)?;
+    Ok((record, identity))
+}
+
+fn parse_identity<'a>(record: &Record<'a>) -> Result<UserIdentity<'a>, ParseFailure> {
+    Ok(match record.user_identity {
         // A non-object identity (a string, say) is kept raw in `user_identity` only.
         Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get())
             .map_err(|e| classify_serde(e, ParseFailure::Identity))?,
         _ => UserIdentity::default(),
-    };
-    Ok((record, identity))
+    })
 }
 
 fn peek_event_id(text: &str) -> Option<String> {
