@@ -107,7 +107,10 @@ fn skip_space(text: &[u8], pos: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn rows_and_rejects(text: &str) -> Option<(usize, Vec<(Option<u32>, &'static str)>)> {
+    /// (record index, reason) of a reject.
+    type Rejected = (Option<u32>, &'static str);
+
+    fn rows_and_rejects(text: &str) -> Option<(usize, Vec<Rejected>)> {
         decode("o", text.as_bytes(), &DecodeLimits::default()).map(|d| {
             (
                 d.events.num_rows(),
