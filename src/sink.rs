@@ -482,7 +482,7 @@ struct Prepared {
     sources: Vec<SourceEntry>,
 }
 
-/// Drop in-commit duplicates, extract the facts, sort the events by (date, time).
+/// Drop in-commit duplicates, extract the facts, cut the events by date in time order of objects.
 fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> {
     let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
         commit: id.to_string(),
