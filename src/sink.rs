@@ -648,7 +648,7 @@ impl PendingCommit {
 /// first `event_time`: the parts are written in that order, as they are.
 ///
 /// Objects, not rows, are ordered: a gather of every row into time order copied the whole commit
-/// once more (about a fifth of ingest's CPU with its page faults), while the statistics that let a
+/// once more (about a tenth of ingest's CPU with its page faults), while the statistics that let a
 /// window skip pages stay nearly as tight: a page of thousands of rows spans its objects' times,
 /// and CloudTrail delivers an object every few minutes. Only an object whose records fall on
 /// several dates is copied (filtered per date). Ties keep arrival order, so the output does not
