@@ -384,36 +384,18 @@ fn whole_partitions(
             .then(|| b.column_by_name(p).map(|c| c.slice(0, 1)))
             .flatten()
     };
-    let mut out = Vec::new();
-    let mut run: Vec<&RecordBatch> = Vec::new();
-    let mut run_key = None;
-    for b in batches {
-        let k = key(b);
-        if k.is_none() || k != run_key {
-            flush_run(&mut run, &mut out)?;
-        }
-        run.push(b);
-        run_key = k;
-    }
-    flush_run(&mut run, &mut out)?;
-    Ok(out)
-}
-
-fn flush_run(run: &mut Vec<&RecordBatch>, out: &mut Vec<RecordBatch>) -> Result<(), SinkError> {
-    match run.len() {
-        0 => {}
-        1 => out.push(run[0].clone()),
-        _ => out.push(
-            arrow::compute::concat_batches(&run[0].schema(), run.iter().copied()).map_err(|e| {
+    batches
+        .chunk_by(|a, b| key(a).is_some_and(|k| Some(k) == key(b)))
+        .map(|run| match run {
+            [one] => Ok(one.clone()),
+            _ => arrow::compute::concat_batches(&run[0].schema(), run).map_err(|e| {
                 SinkError::Arrow {
                     commit: "create".into(),
                     message: e.to_string(),
                 }
-            })?,
-        ),
-    }
-    run.clear();
-    Ok(())
+            }),
+        })
+        .collect()
 }
 
 /// Whether every row of `batch` has the same, non-null value in column `partition`.

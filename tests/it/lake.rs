@@ -8,7 +8,7 @@ use agenttrail::ingest::{IngestOptions, NoProgress, ingest};
 use agenttrail::sink::Lake;
 use agenttrail::source::Source;
 
-use crate::util::{copy_tree, gz, ingest_dir, log_files, query, sample_logs, scalar};
+use crate::util::{copy_tree, files_under, gz, ingest_dir, log_files, query, sample_logs, scalar};
 
 async fn event_ids(lake: &Path) -> Vec<String> {
     query(lake, "SELECT dedup_key FROM events ORDER BY dedup_key")
@@ -708,18 +708,9 @@ async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_ti
         agenttrail::synth::generate(data.path(), &opts).unwrap();
         ingest_dir(data.path(), lake.path()).await;
     }
-    let mut files = Vec::new();
-    let mut stack = vec![lake.path().join("events")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                files.push(path);
-            }
-        }
-    }
+    let files = files_under(&lake.path().join("events"), |p| {
+        p.extension().is_some_and(|e| e == "parquet")
+    });
     let mut checked_objects = 0;
     for file in &files {
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(

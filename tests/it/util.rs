@@ -193,6 +193,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 
 /// All `.json.gz` log files (not digests) under `root`, sorted.
 pub fn log_files(root: &Path) -> Vec<PathBuf> {
+    files_under(root, |p| {
+        let p = p.to_string_lossy();
+        p.ends_with(".json.gz") && !p.contains("Digest")
+    })
+}
+
+/// The files under `root` (at any depth) that `keep` accepts, sorted.
+pub fn files_under(root: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -200,9 +208,7 @@ pub fn log_files(root: &Path) -> Vec<PathBuf> {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().ends_with(".json.gz")
-                && !p.to_string_lossy().contains("Digest")
-            {
+            } else if keep(&p) {
                 out.push(p);
             }
         }
