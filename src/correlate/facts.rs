@@ -147,7 +147,6 @@ fn value(c: Option<&arrow::array::StringArray>, row: usize) -> Option<&str> {
 /// The facts stated by the rows of an events batch (stored schema).
 pub fn from_events(batch: &RecordBatch) -> Facts {
     let r = Row { batch };
-    let owned = |v: Option<&str>| v.map(str::to_string);
     let mut facts = Facts::default();
     // Most events state no fact: screen them on columns looked up once per batch.
     let column = |n: &str| {
@@ -175,16 +174,16 @@ pub fn from_events(batch: &RecordBatch) -> Facts {
         let failed = r.str("error_code", row).is_some();
         if source == "sts.amazonaws.com" && SESSION_APIS.contains(&name) && !failed {
             let ev = StsEvent {
-                event_id: id.to_string(),
+                event_id: id,
                 event_time: r.time("event_time", row).unwrap_or_default(),
-                api: name.to_string(),
-                account_id: owned(r.str("recipient_account_id", row)),
-                region: owned(r.str("aws_region", row)),
-                caller_arn: owned(r.str("identity_arn", row)),
-                caller_access_key_id: owned(r.str("access_key_id", row)),
-                caller_source_identity: owned(r.str("source_identity", row)),
-                request_parameters: owned(r.str("request_parameters", row)),
-                response_elements: owned(r.str("response_elements", row)),
+                api: name,
+                account_id: r.str("recipient_account_id", row),
+                region: r.str("aws_region", row),
+                caller_arn: r.str("identity_arn", row),
+                caller_access_key_id: r.str("access_key_id", row),
+                caller_source_identity: r.str("source_identity", row),
+                request_parameters: r.str("request_parameters", row),
+                response_elements: r.str("response_elements", row),
             };
             facts.credentials.extend(session_from_event(&ev));
         } else if source == "signin.amazonaws.com" && name == "CreateOAuth2Token" && !failed {

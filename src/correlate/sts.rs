@@ -6,10 +6,17 @@
 //! `requestParameters.incomingTransitiveTags` as a map. Explicit tags win over inherited ones.
 //! Credential expiry is written as `"Nov 20, 2026, 3:05:22 PM"` (UTC), not ISO-8601.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Number, Value};
 
 /// STS APIs whose success creates a session identified by a new access key.
 pub const SESSION_APIS: &[&str] = &[
@@ -19,29 +26,29 @@ pub const SESSION_APIS: &[&str] = &[
     "GetFederationToken",
 ];
 
-/// The fields of an STS event needed to describe its session.
-#[derive(Debug, Clone, Default)]
-pub struct StsEvent {
+/// The fields of an STS event needed to describe its session, borrowed from its events batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StsEvent<'a> {
     /// `eventID` (or dedup key).
-    pub event_id: String,
+    pub event_id: &'a str,
     /// `eventTime`.
     pub event_time: DateTime<Utc>,
     /// `eventName`.
-    pub api: String,
+    pub api: &'a str,
     /// `recipientAccountId`.
-    pub account_id: Option<String>,
+    pub account_id: Option<&'a str>,
     /// `awsRegion` (us-east-1 for the global endpoint).
-    pub region: Option<String>,
+    pub region: Option<&'a str>,
     /// The caller's `userIdentity.arn`.
-    pub caller_arn: Option<String>,
+    pub caller_arn: Option<&'a str>,
     /// The caller's access key (the parent session when chaining).
-    pub caller_access_key_id: Option<String>,
+    pub caller_access_key_id: Option<&'a str>,
     /// The caller's `sessionContext.sourceIdentity`.
-    pub caller_source_identity: Option<String>,
+    pub caller_source_identity: Option<&'a str>,
     /// `requestParameters` JSON text.
-    pub request_parameters: Option<String>,
+    pub request_parameters: Option<&'a str>,
     /// `responseElements` JSON text.
-    pub response_elements: Option<String>,
+    pub response_elements: Option<&'a str>,
 }
 
 /// A session as created by one STS call (before any AI decision).
@@ -84,13 +91,119 @@ pub struct SessionRecord {
 }
 
 /// The session `ev` created, or `None` when it created none (failed call, no credentials).
+///
+/// Ingest reads every STS event of every commit (a seventh of a busy trail), so the JSON is read
+/// into typed fields borrowed from the text, not into a tree of owned values. The typed reading
+/// takes every value as [`session_from_values`] does (a scalar of any JSON type as text, a field
+/// of the wrong type as absent); what it cannot take the same way (duplicate keys) goes to that
+/// generic reading, so both give one answer (tested over every conformance STS event).
 pub fn session_from_event(ev: &StsEvent) -> Option<SessionRecord> {
-    let response: Value = serde_json::from_str(ev.response_elements.as_deref()?).ok()?;
+    typed_session(ev).unwrap_or_else(|_| session_from_values(ev))
+}
+
+/// [`session_from_event`]'s typed reading; an error where it cannot read the JSON as the generic
+/// reading would.
+fn typed_session(ev: &StsEvent) -> Result<Option<SessionRecord>, serde_json::Error> {
+    let Some(text) = ev.response_elements else {
+        return Ok(None);
+    };
+    let Slot::Object(response) = serde_json::from_str::<Slot<Response>>(text)? else {
+        return Ok(None);
+    };
+    let Slot::Object(creds) = &response.credentials else {
+        return Ok(None);
+    };
+    let Some(access_key_id) = creds.access_key_id.text().filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let request = match ev
+        .request_parameters
+        .map(serde_json::from_str::<Slot<Request>>)
+    {
+        Some(Ok(Slot::Object(r))) => r,
+        None | Some(Ok(_)) => Request::default(),
+        Some(Err(e)) => return Err(e),
+    };
+    let user = match &response.assumed_role_user {
+        Slot::Absent => &response.federated_user,
+        present => present,
+    };
+    let user = match user {
+        Slot::Object(u) => Some(u),
+        _ => None,
+    };
+    let mut tags = BTreeMap::new();
+    for raw in [
+        request.incoming_transitive_tags,
+        request.principal_tags,
+        request.tags,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(v) = serde_json::from_str::<Value>(raw.get()) {
+            read_tags(&v, &mut tags);
+        }
+    }
+    let transitive_tag_keys = request
+        .transitive_tag_keys
+        .and_then(|raw| serde_json::from_str::<Vec<Value>>(raw.get()).ok())
+        .map(|a| {
+            a.into_iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let has_session_policy = request.policy.is_some()
+        || request
+            .policy_arns
+            .and_then(|raw| serde_json::from_str::<Vec<IgnoredAny>>(raw.get()).ok())
+            .is_some_and(|a| !a.is_empty());
+    Ok(Some(SessionRecord {
+        access_key_id,
+        sts_event_id: ev.event_id.to_string(),
+        api: ev.api.to_string(),
+        account_id: ev.account_id.map(str::to_string),
+        region: ev.region.map(str::to_string),
+        issued_at: ev.event_time,
+        expires_at: creds.expiration.0.as_deref().and_then(parse_expiration),
+        role_arn: request.role_arn.text(),
+        session_name: request
+            .role_session_name
+            .text()
+            .or_else(|| request.name.text()),
+        assumed_role_arn: user.and_then(|u| u.arn.text()),
+        assumed_role_id: user.and_then(|u| {
+            u.assumed_role_id
+                .text()
+                .or_else(|| u.federated_user_id.text())
+        }),
+        tags,
+        transitive_tag_keys,
+        source_identity: request
+            .source_identity
+            .text()
+            .or_else(|| ev.caller_source_identity.map(str::to_string)),
+        has_session_policy,
+        caller_arn: ev.caller_arn.map(str::to_string),
+        caller_access_key_id: ev
+            .caller_access_key_id
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
+    }))
+}
+
+/// The same session as [`session_from_event`], read through generic JSON values: the reference
+/// the typed reading must match, and its path for what it cannot read the same way.
+pub fn session_from_values(ev: &StsEvent) -> Option<SessionRecord> {
+    let response: Value = serde_json::from_str(ev.response_elements?).ok()?;
     let creds = response.get("credentials")?;
     let access_key_id = str_at(creds, "accessKeyId").filter(|k| !k.is_empty())?;
     let request: Value = ev
         .request_parameters
-        .as_deref()
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or(Value::Null);
     let user = response
@@ -118,10 +231,10 @@ pub fn session_from_event(ev: &StsEvent) -> Option<SessionRecord> {
             .is_some_and(|a| !a.is_empty());
     Some(SessionRecord {
         access_key_id,
-        sts_event_id: ev.event_id.clone(),
-        api: ev.api.clone(),
-        account_id: ev.account_id.clone(),
-        region: ev.region.clone(),
+        sts_event_id: ev.event_id.to_string(),
+        api: ev.api.to_string(),
+        account_id: ev.account_id.map(str::to_string),
+        region: ev.region.map(str::to_string),
         issued_at: ev.event_time,
         expires_at: str_at(creds, "expiration").and_then(|s| parse_expiration(&s)),
         role_arn: str_at(&request, "roleArn"),
@@ -132,11 +245,176 @@ pub fn session_from_event(ev: &StsEvent) -> Option<SessionRecord> {
         tags,
         transitive_tag_keys,
         source_identity: str_at(&request, "sourceIdentity")
-            .or_else(|| ev.caller_source_identity.clone()),
+            .or_else(|| ev.caller_source_identity.map(str::to_string)),
         has_session_policy,
-        caller_arn: ev.caller_arn.clone(),
-        caller_access_key_id: ev.caller_access_key_id.clone().filter(|k| !k.is_empty()),
+        caller_arn: ev.caller_arn.map(str::to_string),
+        caller_access_key_id: ev
+            .caller_access_key_id
+            .filter(|k| !k.is_empty())
+            .map(str::to_string),
     })
+}
+
+/// `responseElements`, in the fields a session reads.
+#[derive(Deserialize, Default)]
+struct Response<'a> {
+    #[serde(borrow, default)]
+    credentials: Slot<Credentials<'a>>,
+    #[serde(borrow, default, rename = "assumedRoleUser")]
+    assumed_role_user: Slot<User<'a>>,
+    #[serde(borrow, default, rename = "federatedUser")]
+    federated_user: Slot<User<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Credentials<'a> {
+    #[serde(borrow, default, rename = "accessKeyId")]
+    access_key_id: Scalar<'a>,
+    #[serde(borrow, default)]
+    expiration: Scalar<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct User<'a> {
+    #[serde(borrow, default)]
+    arn: Scalar<'a>,
+    #[serde(borrow, default, rename = "assumedRoleId")]
+    assumed_role_id: Scalar<'a>,
+    #[serde(borrow, default, rename = "federatedUserId")]
+    federated_user_id: Scalar<'a>,
+}
+
+/// `requestParameters`, in the fields a session reads. Tags and policies stay raw text: they
+/// come in several shapes (see the module doc) and are rarer than the names.
+#[derive(Deserialize, Default)]
+struct Request<'a> {
+    #[serde(borrow, default, rename = "roleArn")]
+    role_arn: Scalar<'a>,
+    #[serde(borrow, default, rename = "roleSessionName")]
+    role_session_name: Scalar<'a>,
+    #[serde(borrow, default)]
+    name: Scalar<'a>,
+    #[serde(borrow, default, rename = "sourceIdentity")]
+    source_identity: Scalar<'a>,
+    #[serde(borrow, default, rename = "incomingTransitiveTags")]
+    incoming_transitive_tags: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "principalTags")]
+    principal_tags: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tags: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "transitiveTagKeys")]
+    transitive_tag_keys: Option<&'a RawValue>,
+    /// Present and not null (serde reads a JSON null as `None`).
+    #[serde(borrow, default)]
+    policy: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "policyArns")]
+    policy_arns: Option<&'a RawValue>,
+}
+
+/// A field that may be absent, an object, or any other JSON value (which `Value::get` would
+/// find but not read into).
+#[derive(Default)]
+enum Slot<T> {
+    #[default]
+    Absent,
+    Other,
+    Object(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Slot<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Visit<T> {
+            type Value = Slot<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Slot<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Slot::Object)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Slot<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Slot::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Slot<T>, E> {
+                Ok(Slot::Other)
+            }
+        }
+        d.deserialize_any(Visit(PhantomData))
+    }
+}
+
+/// A scalar read as [`str_at`] reads it: a string as itself, a number or a boolean as its JSON
+/// text, anything else as absent.
+#[derive(Default)]
+struct Scalar<'a>(Option<Cow<'a, str>>);
+
+impl Scalar<'_> {
+    fn text(&self) -> Option<String> {
+        self.0.as_deref().map(str::to_string)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(Some(Cow::Owned(Number::from(v).to_string()))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(
+                    Number::from_f64(v).map(|n| Cow::Owned(n.to_string())),
+                ))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar(None))
+            }
+        }
+        d.deserialize_any(Visit(PhantomData))
+    }
 }
 
 fn str_at(v: &Value, key: &str) -> Option<String> {
@@ -194,15 +472,15 @@ pub fn parse_expiration(s: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
-    fn ev(api: &str, req: &str, resp: Option<&str>) -> StsEvent {
+    fn ev<'a>(api: &'a str, req: &'a str, resp: Option<&'a str>) -> StsEvent<'a> {
         StsEvent {
-            event_id: "e".into(),
+            event_id: "e",
             event_time: Utc.with_ymd_and_hms(2026, 11, 20, 14, 5, 22).unwrap(),
-            api: api.into(),
-            caller_access_key_id: Some("ASIAPARENT".into()),
-            caller_source_identity: Some("inherited-si".into()),
-            request_parameters: Some(req.into()),
-            response_elements: resp.map(str::to_string),
+            api,
+            caller_access_key_id: Some("ASIAPARENT"),
+            caller_source_identity: Some("inherited-si"),
+            request_parameters: Some(req),
+            response_elements: resp,
             ..Default::default()
         }
     }
@@ -308,6 +586,124 @@ mod tests {
                 Some(r#"{"credentials":{"accessKeyId":""}}"#)
             )),
             None
+        );
+    }
+
+    /// The typed reading gives the generic reading's answer, and reads every STS event of the
+    /// conformance corpus and `sample-logs/` itself; JSON of odd shapes either gets the same
+    /// answer from it or goes to the generic reading.
+    #[test]
+    fn the_typed_reading_answers_as_the_generic_reading() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut stack = vec![root.join("../shared/conformance"), root.join("sample-logs")];
+        let mut records = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.to_string_lossy().ends_with(".json.gz") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    let Ok(text) = crate::decode::gzip::gunzip_capped(&bytes, 1 << 30) else {
+                        continue;
+                    };
+                    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(&text) else {
+                        continue;
+                    };
+                    if let Some(Value::Array(rs)) = top.remove("Records") {
+                        records.extend(rs);
+                    }
+                }
+            }
+        }
+        let text = |r: &Value, k: &str| r.get(k).filter(|v| !v.is_null()).map(Value::to_string);
+        let mut read = 0;
+        for r in &records {
+            let api = r
+                .get("eventName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if r.get("eventSource").and_then(Value::as_str) != Some("sts.amazonaws.com")
+                || !SESSION_APIS.contains(&api)
+            {
+                continue;
+            }
+            let (req, resp) = (text(r, "requestParameters"), text(r, "responseElements"));
+            let ev = StsEvent {
+                api,
+                caller_source_identity: Some("si"),
+                request_parameters: req.as_deref(),
+                response_elements: resp.as_deref(),
+                ..Default::default()
+            };
+            let typed = typed_session(&ev).unwrap_or_else(|e| panic!("{e}: {r}"));
+            assert_eq!(typed, session_from_values(&ev), "{r}");
+            read += usize::from(typed.is_some());
+        }
+        assert!(read > 90, "{read} sessions read");
+
+        const CREDS: &str =
+            r#""credentials":{"accessKeyId":"ASIANEW","expiration":"Nov 20, 2026, 3:05:22 PM"}"#;
+        let with = |rest: &str| format!("{{{CREDS}{rest}}}");
+        // (requestParameters, responseElements, whether the typed reading takes it)
+        let odd: Vec<(Option<String>, String, bool)> = vec![
+            (None, "null".into(), true),
+            (None, "[1,2]".into(), true),
+            (None, r#"{"credentials":"x"}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":123}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":-5,"expiration":7}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":18446744073709551616}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":1.5e3}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":true}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":""}}"#.into(), true),
+            (None, r#"{"credentials":{"accessKeyId":{"a":1}}}"#.into(), true),
+            (None, with(r#","assumedRoleUser":null,"federatedUser":{"arn":"f"}"#), true),
+            (None, with(r#","assumedRoleUser":[1],"federatedUser":{"arn":"f"}"#), true),
+            (None, with(r#","federatedUser":{"arn":"f","federatedUserId":"1:f"}"#), true),
+            (None, with(r#","assumedRoleUser":{"arn":"a\"b\u0041","assumedRoleId":9}"#), true),
+            (Some(r#"["arn","name"]"#.into()), with(""), true),
+            (Some(r#""text""#.into()), with(""), true),
+            (Some(r#"{"roleArn":true,"roleSessionName":1.5,"sourceIdentity":null}"#.into()), with(""), true),
+            (Some(r#"{"roleSessionName":{"x":1},"name":"n\tn"}"#.into()), with(""), true),
+            (Some(r#"{"tags":null,"principalTags":{"A":1},"incomingTransitiveTags":[{"key":"B","value":{"x":1}}]}"#.into()), with(""), true),
+            (Some(r#"{"tags":[{"Key":"K","Value":"v"},{"key":1,"value":"x"},"junk"]}"#.into()), with(""), true),
+            (Some(r#"{"transitiveTagKeys":["a",1,null,"b"]}"#.into()), with(""), true),
+            (Some(r#"{"transitiveTagKeys":"a","policy":null,"policyArns":[]}"#.into()), with(""), true),
+            (Some(r#"{"policy":""}"#.into()), with(""), true),
+            (Some(r#"{"policyArns":{"a":1}}"#.into()), with(""), true),
+            (Some(r#"{"policy":null,"policyArns":[{"arn":"x"}]}"#.into()), with(""), true),
+            (Some(r#"{"roleArn":"a","roleArn":"b"}"#.into()), with(""), false),
+            (Some(r#"{"tags":{"A":"1"},"tags":{"B":"2"}}"#.into()), with(""), false),
+            (Some(r#"{"roleArn":"#.into()), with(""), false),
+            (None, format!(r#"{{{CREDS},{CREDS}}}"#), false),
+            (None, r#"{"credentials":{"accessKeyId":"A","accessKeyId":"B"}}"#.into(), false),
+            (None, r#"{"credentials":"#.into(), false),
+        ];
+        for (req, resp, takes) in &odd {
+            let ev = StsEvent {
+                request_parameters: req.as_deref(),
+                response_elements: Some(resp),
+                caller_access_key_id: Some(""),
+                ..Default::default()
+            };
+            let want = session_from_values(&ev);
+            match typed_session(&ev) {
+                Ok(got) => assert_eq!(got, want, "{req:?} {resp}"),
+                Err(e) => assert!(!takes, "{req:?} {resp}: {e}"),
+            }
+            assert_eq!(typed_session(&ev).is_ok(), *takes, "{req:?} {resp}");
+            assert_eq!(session_from_event(&ev), want, "{req:?} {resp}");
+        }
+        let fallback = StsEvent {
+            request_parameters: Some(r#"{"roleArn":"a","roleArn":"b"}"#),
+            response_elements: Some(&odd[14].1),
+            ..Default::default()
+        };
+        let s = session_from_event(&fallback).unwrap();
+        assert_eq!(
+            s.role_arn.as_deref(),
+            Some("b"),
+            "the last of duplicate keys"
         );
     }
 
