@@ -415,6 +415,26 @@ fn hex_digest(bytes: &[u8]) -> String {
     out
 }
 
+/// Every CloudTrail object of the conformance corpus (`../shared/conformance`) and of
+/// `sample-logs/`: what the tests that compare two readings run over.
+#[cfg(test)]
+pub(crate) fn corpus_objects() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    let mut stack = vec![root.join("../shared/conformance"), root.join("sample-logs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".json.gz") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

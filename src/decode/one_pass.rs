@@ -165,19 +165,7 @@ mod tests {
     /// to the same rows and rejects as through the general path.
     #[test]
     fn every_object_it_takes_decodes_as_the_general_path_decodes_it() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        let mut stack = vec![root.join("../shared/conformance"), root.join("sample-logs")];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.to_string_lossy().ends_with(".json.gz") {
-                    files.push(path);
-                }
-            }
-        }
+        let files = super::super::corpus_objects();
         let limits = DecodeLimits::default();
         let (mut taken, mut declined) = (0, 0);
         for file in &files {
