@@ -174,17 +174,14 @@ fn decode_salvaged(
         let mut owned = None;
         match decode_record(text, index, &mut owned, limits) {
             Ok(row) => builder.push(&row, source_object),
-            Err((reason, detail)) => rejects.push(Reject {
-                record_index: Some(index),
-                reason: if reason == "invalid-record" {
+            Err((reason, detail)) => {
+                let reason = if reason == "invalid-record" {
                     "invalid-json"
                 } else {
                     reason
-                },
-                detail,
-                event_id: peek_event_id(text),
-                raw: Some(lossy()),
-            }),
+                };
+                rejects.push(record_reject(index, (reason, detail), text, limits));
+            }
         }
     }
     if let Some(tail) = found.tail {
@@ -251,13 +248,7 @@ fn decode_json_in_two_passes(
         let mut owned = None;
         match decode_record(raw.get(), index, &mut owned, limits) {
             Ok(row) => builder.push(&row, source_object),
-            Err((reason, detail)) => rejects.push(Reject {
-                record_index: Some(index),
-                reason,
-                detail,
-                event_id: peek_event_id(raw.get()),
-                raw: Some(cap_text(raw.get(), limits.max_reject_raw_bytes)),
-            }),
+            Err(why) => rejects.push(record_reject(index, why, raw.get(), limits)),
         }
     }
     Ok(DecodedObject {
@@ -380,6 +371,22 @@ fn parse_identity<'a>(record: &Record<'a>) -> Result<UserIdentity<'a>, ParseFail
             .map_err(|e| classify_serde(e, ParseFailure::Identity))?,
         _ => UserIdentity::default(),
     })
+}
+
+/// The reject of record `index` (`text` as stored), for why it could not be read.
+fn record_reject(
+    index: u32,
+    (reason, detail): (&'static str, String),
+    text: &str,
+    limits: &DecodeLimits,
+) -> Reject {
+    Reject {
+        record_index: Some(index),
+        reason,
+        detail,
+        event_id: peek_event_id(text),
+        raw: Some(cap_text(text, limits.max_reject_raw_bytes)),
+    }
 }
 
 fn peek_event_id(text: &str) -> Option<String> {

@@ -14,8 +14,8 @@
 use serde_json::Deserializer;
 
 use super::record::Record;
-use super::to_arrow::{EventsBuilder, Reject};
-use super::{DecodeLimits, DecodedObject, cap_text, finish_record, parse_identity, peek_event_id};
+use super::to_arrow::EventsBuilder;
+use super::{DecodeLimits, DecodedObject, finish_record, parse_identity, record_reject};
 
 /// The object's rows and rejects, or `None` when the general path must read it.
 pub(super) fn decode(
@@ -46,13 +46,7 @@ pub(super) fn decode(
             let index = u32::try_from(seen).ok()?;
             match finish_record(record, identity, raw, index) {
                 Ok(row) => builder.push(&row, source_object),
-                Err((reason, detail)) => rejects.push(Reject {
-                    record_index: Some(index),
-                    reason,
-                    detail,
-                    event_id: peek_event_id(raw),
-                    raw: Some(cap_text(raw, limits.max_reject_raw_bytes)),
-                }),
+                Err(why) => rejects.push(record_reject(index, why, raw, limits)),
             }
             seen += 1;
             let next = skip_space(text, end);

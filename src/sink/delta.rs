@@ -379,21 +379,29 @@ fn whole_partitions(
     let Some(p) = partition else {
         return Ok(batches.to_vec());
     };
-    let key = |b: &RecordBatch| {
-        one_partition(b, p)
-            .then(|| b.column_by_name(p).map(|c| c.slice(0, 1)))
-            .flatten()
-    };
-    batches
-        .chunk_by(|a, b| key(a).is_some_and(|k| Some(k) == key(b)))
+    // Each batch's partition value, when it has one only (read once per batch).
+    let keyed: Vec<(Option<ArrayRef>, &RecordBatch)> = batches
+        .iter()
+        .map(|b| {
+            let key = one_partition(b, p)
+                .then(|| b.column_by_name(p).map(|c| c.slice(0, 1)))
+                .flatten();
+            (key, b)
+        })
+        .collect();
+    keyed
+        .chunk_by(|(a, _), (b, _)| a.is_some() && a == b)
         .map(|run| match run {
-            [one] => Ok(one.clone()),
-            _ => arrow::compute::concat_batches(&run[0].schema(), run).map_err(|e| {
-                SinkError::Arrow {
-                    commit: "create".into(),
-                    message: e.to_string(),
-                }
-            }),
+            [(_, one)] => Ok((*one).clone()),
+            _ => {
+                let run: Vec<&RecordBatch> = run.iter().map(|(_, b)| *b).collect();
+                arrow::compute::concat_batches(&run[0].schema(), run).map_err(|e| {
+                    SinkError::Arrow {
+                        commit: "create".into(),
+                        message: e.to_string(),
+                    }
+                })
+            }
         })
         .collect()
 }
