@@ -37,6 +37,7 @@ pub mod ledger;
 pub mod maintain;
 pub mod parquet;
 pub mod remote;
+pub mod stored_keys;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -186,6 +187,8 @@ pub struct Lake {
     remote: Option<remote::RemoteLake>,
     /// Tables as first opened, when pinned ([`Lake::pinned`]).
     pinned: Option<Pinned>,
+    /// The keys this process's keyed inserts know to be stored (shared by clones).
+    stored: Arc<std::sync::Mutex<stored_keys::StoredKeys>>,
 }
 
 /// The tables of a pinned lake, each as it was first opened (None: not created then).
@@ -231,6 +234,7 @@ impl Lake {
             options: HashMap::new(),
             remote: None,
             pinned: None,
+            stored: Arc::default(),
         }
     }
 
@@ -255,6 +259,7 @@ impl Lake {
                     prefix,
                 )),
                 pinned: None,
+                stored: Arc::default(),
             })
         } else {
             Lake::create(Path::new(uri))
@@ -430,6 +435,7 @@ impl Lake {
                 None,
                 &["source_object", "record_index"],
                 &id,
+                Some(&self.stored),
             )
             .await
             .map(|_| ())
@@ -450,6 +456,7 @@ impl Lake {
             partition_column("events"),
             &["dedup_key"],
             &id,
+            Some(&self.stored),
         )
         .await?;
         let ledger_rows =

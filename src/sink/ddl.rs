@@ -133,6 +133,7 @@ mod tests {
             options: Default::default(),
             remote: None,
             pinned: None,
+            stored: Default::default(),
         };
         let ddl = export(&lake, Engine::Athena, "agenttrail").unwrap();
         assert_eq!(

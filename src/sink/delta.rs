@@ -28,6 +28,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use url::Url;
 
 use super::SinkError;
+use super::stored_keys::{StoredKeys, TableKeys};
 
 /// Attempts of one write before a conflict is reported (each sees the newer table).
 const MAX_ATTEMPTS: usize = 30;
@@ -317,6 +318,7 @@ pub async fn insert_new(
     partition: Option<&str>,
     key: &[&str],
     commit_id: &str,
+    stored: Option<&std::sync::Mutex<StoredKeys>>,
 ) -> Result<u64, SinkError> {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if rows == 0 {
@@ -350,9 +352,37 @@ pub async fn insert_new(
             if let Some(p) = partition {
                 write = write.with_partition_columns([p]);
             }
-            write.await.map(|_| rows as u64)
+            write.await.and_then(|created| {
+                // Every row is stored now: the table's keys are the batch's.
+                if let (Some(stored), Some(version)) = (stored, created.version()) {
+                    let mut known = lock(stored).take(url.as_str(), version);
+                    if let Ok(written) = RowKeys::of(&batches, partition, key, Some(&known)) {
+                        for part in written.scope() {
+                            known.learn(part, []);
+                        }
+                        written.each_stored(&mut known, |_| true);
+                        lock(stored).put(url.as_str(), known);
+                    }
+                }
+                Ok(rows as u64)
+            })
         } else {
-            append_missing(&table, &batches, partition, key, &properties).await
+            let version = table.version().unwrap_or_default();
+            let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
+            let result = append_missing(
+                &table,
+                &batches,
+                partition,
+                key,
+                &properties,
+                known.as_mut(),
+            )
+            .await;
+            if let (Ok((_, version)), Some(stored), Some(mut known)) = (&result, stored, known) {
+                known.version = *version;
+                lock(stored).put(url.as_str(), known);
+            }
+            result.map(|(inserted, _)| inserted)
         };
         match result {
             Ok(n) => return Ok(n),
@@ -424,68 +454,75 @@ const INSERTED: &str = "agenttrail.inserted";
 /// The app-metadata key of the agenttrail commit a Delta commit belongs to.
 const COMMIT: &str = "agenttrail.commit";
 
-/// One attempt of [`insert_new`] on an existing table.
+/// One attempt of [`insert_new`] on an existing table: the rows inserted and the table's version
+/// after the attempt.
+///
+/// The stored keys of a partition are read only when `known` does not rule every key of the
+/// batch out there (see `stored_keys`); what is read, and what is inserted, is added to `known`.
 async fn append_missing(
     table: &DeltaTable,
     batches: &[RecordBatch],
     partition: Option<&str>,
     key: &[&str],
     properties: &(dyn Fn(u64) -> CommitProperties + Sync),
-) -> Result<u64, DeltaTableError> {
+    mut known: Option<&mut TableKeys>,
+) -> Result<(u64, deltalake::kernel::Version), DeltaTableError> {
     use datafusion::prelude::{col, lit};
     use futures::StreamExt;
 
-    let source_keys: Vec<Vec<Option<String>>> = batches
-        .iter()
-        .map(|b| row_keys(b, key))
-        .collect::<Result<_, _>>()?;
-    // (foldhash: these sets take every key of the commit and every stored key of its dates.)
-    let wanted: hashbrown::HashSet<&str> = source_keys
-        .iter()
-        .flatten()
-        .filter_map(|k| k.as_deref())
-        .collect();
-    // The partition values the batch touches: the scope of both the key scan and the commit's
-    // read predicate.
-    let scope: Option<Vec<String>> = match partition {
-        Some(p) => {
-            let mut values = std::collections::BTreeSet::new();
-            for b in batches {
-                let c = b
-                    .column_by_name(p)
-                    .ok_or_else(|| DeltaTableError::Generic(format!("{p} missing")))?;
-                let c = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?;
-                values.extend(c.as_string::<i32>().iter().flatten().map(str::to_string));
-            }
-            Some(values.into_iter().collect())
-        }
-        None => None,
+    let version = table.version().unwrap_or_default();
+    let rows = RowKeys::of(batches, partition, key, known.as_deref())?;
+    // (foldhash: these sets take every key of the commit and every stored key it reads.)
+    let wanted: hashbrown::HashSet<&str> = rows.keys().collect();
+    // The partitions whose stored keys must be read: those not known, and those where a key of
+    // the batch may be stored.
+    let scan: std::collections::BTreeSet<&str> = match known.as_deref() {
+        Some(k) => rows.maybe_stored(k),
+        None => rows.scope().collect(),
     };
-    let ctx = SessionContext::new();
-    let provider = table
-        .table_provider()
-        .with_session(Arc::new(ctx.state()))
-        .await?;
-    let mut df = ctx.read_table(provider)?;
-    if let (Some(p), Some(values)) = (partition, &scope) {
-        let data_type = table_type(table, p)?;
-        let list = values
-            .iter()
-            .map(|v| datafusion::prelude::cast(lit(v.as_str()), data_type.clone()))
-            .collect();
-        df = df.filter(col(p).in_list(list, false))?;
-    }
-    let mut stream = df.select_columns(key)?.execute_stream().await?;
     let mut found: hashbrown::HashSet<String> = hashbrown::HashSet::new();
-    while let Some(batch) = stream.next().await {
-        for_each_key(&batch?, key, |k| {
-            if wanted.contains(k) && !found.contains(k) {
-                found.insert(k.to_string());
+    if !scan.is_empty() {
+        let ctx = SessionContext::new();
+        let provider = table
+            .table_provider()
+            .with_session(Arc::new(ctx.state()))
+            .await?;
+        let mut df = ctx.read_table(provider)?;
+        let mut columns = key.to_vec();
+        if let Some(p) = partition {
+            let data_type = table_type(table, p)?;
+            let list = scan
+                .iter()
+                .map(|v| datafusion::prelude::cast(lit(*v), data_type.clone()))
+                .collect();
+            df = df.filter(col(p).in_list(list, false))?;
+            columns.push(p);
+        }
+        if let Some(k) = known.as_deref_mut() {
+            for part in &scan {
+                k.reading(part);
             }
-        })?;
+        }
+        let mut stream = df.select_columns(&columns)?.execute_stream().await?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            let parts = partition.map(|p| partition_text(&batch, p)).transpose()?;
+            for_each_key(&batch, key, |r, k| {
+                if wanted.contains(k) && !found.contains(k) {
+                    found.insert(k.to_string());
+                }
+                if let Some(known) = known.as_deref_mut() {
+                    let part = parts.as_ref().map_or(Some(""), |p| p.at(r));
+                    if let Some(part) = part {
+                        let h = known.hash(k);
+                        known.stored(part, h);
+                    }
+                }
+            })?;
+        }
     }
     let mut kept = Vec::with_capacity(batches.len());
-    for (b, keys) in batches.iter().zip(&source_keys) {
+    for (b, keys) in batches.iter().zip(&rows.keys) {
         let mask: arrow::array::BooleanArray = keys
             .iter()
             .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
@@ -497,7 +534,7 @@ async fn append_missing(
     }
     let inserted: usize = kept.iter().map(|b| b.num_rows()).sum();
     if inserted == 0 {
-        return Ok(0);
+        return Ok((0, version));
     }
     let mut writer = deltalake::writer::RecordBatchWriter::for_table(table)?
         .with_writer_properties(super::parquet::writer_properties());
@@ -519,16 +556,15 @@ async fn append_missing(
         }
     }
     let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
-    let predicate = match (partition, &scope) {
-        (Some(p), Some(values)) => format!(
+    let predicate = match partition {
+        Some(p) => format!(
             "{p} IN ({})",
-            values
-                .iter()
+            rows.scope()
                 .map(|v| format!("'{}'", v.replace('\'', "''")))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        _ => "true".to_string(),
+        None => "true".to_string(),
     };
     let operation = deltalake::protocol::DeltaOperation::Write {
         mode: SaveMode::Append,
@@ -536,15 +572,19 @@ async fn append_missing(
         predicate: Some(predicate),
     };
     let snapshot = table.snapshot()?;
-    deltalake::kernel::transaction::CommitBuilder::from(properties(inserted as u64))
-        .with_actions(
-            adds.into_iter()
-                .map(deltalake::kernel::Action::Add)
-                .collect(),
-        )
-        .build(Some(snapshot), table.log_store(), operation)
-        .await?;
-    Ok(inserted as u64)
+    let committed =
+        deltalake::kernel::transaction::CommitBuilder::from(properties(inserted as u64))
+            .with_actions(
+                adds.into_iter()
+                    .map(deltalake::kernel::Action::Add)
+                    .collect(),
+            )
+            .build(Some(snapshot), table.log_store(), operation)
+            .await?;
+    if let Some(known) = known {
+        rows.each_stored(known, |k| !found.contains(k));
+    }
+    Ok((inserted as u64, committed.version()))
 }
 
 /// The Arrow type of column `name` of the table.
@@ -598,26 +638,186 @@ fn row_keys(batch: &RecordBatch, key: &[&str]) -> Result<Vec<Option<String>>, De
         .collect())
 }
 
-/// Call `f` with the key of every row of `batch` that has one (as [`row_keys`] builds it),
-/// without a copy per row: the key scan of a commit reads every key stored on its dates.
+/// Call `f` with the row and key of every row of `batch` that has one (as [`row_keys`] builds
+/// it), without a copy per row: the key scan of a commit reads every key stored on its dates.
 fn for_each_key(
     batch: &RecordBatch,
     key: &[&str],
-    mut f: impl FnMut(&str),
+    mut f: impl FnMut(usize, &str),
 ) -> Result<(), DeltaTableError> {
     let cols = key_columns(batch, key)?;
     let cols: Vec<&arrow::array::StringArray> = cols.iter().map(|c| c.as_string::<i32>()).collect();
     if let [one] = cols.as_slice() {
-        one.iter().flatten().for_each(f);
+        one.iter()
+            .enumerate()
+            .for_each(|(r, k)| k.into_iter().for_each(|k| f(r, k)));
         return Ok(());
     }
     let mut k = String::new();
     for r in 0..batch.num_rows() {
         if write_key(&cols, r, &mut k) {
-            f(&k);
+            f(r, &k);
         }
     }
     Ok(())
+}
+
+/// A batch's partition values as text (the form of the scan's predicate and of `stored_keys`).
+enum PartitionText {
+    /// Every row has this value (None: null).
+    One(Option<String>),
+    /// Row by row.
+    Rows(arrow::array::StringArray),
+}
+
+impl PartitionText {
+    /// Row `r`'s value; None when null.
+    fn at(&self, r: usize) -> Option<&str> {
+        match self {
+            PartitionText::One(v) => v.as_deref(),
+            PartitionText::Rows(a) => a.is_valid(r).then(|| a.value(r)),
+        }
+    }
+}
+
+/// Column `partition` of `batch` as text (formatted once when the batch is one partition).
+fn partition_text(batch: &RecordBatch, partition: &str) -> Result<PartitionText, DeltaTableError> {
+    let c = batch
+        .column_by_name(partition)
+        .ok_or_else(|| DeltaTableError::Generic(format!("{partition} missing")))?;
+    let text = |c: &dyn Array| -> Result<arrow::array::StringArray, DeltaTableError> {
+        Ok(arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?
+            .as_string::<i32>()
+            .clone())
+    };
+    if one_partition(batch, partition) {
+        let first = text(c.slice(0, 1).as_ref())?;
+        return Ok(PartitionText::One(Some(first.value(0).to_string())));
+    }
+    Ok(PartitionText::Rows(text(c.as_ref())?))
+}
+
+/// The key and partition of each row of a keyed insert's batches.
+struct RowKeys {
+    /// Per batch, each row's key (None: the row has none, and is always inserted).
+    keys: Vec<Vec<Option<String>>>,
+    /// Per batch, its partition values (None: the table is not partitioned).
+    parts: Vec<Option<PartitionText>>,
+    /// Per batch, each row's key hash (`stored_keys`; empty without them).
+    hashes: Vec<Vec<u64>>,
+    /// The partition values the batches touch: the scope of the key scan and of the commit's
+    /// read predicate (`""` alone when the table is not partitioned).
+    scope: std::collections::BTreeSet<String>,
+}
+
+impl RowKeys {
+    /// Read the keys and partitions of `batches`, and hash the keys when `known` is given.
+    fn of(
+        batches: &[RecordBatch],
+        partition: Option<&str>,
+        key: &[&str],
+        known: Option<&TableKeys>,
+    ) -> Result<RowKeys, DeltaTableError> {
+        let mut out = RowKeys {
+            keys: Vec::with_capacity(batches.len()),
+            parts: Vec::with_capacity(batches.len()),
+            hashes: Vec::with_capacity(batches.len()),
+            scope: Default::default(),
+        };
+        for b in batches {
+            let keys = row_keys(b, key)?;
+            let parts = partition.map(|p| partition_text(b, p)).transpose()?;
+            match &parts {
+                Some(PartitionText::One(v)) => out.scope.extend(v.clone()),
+                Some(PartitionText::Rows(a)) => {
+                    out.scope.extend(a.iter().flatten().map(str::to_string));
+                }
+                None => {
+                    out.scope.insert(String::new());
+                }
+            }
+            if let Some(known) = known {
+                out.hashes.push(
+                    keys.iter()
+                        .map(|k| k.as_deref().map_or(0, |k| known.hash(k)))
+                        .collect(),
+                );
+            }
+            out.keys.push(keys);
+            out.parts.push(parts);
+        }
+        Ok(out)
+    }
+
+    /// Every key of the batches.
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().flatten().filter_map(|k| k.as_deref())
+    }
+
+    /// The partition values touched.
+    fn scope(&self) -> impl Iterator<Item = &str> {
+        self.scope.iter().map(String::as_str)
+    }
+
+    /// Row `r` of batch `b`: its partition value (None: null, never matched by the scan) and key.
+    fn row(&self, b: usize, r: usize) -> (Option<&str>, Option<&str>) {
+        let part = self.parts[b].as_ref().map_or(Some(""), |p| p.at(r));
+        (part, self.keys[b][r].as_deref())
+    }
+
+    /// The partitions whose stored keys must be read: those `known` does not know, and those
+    /// where it may hold a key of the batches. A key counts as stored when any partition of the
+    /// scope holds it (as the scan without `known` finds it), so each key is checked against
+    /// every known partition of the scope; past [`MAX_CHECKED_PARTITIONS`] the whole scope is
+    /// read, as without `known`.
+    fn maybe_stored(&self, known: &TableKeys) -> std::collections::BTreeSet<&str> {
+        let mut scan: std::collections::BTreeSet<&str> =
+            self.scope().filter(|p| !known.knows(p)).collect();
+        let checked: Vec<&str> = self.scope().filter(|p| known.knows(p)).collect();
+        if checked.len() > MAX_CHECKED_PARTITIONS {
+            return self.scope().collect();
+        }
+        for (b, keys) in self.keys.iter().enumerate() {
+            for (r, k) in keys.iter().enumerate() {
+                if k.is_none() {
+                    continue;
+                }
+                for part in &checked {
+                    if !scan.contains(part) && known.may_hold(part, self.hashes[b][r]) {
+                        scan.insert(part);
+                    }
+                }
+            }
+            if scan.len() == self.scope.len() {
+                break;
+            }
+        }
+        scan
+    }
+
+    /// Record in `known` the keys of the rows for which `stored` says yes.
+    fn each_stored(&self, known: &mut TableKeys, stored: impl Fn(&str) -> bool) {
+        for part in self.scope() {
+            known.touch(part);
+        }
+        for (b, keys) in self.keys.iter().enumerate() {
+            for r in 0..keys.len() {
+                if let (Some(part), Some(k)) = self.row(b, r)
+                    && stored(k)
+                {
+                    known.stored(part, self.hashes[b][r]);
+                }
+            }
+        }
+    }
+}
+
+/// Known partitions a commit checks its keys against before it reads the whole scope again.
+const MAX_CHECKED_PARTITIONS: usize = 16;
+
+/// The lock of the stored keys (a panic while holding it left them complete or dropped).
+fn lock(stored: &std::sync::Mutex<StoredKeys>) -> std::sync::MutexGuard<'_, StoredKeys> {
+    stored.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The rows the commit of `commit_id` inserted, from its commit info.
@@ -707,6 +907,7 @@ mod tests {
                         Some("event_date"),
                         &["id"],
                         &id,
+                        None,
                     )
                     .await
                     .unwrap()
@@ -767,6 +968,7 @@ mod tests {
                     Some("event_date"),
                     &["id"],
                     id,
+                    None,
                 )
                 .await
                 .unwrap()
@@ -828,5 +1030,155 @@ mod tests {
             }
             assert_eq!(rows_and_creates(&url).await, (40, 1), "round {round}");
         }
+    }
+
+    /// The ids of the table's rows, by date, sorted.
+    async fn ids_by_date(url: &Url) -> Vec<(String, String)> {
+        let ctx = SessionContext::new();
+        let table = handle(url, &HashMap::new()).await.unwrap();
+        ctx.register_table("t", table.table_provider().await.unwrap())
+            .unwrap();
+        let batches = ctx
+            .sql("SELECT CAST(event_date AS VARCHAR) AS d, id FROM t ORDER BY 1, 2")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for b in &batches {
+            let text = |c: &ArrayRef| {
+                arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)
+                    .unwrap()
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let (d, id) = (text(b.column(0)), text(b.column(1)));
+            out.extend(
+                (0..b.num_rows()).map(|r| (d.value(r).to_string(), id.value(r).to_string())),
+            );
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_date_s_stored_keys_are_read_once_and_every_stored_copy_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("t")).unwrap();
+        let known = std::sync::Mutex::new(StoredKeys::default());
+        let read = || known.lock().unwrap().partitions_read();
+        let insert = |batches: Vec<RecordBatch>, id: &'static str, cache: bool| {
+            let (url, known) = (url.clone(), &known);
+            async move {
+                let cache = cache.then_some(known);
+                insert_new(
+                    &url,
+                    &HashMap::new(),
+                    batches,
+                    Some("event_date"),
+                    &["id"],
+                    id,
+                    cache,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        // The first write creates the table: the date's keys are the batch's.
+        assert_eq!(insert(vec![day_rows(20777, 0, 5)], "c1", true).await, 5);
+        // New ids on that date: nothing read back.
+        assert_eq!(insert(vec![day_rows(20777, 5, 5)], "c2", true).await, 5);
+        assert_eq!(read(), 0, "the date's keys are known");
+        // Copies of stored ids (from both commits): the date is read, and they are dropped.
+        assert_eq!(insert(vec![day_rows(20777, 3, 9)], "c3", true).await, 2);
+        assert_eq!(
+            read(),
+            1,
+            "a key that may be stored sends its date to the scan"
+        );
+        // A new date is read (it may hold keys written before this process).
+        assert_eq!(insert(vec![day_rows(20778, 100, 3)], "c4", true).await, 3);
+        assert_eq!(read(), 2);
+        // Another writer adds ids to the first date: the next commit must not trust its hashes.
+        assert_eq!(
+            insert(vec![day_rows(20777, 200, 3)], "other", false).await,
+            3
+        );
+        assert_eq!(insert(vec![day_rows(20777, 201, 3)], "c5", true).await, 1);
+        assert_eq!(read(), 3, "another writer's commit: the date is read again");
+        // A key stored on one date of the scope counts as stored for a row of another date, as
+        // the scan finds it: id 0 (on 2026-11-20) sent again on 2026-11-21.
+        assert_eq!(
+            insert(
+                vec![day_rows(20777, 300, 1), day_rows(20778, 0, 1)],
+                "c6",
+                true
+            )
+            .await,
+            1
+        );
+        let stored = ids_by_date(&url).await;
+        let mut ids: Vec<&str> = stored.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids.len(), 5 + 5 + 2 + 3 + 3 + 1 + 1);
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), stored.len(), "an id stored twice: {stored:?}");
+    }
+
+    /// Random commits (many copies, three dates, a second writer now and then, a budget that
+    /// evicts) give the same inserted counts and the same table with the stored keys kept as
+    /// without them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn inserts_with_the_stored_keys_kept_store_what_inserts_without_them_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let cached = Url::from_directory_path(dir.path().join("cached")).unwrap();
+        let plain = Url::from_directory_path(dir.path().join("plain")).unwrap();
+        let known = std::sync::Mutex::new(StoredKeys::with_budget(150));
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for commit in 0..60 {
+            let batches: Vec<RecordBatch> = (0..1 + next(3))
+                .map(|_| {
+                    day_rows(
+                        20777 + next(3) as i32,
+                        next(300) as usize,
+                        1 + next(8) as usize,
+                    )
+                })
+                .collect();
+            let id = format!("c{commit}");
+            let foreign = next(5) == 0;
+            let options = HashMap::new();
+            let with = insert_new(
+                &cached,
+                &options,
+                batches.clone(),
+                Some("event_date"),
+                &["id"],
+                &id,
+                (!foreign).then_some(&known),
+            );
+            let without = insert_new(
+                &plain,
+                &options,
+                batches,
+                Some("event_date"),
+                &["id"],
+                &id,
+                None,
+            );
+            assert_eq!(
+                with.await.unwrap(),
+                without.await.unwrap(),
+                "commit {commit}"
+            );
+        }
+        assert!(known.lock().unwrap().partitions_read() > 0);
+        assert_eq!(ids_by_date(&cached).await, ids_by_date(&plain).await);
     }
 }
