@@ -333,6 +333,11 @@ fn start_commit(
     pending: PendingCommit,
     summary: &mut IngestSummary,
 ) -> tokio::task::JoinHandle<Result<CommitReport, SinkError>> {
+    tracing::debug!(
+        rows = pending.event_rows,
+        arrow_bytes = pending.event_bytes(),
+        "Commit started."
+    );
     // Duplicates were counted as ingested when their object was added; move them.
     summary.records_ingested -= pending.duplicates();
     summary.records_duplicate += pending.duplicates();

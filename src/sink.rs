@@ -566,6 +566,11 @@ impl PendingCommit {
         self.sources.len()
     }
 
+    /// Bytes the event batches hold (Arrow buffers, with their spare capacity).
+    pub fn event_bytes(&self) -> usize {
+        self.events.iter().map(|b| b.get_array_memory_size()).sum()
+    }
+
     /// Duplicates dropped so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates
