@@ -352,7 +352,7 @@ pub async fn insert_new(
             if let Some(p) = partition {
                 write = write.with_partition_columns([p]);
             }
-            write.await.and_then(|created| {
+            write.await.map(|created| {
                 // Every row is stored now: the table's keys are the batch's.
                 if let (Some(stored), Some(version)) = (stored, created.version()) {
                     let mut known = lock(stored).take(url.as_str(), version);
@@ -364,7 +364,7 @@ pub async fn insert_new(
                         lock(stored).put(url.as_str(), known);
                     }
                 }
-                Ok(rows as u64)
+                rows as u64
             })
         } else {
             let version = table.version().unwrap_or_default();
@@ -582,7 +582,13 @@ async fn append_missing(
             .build(Some(snapshot), table.log_store(), operation)
             .await?;
     if let Some(known) = known {
-        rows.each_stored(known, |k| !found.contains(k));
+        if committed.version() == version + 1 {
+            rows.each_stored(known, |k| !found.contains(k));
+        } else {
+            // delta-rs committed at a later version after other writers' commits that did not
+            // conflict (they touched other partitions): what is known of those is stale.
+            known.forget();
+        }
     }
     Ok((inserted as u64, committed.version()))
 }
@@ -1180,5 +1186,63 @@ mod tests {
         }
         assert!(known.lock().unwrap().partitions_read() > 0);
         assert_eq!(ids_by_date(&cached).await, ids_by_date(&plain).await);
+    }
+
+    /// A commit that delta-rs lands after another writer's non-conflicting commit (another
+    /// date) must not leave the hashes of that date trusted at the new version.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_commit_landed_after_another_writer_s_forgets_the_dates_it_did_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("t")).unwrap();
+        let options = HashMap::new();
+        let known = std::sync::Mutex::new(StoredKeys::default());
+        let insert = |batches: Vec<RecordBatch>, id: &'static str, cache: bool| {
+            let (url, known, options) = (url.clone(), &known, options.clone());
+            async move {
+                let cache = cache.then_some(known);
+                insert_new(
+                    &url,
+                    &options,
+                    batches,
+                    Some("event_date"),
+                    &["id"],
+                    id,
+                    cache,
+                )
+                .await
+                .unwrap()
+            }
+        };
+        assert_eq!(insert(vec![day_rows(20777, 0, 3)], "c1", true).await, 3);
+        assert_eq!(insert(vec![day_rows(20778, 10, 3)], "c2", true).await, 3);
+        // This writer reads the table, then another writer adds to the first date.
+        let stale = handle(&url, &options).await.unwrap();
+        let read_at = stale.version().unwrap();
+        let mut keys = known.lock().unwrap().take(url.as_str(), read_at);
+        assert!(keys.knows("2026-11-20") && keys.knows("2026-11-21"));
+        assert_eq!(
+            insert(vec![day_rows(20777, 100, 3)], "other", false).await,
+            3
+        );
+        let properties = |_: u64| CommitProperties::default();
+        let (inserted, version) = append_missing(
+            &stale,
+            &[day_rows(20778, 20, 2)],
+            Some("event_date"),
+            &["id"],
+            &properties,
+            Some(&mut keys),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (inserted, version),
+            (2, read_at + 2),
+            "landed after the other commit"
+        );
+        keys.version = version;
+        known.lock().unwrap().put(url.as_str(), keys);
+        // The other writer's ids are found stored, not inserted again.
+        assert_eq!(insert(vec![day_rows(20777, 100, 3)], "c4", true).await, 0);
     }
 }

@@ -15,7 +15,9 @@
 //! - The hashes are trusted only at the table version they describe: the version of this process's
 //!   own last commit to the table. A commit by anyone else in between (another worker, a
 //!   compaction, a lost answer that was retried) changes the version, and the table's hashes are
-//!   dropped before they are read.
+//!   dropped before they are read. A commit that delta-rs landed after another writer's (one that
+//!   touched other dates, so no conflict) forgets every date: those it did not read may have
+//!   changed.
 //! - A date evicted to keep memory bounded (`budget`, least recently used first) is scanned again.
 //!
 //! The hashes live in the [`super::Lake`] value and its clones, so they last one process; nothing
@@ -187,6 +189,11 @@ impl TableKeys {
         if let Some(p) = self.parts.get_mut(part) {
             insert(&mut p.hashes, hash);
         }
+    }
+
+    /// Forget every partition (their stored keys may have changed unseen).
+    pub fn forget(&mut self) {
+        self.parts.clear();
     }
 
     /// Mark partition `part` as used by the commit now running.
