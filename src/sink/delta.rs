@@ -1038,6 +1038,27 @@ mod tests {
         }
     }
 
+    /// A keyed insert of `batches` by `id` under `event_date`, keeping the stored keys in `known`
+    /// when given; the rows inserted.
+    async fn insert_ids(
+        url: &Url,
+        batches: Vec<RecordBatch>,
+        commit: &str,
+        known: Option<&std::sync::Mutex<StoredKeys>>,
+    ) -> u64 {
+        insert_new(
+            url,
+            &HashMap::new(),
+            batches,
+            Some("event_date"),
+            &["id"],
+            commit,
+            known,
+        )
+        .await
+        .unwrap()
+    }
+
     /// The ids of the table's rows, by date, sorted.
     async fn ids_by_date(url: &Url) -> Vec<(String, String)> {
         let ctx = SessionContext::new();
@@ -1073,23 +1094,8 @@ mod tests {
         let url = Url::from_directory_path(dir.path().join("t")).unwrap();
         let known = std::sync::Mutex::new(StoredKeys::default());
         let read = || known.lock().unwrap().partitions_read();
-        let insert = |batches: Vec<RecordBatch>, id: &'static str, cache: bool| {
-            let (url, known) = (url.clone(), &known);
-            async move {
-                let cache = cache.then_some(known);
-                insert_new(
-                    &url,
-                    &HashMap::new(),
-                    batches,
-                    Some("event_date"),
-                    &["id"],
-                    id,
-                    cache,
-                )
-                .await
-                .unwrap()
-            }
-        };
+        let insert =
+            |batches, id, cache: bool| insert_ids(&url, batches, id, cache.then_some(&known));
         // The first write creates the table: the date's keys are the batch's.
         assert_eq!(insert(vec![day_rows(20777, 0, 5)], "c1", true).await, 5);
         // New ids on that date: nothing read back.
@@ -1159,30 +1165,9 @@ mod tests {
                 .collect();
             let id = format!("c{commit}");
             let foreign = next(5) == 0;
-            let options = HashMap::new();
-            let with = insert_new(
-                &cached,
-                &options,
-                batches.clone(),
-                Some("event_date"),
-                &["id"],
-                &id,
-                (!foreign).then_some(&known),
-            );
-            let without = insert_new(
-                &plain,
-                &options,
-                batches,
-                Some("event_date"),
-                &["id"],
-                &id,
-                None,
-            );
-            assert_eq!(
-                with.await.unwrap(),
-                without.await.unwrap(),
-                "commit {commit}"
-            );
+            let with = insert_ids(&cached, batches.clone(), &id, (!foreign).then_some(&known));
+            let without = insert_ids(&plain, batches, &id, None);
+            assert_eq!(with.await, without.await, "commit {commit}");
         }
         assert!(known.lock().unwrap().partitions_read() > 0);
         assert_eq!(ids_by_date(&cached).await, ids_by_date(&plain).await);
@@ -1196,23 +1181,8 @@ mod tests {
         let url = Url::from_directory_path(dir.path().join("t")).unwrap();
         let options = HashMap::new();
         let known = std::sync::Mutex::new(StoredKeys::default());
-        let insert = |batches: Vec<RecordBatch>, id: &'static str, cache: bool| {
-            let (url, known, options) = (url.clone(), &known, options.clone());
-            async move {
-                let cache = cache.then_some(known);
-                insert_new(
-                    &url,
-                    &options,
-                    batches,
-                    Some("event_date"),
-                    &["id"],
-                    id,
-                    cache,
-                )
-                .await
-                .unwrap()
-            }
-        };
+        let insert =
+            |batches, id, cache: bool| insert_ids(&url, batches, id, cache.then_some(&known));
         assert_eq!(insert(vec![day_rows(20777, 0, 3)], "c1", true).await, 3);
         assert_eq!(insert(vec![day_rows(20778, 10, 3)], "c2", true).await, 3);
         // This writer reads the table, then another writer adds to the first date.
