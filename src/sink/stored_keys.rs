@@ -3,10 +3,11 @@
 //! Why: [`super::delta::insert_new`] must not store an event twice, so each commit reads the
 //! `dedup_key`s already stored on the dates it touches. An ingest of ten commits into one day read
 //! that day's keys ten times over, the k-th commit the k−1 commits before it: at a million events a
-//! day, 4.5 million stored keys read back for one million written, and more the smaller the commits
-//! (which is what kept `--commit-rows`, and with it ingest's memory, high). Now a commit reads a
-//! date's stored keys once per process and keeps them as 64-bit hashes; the next commit to the same
-//! date checks its keys against the hashes and reads nothing back when none matches.
+//! day, 4.5 million stored keys read back for one million written, and 19.5 million at 25,000 rows
+//! a commit (8–12% of that run's time, BENCHMARKS.md run O: part of what smaller commits, and with
+//! them less memory, cost). Now a commit reads a date's stored keys once per process and keeps them
+//! as 64-bit hashes; the next commit to the same date checks its keys against the hashes and reads
+//! nothing back when none matches.
 //!
 //! Why it stays exact:
 //! - A hash set answers "certainly not stored" or "perhaps": a key whose hash is in the set (a copy
