@@ -964,22 +964,7 @@ mod tests {
     async fn keyed_inserts_file_one_day_batches_and_mixed_batches_under_their_dates() {
         let dir = tempfile::tempdir().unwrap();
         let url = Url::from_directory_path(dir.path().join("t")).unwrap();
-        let insert = |batches: Vec<RecordBatch>, id: &'static str| {
-            let url = url.clone();
-            async move {
-                insert_new(
-                    &url,
-                    &HashMap::new(),
-                    batches,
-                    Some("event_date"),
-                    &["id"],
-                    id,
-                    None,
-                )
-                .await
-                .unwrap()
-            }
-        };
+        let insert = |batches, id| insert_ids(&url, batches, id, None);
         assert_eq!(insert(vec![day_rows(20777, 0, 5)], "c1").await, 5);
         let mixed = arrow::compute::concat_batches(
             &day_rows(0, 0, 0).schema(),
@@ -989,17 +974,11 @@ mod tests {
         // Ids 3 and 4 are stored already; the one-day batch and the mixed one add the rest.
         let inserted = insert(vec![day_rows(20778, 3, 4), mixed], "c2").await;
         assert_eq!(inserted, 6);
-        let ctx = SessionContext::new();
-        let table = handle(&url, &HashMap::new()).await.unwrap();
-        ctx.register_table("t", table.table_provider().await.unwrap())
-            .unwrap();
-        let counted = ctx
-            .sql("SELECT CAST(event_date AS VARCHAR) AS d, count(*) AS n, min(id) AS lo FROM t GROUP BY 1 ORDER BY 1")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let counted = table_sql(
+            &url,
+            "SELECT CAST(event_date AS VARCHAR) AS d, count(*) AS n, min(id) AS lo FROM t GROUP BY 1 ORDER BY 1",
+        )
+        .await;
         let text = arrow::util::pretty::pretty_format_batches(&counted)
             .unwrap()
             .to_string();
@@ -1059,19 +1038,22 @@ mod tests {
         .unwrap()
     }
 
-    /// The ids of the table's rows, by date, sorted.
-    async fn ids_by_date(url: &Url) -> Vec<(String, String)> {
+    /// The answer to `sql` over the table at `url`, registered as `t`.
+    async fn table_sql(url: &Url, sql: &str) -> Vec<RecordBatch> {
         let ctx = SessionContext::new();
         let table = handle(url, &HashMap::new()).await.unwrap();
         ctx.register_table("t", table.table_provider().await.unwrap())
             .unwrap();
-        let batches = ctx
-            .sql("SELECT CAST(event_date AS VARCHAR) AS d, id FROM t ORDER BY 1, 2")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        ctx.sql(sql).await.unwrap().collect().await.unwrap()
+    }
+
+    /// The ids of the table's rows, by date, sorted.
+    async fn ids_by_date(url: &Url) -> Vec<(String, String)> {
+        let batches = table_sql(
+            url,
+            "SELECT CAST(event_date AS VARCHAR) AS d, id FROM t ORDER BY 1, 2",
+        )
+        .await;
         let mut out = Vec::new();
         for b in &batches {
             let text = |c: &ArrayRef| {
