@@ -407,6 +407,8 @@ impl Lake {
     /// Write and commit `pending` (see the module doc for the order of the steps).
     pub async fn commit(&self, pending: PendingCommit) -> Result<CommitReport, SinkError> {
         let id = new_commit_id();
+        let started = std::time::Instant::now();
+        let step = |what: &str| tracing::debug!(commit = %id, step = what, ms = started.elapsed().as_millis() as u64, "Commit step done.");
         let prepared = {
             let id = id.clone();
             tokio::task::spawn_blocking(move || prepare(pending, &id))
@@ -422,6 +424,7 @@ impl Lake {
             rejects,
             sources,
         } = prepared;
+        step("prepared");
         // The fact, integrity and reject rows go to tables of their own: their commits run at
         // once (one round of log reads and puts instead of one per table, which is what a small
         // scheduled run spends most of its commit time on, above all against S3).
@@ -448,6 +451,7 @@ impl Lake {
             }));
         }
         futures::future::try_join_all(first).await?;
+        step("facts and rejects committed");
         let rows: usize = events.iter().map(|b| b.num_rows()).sum();
         let inserted = delta::insert_new(
             &self.table_url("events")?,
@@ -459,6 +463,7 @@ impl Lake {
             Some(&self.stored),
         )
         .await?;
+        step("events committed");
         let ledger_rows =
             ledger::to_batch(&sources, &id, chrono::Utc::now()).map_err(|e| SinkError::Arrow {
                 commit: id.clone(),
@@ -472,6 +477,7 @@ impl Lake {
             &id,
         )
         .await?;
+        step("ledger committed");
         Ok(CommitReport {
             id,
             events_inserted: inserted,
