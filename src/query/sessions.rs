@@ -882,6 +882,39 @@ pub(crate) fn matching(
     )?)
 }
 
+/// The credentials issued from the start of what a limited context fetches by time (see
+/// [`read_credentials`]), and that start.
+struct IssuedInRange {
+    fetched: Fetched,
+    live: Vec<RecordBatch>,
+}
+
+/// Read the credentials issued in range: the first read of [`read_credentials`], which needs
+/// nothing else and so runs while the range's ids are read (two small scans at once instead of
+/// one after the other: a window's context is round trips to files, not bytes).
+async fn issued_in_range(
+    ctx: &SessionContext,
+    since: DateTime<Utc>,
+    names_kept: bool,
+) -> Result<IssuedInRange, QueryError> {
+    let fetched = Fetched {
+        batches: Vec::new(),
+        keys: HashSet::new(),
+        from: if names_kept {
+            since
+        } else {
+            since - CREDENTIAL_LIFETIME
+        },
+    };
+    let live = ctx
+        .table(CREDENTIALS)
+        .await?
+        .filter(datafusion::prelude::not(fetched.issued_before()))?
+        .collect()
+        .await?;
+    Ok(IssuedInRange { fetched, live })
+}
+
 /// The credential facts a context needs: all of them, or, for a context whose events start at
 /// `since`, those issued from `since - CREDENTIAL_LIFETIME` on, those of the access keys its
 /// events use, the ancestors of their chains (fetched by `access_key_id`, whenever they were
@@ -890,12 +923,14 @@ pub(crate) fn matching(
 /// `names_kept`: the whole lake's `ai_session_names` is given (`detect`, `run`): the same-name
 /// sessions are not read, and of the sessions before `since` only those of the keys used.
 /// `ids_in`: where the range's access keys are listed (`events_all`, or [`RANGE_IDS`]).
+/// `issued`: the credentials issued in range, read already ([`issued_in_range`]).
 async fn read_credentials(
     ctx: &SessionContext,
     rules: &Rules,
     since: Option<DateTime<Utc>>,
     names_kept: bool,
     ids_in: &str,
+    issued: Option<IssuedInRange>,
 ) -> Result<Vec<RecordBatch>, QueryError> {
     let Some(since) = since else {
         // Every credential of the lake: encoded batch by batch as read, so they are never all
@@ -916,22 +951,11 @@ async fn read_credentials(
     // `run`), only those issued in range and those of the keys its calls use: nothing else of
     // `sessions` is looked up there, and a detection that lists sessions keeps those issued in
     // its window.
-    let mut fetched = Fetched {
-        batches: Vec::new(),
-        keys: HashSet::new(),
-        from: if names_kept {
-            since
-        } else {
-            since - CREDENTIAL_LIFETIME
-        },
+    let IssuedInRange { mut fetched, live } = match issued {
+        Some(issued) => issued,
+        None => issued_in_range(ctx, since, names_kept).await?,
     };
     let started = std::time::Instant::now();
-    let live = ctx
-        .table(CREDENTIALS)
-        .await?
-        .filter(datafusion::prelude::not(fetched.issued_before()))?
-        .collect()
-        .await?;
     let trace = |what: &str, fetched: &Fetched| {
         tracing::debug!(
             step = what,
@@ -1073,17 +1097,81 @@ pub async fn register(
     // them, not by another scan of the events. (A table of this context for as long as the
     // tables are built.) A longer range streams its events through each lookup instead, which
     // holds the fact table's side in memory, not the range's.
-    let ids_in = if limited && !empty && register_range_ids(ctx, RANGE_IDS_MAX_ROWS).await? {
-        step("range's keys and ids read");
+    // The credentials issued in range are read meanwhile: they need nothing of the events.
+    let (ranged, issued) = futures::future::try_join(
+        async {
+            if limited && !empty {
+                register_range_ids(ctx, RANGE_IDS_MAX_ROWS).await
+            } else {
+                Ok(false)
+            }
+        },
+        async {
+            match since {
+                Some(since) if !empty => {
+                    issued_in_range(ctx, since, whole.is_some()).await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        },
+    )
+    .await?;
+    let ids_in = if ranged {
+        step("range's keys and ids read, with the credentials issued in range");
         RANGE_IDS
     } else {
         "events_all"
     };
-    let credentials = Credentials::new(if empty {
-        Vec::new()
+    let read_creds = async {
+        if empty {
+            Ok(Vec::new())
+        } else {
+            read_credentials(ctx, rules, since, whole.is_some(), ids_in, issued).await
+        }
+    };
+    // MCP links: one per request id, from the MCP server's own records; when two MCP events
+    // name one request, the smallest event id wins (deterministic). A windowed context keeps the
+    // links of the request ids its events carry (only those can join).
+    let in_range = if limited {
+        format!(
+            " WHERE request_id IN (SELECT request_id FROM {ids_in} WHERE request_id IS NOT NULL)"
+        )
     } else {
-        read_credentials(ctx, rules, since, whole.is_some(), ids_in).await?
-    });
+        String::new()
+    };
+    let read_requests = || async {
+        if empty {
+            Ok(Vec::new())
+        } else {
+            collect(
+                ctx,
+                &format!(
+                    "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
+                     FROM {MCP_REQUESTS}{in_range}"
+                ),
+            )
+            .await
+            .map_err(QueryError::from)
+        }
+    };
+    let read_signin = || async {
+        if empty {
+            Ok(Facts::default())
+        } else {
+            read_facts(ctx, limited, ids_in).await
+        }
+    };
+    // A window's few facts are read at once, each a few round trips to small files; a longer
+    // range's one after another, so that they are not in memory together with the sessions
+    // being built.
+    let (credentials, mut early_requests, mut early_signin) = if ids_in == RANGE_IDS {
+        let (c, r, f) =
+            futures::future::try_join3(read_creds, read_requests(), read_signin()).await?;
+        (c, Some(r), Some(f))
+    } else {
+        (read_creds.await?, None, None)
+    };
+    let credentials = Credentials::new(credentials);
     step("credentials read");
     let facts = credentials.facts();
     // A fact is stored once per stored copy of its event: classification keeps one session per
@@ -1156,27 +1244,9 @@ pub async fn register(
     step("sessions table built");
     lookups.add("sessions", batches.clone(), &["access_key_id"])?;
     compact::register(ctx, "sessions", batches[0].schema(), batches)?;
-    // MCP links: one per request id, from the MCP server's own records; when two MCP events
-    // name one request, the smallest event id wins (deterministic). A windowed context keeps the
-    // links of the request ids its events carry (only those can join).
-    let in_range = if limited {
-        format!(
-            " WHERE request_id IN (SELECT request_id FROM {ids_in} WHERE request_id IS NOT NULL)"
-        )
-    } else {
-        String::new()
-    };
-    let requests = if empty {
-        Vec::new()
-    } else {
-        collect(
-            ctx,
-            &format!(
-                "SELECT request_id, mcp_tool, mcp_client, mcp_event_id, mcp_server \
-                 FROM {MCP_REQUESTS}{in_range}"
-            ),
-        )
-        .await?
+    let requests = match early_requests.take() {
+        Some(r) => r,
+        None => read_requests().await?,
     };
     let links = compact::encode(
         &mcp_links_batch(&requests)?,
@@ -1186,14 +1256,12 @@ pub async fn register(
     lookups.add("mcp_links", vec![links.clone()], &["request_id"])?;
     compact::register(ctx, "mcp_links", links.schema(), vec![links])?;
     step("mcp links built");
-    // The sign-in facts are read only now, so that they are not in memory with the sessions
-    // being built.
+    // Outside a window, the sign-in facts are read only now (see above).
     let Facts {
         grants, announced, ..
-    } = if empty {
-        Facts::default()
-    } else {
-        read_facts(ctx, limited, ids_in).await?
+    } = match early_signin.take() {
+        Some(f) => f,
+        None => read_signin().await?,
     };
     register_signin(ctx, rules, grants, announced, &mut lookups).await?;
     if ids_in == RANGE_IDS {
