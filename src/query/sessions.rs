@@ -1164,7 +1164,7 @@ pub async fn register(
     // A window's few facts are read at once, each a few round trips to small files; a longer
     // range's one after another, so that they are not in memory together with the sessions
     // being built.
-    let (credentials, mut early_requests, mut early_signin) = if ids_in == RANGE_IDS {
+    let (credentials, early_requests, early_signin) = if ids_in == RANGE_IDS {
         let (c, r, f) =
             futures::future::try_join3(read_creds, read_requests(), read_signin()).await?;
         (c, Some(r), Some(f))
@@ -1244,7 +1244,7 @@ pub async fn register(
     step("sessions table built");
     lookups.add("sessions", batches.clone(), &["access_key_id"])?;
     compact::register(ctx, "sessions", batches[0].schema(), batches)?;
-    let requests = match early_requests.take() {
+    let requests = match early_requests {
         Some(r) => r,
         None => read_requests().await?,
     };
@@ -1259,7 +1259,7 @@ pub async fn register(
     // Outside a window, the sign-in facts are read only now (see above).
     let Facts {
         grants, announced, ..
-    } = match early_signin.take() {
+    } = match early_signin {
         Some(f) => f,
         None => read_signin().await?,
     };
