@@ -340,50 +340,33 @@ pub async fn insert_new(
         if attempt > 0 && committed(&table, &app_id).await? {
             return inserted_by(&table, commit_id).await;
         }
-        let result = if table.version().is_none() {
-            // No table yet: the first write creates it; a racing creator makes this a conflict.
-            let created = create_once(&table, properties(rows as u64));
-            let mut write = table
-                .write(whole_partitions(&batches, partition)?)
-                .with_save_mode(SaveMode::ErrorIfExists)
-                .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
-                .with_writer_properties(super::parquet::writer_properties())
-                .with_commit_properties(created);
-            if let Some(p) = partition {
-                write = write.with_partition_columns([p]);
-            }
-            write.await.map(|created| {
-                // Every row is stored now: the table's keys are the batch's.
-                if let (Some(stored), Some(version)) = (stored, created.version()) {
-                    let mut known = lock(stored).take(url.as_str(), version);
-                    if let Ok(written) = RowKeys::of(&batches, partition, key, Some(&known)) {
-                        for part in written.scope() {
-                            known.learn(part, []);
-                        }
-                        written.each_stored(&mut known, |_| true);
-                        lock(stored).put(url.as_str(), known);
-                    }
-                }
-                rows as u64
-            })
-        } else {
+        let result = async {
+            // No table yet: create it empty, then insert as into any table. A racing creator
+            // makes this a conflict, and the next attempt inserts into the table it made.
+            let created = table.version().is_none();
+            let table = match created {
+                true => create(table, &batches[0].schema(), partition).await?,
+                false => table,
+            };
             let version = table.version().unwrap_or_default();
             let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
-            let result = append_missing(
+            let (inserted, version) = append_missing(
                 &table,
+                created,
                 &batches,
                 partition,
                 key,
                 &properties,
                 known.as_mut(),
             )
-            .await;
-            if let (Ok((_, version)), Some(stored), Some(mut known)) = (&result, stored, known) {
-                known.version = *version;
+            .await?;
+            if let (Some(stored), Some(mut known)) = (stored, known) {
+                known.version = version;
                 lock(stored).put(url.as_str(), known);
             }
-            result.map(|(inserted, _)| inserted)
-        };
+            Ok::<_, DeltaTableError>(inserted)
+        }
+        .await;
         match result {
             Ok(n) => return Ok(n),
             Err(e) if retry(&e, attempt) => {
@@ -396,44 +379,38 @@ pub async fn insert_new(
     }
 }
 
-/// The batches of `batches` that follow each other in one partition, each run made one batch.
+/// Create the table at `table`'s location, empty, with `schema`'s columns (partitioned by
+/// `partition`), and return it at that version.
 ///
-/// The write that creates a table runs a plan that reads its batches in several streams at once,
-/// so the rows of one partition's file would not keep the order `sink::split_by_date` gave its
-/// objects (a generated day's file lost the time order its page index prunes by); one batch per
-/// partition keeps it. Only a table's first commit takes this path and this copy.
-fn whole_partitions(
-    batches: &[RecordBatch],
+/// Why empty: a table's first rows then take the path of every later commit (`append_missing`),
+/// which writes each day's objects in the order `sink::split_by_date` gave them. delta-rs' own
+/// creating write runs a plan that reads its batches in several streams at once, which lost that
+/// order unless each day's batches were first copied into one (141 MB for a million-event day,
+/// the peak of a fresh lake's ingest). Like `create_once`, the create is not retried by delta-rs:
+/// a create that lost version 0 would otherwise be committed at the next version.
+async fn create(
+    table: DeltaTable,
+    schema: &arrow::datatypes::SchemaRef,
     partition: Option<&str>,
-) -> Result<Vec<RecordBatch>, SinkError> {
-    let Some(p) = partition else {
-        return Ok(batches.to_vec());
-    };
-    // Each batch's partition value, when it has one only (read once per batch).
-    let keyed: Vec<(Option<ArrayRef>, &RecordBatch)> = batches
-        .iter()
-        .map(|b| {
-            let key = one_partition(b, p)
-                .then(|| b.column_by_name(p).map(|c| c.slice(0, 1)))
-                .flatten();
-            (key, b)
-        })
-        .collect();
-    keyed
-        .chunk_by(|(a, _), (b, _)| a.is_some() && a == b)
-        .map(|run| match run {
-            [(_, one)] => Ok((*one).clone()),
-            _ => {
-                let run: Vec<&RecordBatch> = run.iter().map(|(_, b)| *b).collect();
-                arrow::compute::concat_batches(&run[0].schema(), run).map_err(|e| {
-                    SinkError::Arrow {
-                        commit: "create".into(),
-                        message: e.to_string(),
-                    }
-                })
-            }
-        })
-        .collect()
+) -> Result<DeltaTable, DeltaTableError> {
+    use deltalake::kernel::StructType;
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+
+    let columns: StructType = schema.as_ref().try_into_kernel()?;
+    let mut create = table
+        .create()
+        .with_columns(columns.fields().cloned())
+        .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
+        .with_save_mode(SaveMode::ErrorIfExists)
+        .with_commit_properties(
+            CommitProperties::default()
+                .with_cleanup_expired_logs(Some(false))
+                .with_max_retries(0),
+        );
+    if let Some(p) = partition {
+        create = create.with_partition_columns([p]);
+    }
+    create.await
 }
 
 /// Whether every row of `batch` has the same, non-null value in column `partition`.
@@ -458,9 +435,11 @@ const COMMIT: &str = "agenttrail.commit";
 /// after the attempt.
 ///
 /// The stored keys of a partition are read only when `known` does not rule every key of the
-/// batch out there (see `stored_keys`); what is read, and what is inserted, is added to `known`.
+/// batch out there (see `stored_keys`), and never when the table is `empty` (created by this
+/// attempt); what is read, and what is inserted, is added to `known`.
 async fn append_missing(
     table: &DeltaTable,
+    empty: bool,
     batches: &[RecordBatch],
     partition: Option<&str>,
     key: &[&str],
@@ -476,8 +455,15 @@ async fn append_missing(
     let wanted: hashbrown::HashSet<&str> = rows.keys().collect();
     // The partitions whose stored keys must be read: those not known, and those where a key of
     // the batch may be stored.
-    let scan: std::collections::BTreeSet<&str> = match known.as_deref() {
+    let scan: std::collections::BTreeSet<&str> = match known.as_deref_mut() {
+        Some(k) if empty => {
+            for part in rows.scope() {
+                k.learn(part, []);
+            }
+            Default::default()
+        }
         Some(k) => rows.maybe_stored(k),
+        None if empty => Default::default(),
         None => rows.scope().collect(),
     };
     let mut found: hashbrown::HashSet<String> = hashbrown::HashSet::new();
@@ -1179,6 +1165,7 @@ mod tests {
         let properties = |_: u64| CommitProperties::default();
         let (inserted, version) = append_missing(
             &stale,
+            false,
             &[day_rows(20778, 20, 2)],
             Some("event_date"),
             &["id"],

@@ -689,15 +689,15 @@ async fn a_pinned_lake_reads_each_table_at_the_version_it_first_opened() {
 }
 
 /// Each events file holds its objects whole, in the order of their first `event_time`, on a
-/// table's first commit (delta-rs' write plan, which reads its batches in several streams) and
-/// on later ones (appends): the page statistics a window prunes by depend on it.
+/// table's first commit (the one that creates it; delta-rs' own creating write read its batches
+/// in several streams) and on later ones: the page statistics a window prunes by depend on it.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_time() {
     let data = tempfile::tempdir().unwrap();
     let lake = tempfile::tempdir().unwrap();
     // Two runs: the first creates the table, the second appends. Objects are listed by account
     // and Region before time, so they arrive out of time order. The first day has more rows
-    // than one of DataFusion's batches (8,192), past which the creating plan reads in streams.
+    // than one of DataFusion's batches (8,192), past which a creating plan would read in streams.
     for (seed, day, events) in [(7, "2026-11-19", 12_000), (8, "2026-11-20", 3_000)] {
         let opts = agenttrail::synth::SynthOptions {
             events,
