@@ -28,6 +28,12 @@ pub const LEASE_SECONDS: &str = "AGENTTRAIL_LEASE_SECONDS";
 /// (default 256; `0` for no limit; see `query::memory`). Temporary files go to `TMPDIR`.
 pub const SPILL_MEMORY_MIB: &str = "AGENTTRAIL_SPILL_MEMORY_MIB";
 
+/// The most events of a windowed context whose ids (access key, request id, sign-in session) are
+/// held in memory while its correlation tables are built (default 1,048,576, ~60 bytes each;
+/// `0`: never, each fact table is then looked up by streaming the window's events; see
+/// `query::sessions`).
+pub const RANGE_IDS_MAX_ROWS: &str = "AGENTTRAIL_RANGE_IDS_MAX_ROWS";
+
 /// The cache folder (shell history).
 pub fn cache_dir() -> std::path::PathBuf {
     if let Some(d) = std::env::var_os(CACHE_DIR).filter(|d| !d.is_empty()) {

@@ -793,8 +793,23 @@ impl Fetched {
 /// derived tables are built (see [`register`]).
 const RANGE_IDS: &str = "range_ids";
 
-/// The most events whose ids [`register_range_ids`] keeps in memory (~60 bytes each).
+/// The most events whose ids [`register_range_ids`] keeps in memory (~60 bytes each), unless
+/// `AGENTTRAIL_RANGE_IDS_MAX_ROWS` says otherwise.
 const RANGE_IDS_MAX_ROWS: usize = 1 << 20;
+
+/// The limit of [`register_range_ids`]: `AGENTTRAIL_RANGE_IDS_MAX_ROWS`, or
+/// [`RANGE_IDS_MAX_ROWS`]. An unreadable value is an error naming the variable.
+fn range_ids_max_rows() -> Result<usize, QueryError> {
+    let name = crate::env_vars::RANGE_IDS_MAX_ROWS;
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<usize>().map_err(|_| {
+            QueryError::DataFusion(DataFusionError::Configuration(format!(
+                "{name}={v:?}: expected a whole number of events (0: never held in memory)"
+            )))
+        }),
+        _ => Ok(RANGE_IDS_MAX_ROWS),
+    }
+}
 
 /// Register [`RANGE_IDS`], the access keys, request ids and sign-in sessions of the context's
 /// events, if there are at most `max_rows`; false (nothing registered) otherwise.
@@ -1101,7 +1116,7 @@ pub async fn register(
     let (ranged, issued) = futures::future::try_join(
         async {
             if limited && !empty {
-                register_range_ids(ctx, RANGE_IDS_MAX_ROWS).await
+                register_range_ids(ctx, range_ids_max_rows()?).await
             } else {
                 Ok(false)
             }

@@ -328,17 +328,28 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
     // Three generated days; each detection's context reads its window, its lookback and only
     // the sessions that can be live in it (mcp_bypass: every session).
     let (_data, lake) = crate::util::generated_days_lake(3_000, 21).await;
-    let detect = |extra: &[&str]| {
+    // `range_ids`: the most events of a window whose ids are held in memory (None: the default).
+    // Returns the findings and the debug log of building the correlation tables.
+    let detect_with = |extra: &[&str], range_ids: Option<&str>| {
+        let mut cmd = crate::util::agenttrail();
+        if let Some(n) = range_ids {
+            cmd.env(agenttrail::env_vars::RANGE_IDS_MAX_ROWS, n);
+        }
         let out = crate::util::run(
-            crate::util::agenttrail()
-                .current_dir(repo())
-                .args(["detect", "--format", "csv", "--lake"])
-                .arg(lake.path())
-                .args(extra),
+            cmd.env(
+                agenttrail::env_vars::LOG,
+                "agenttrail::query::sessions=debug",
+            )
+            .current_dir(repo())
+            .args(["detect", "--format", "csv", "--lake"])
+            .arg(lake.path())
+            .args(extra),
         );
         assert_eq!(out.status.code(), Some(0), "{}", crate::util::stderr(&out));
-        crate::util::stdout(&out)
+        (crate::util::stdout(&out), crate::util::stderr(&out))
     };
+    let detect = |extra: &[&str]| detect_with(extra, None).0;
+    let held = "range's keys and ids read";
     let since = "2026-11-20T12:00:00";
     let whole: Vec<String> = detect(&[])
         .lines()
@@ -346,11 +357,17 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
         .filter(|l| l.split(',').nth(1).is_some_and(|t| t >= since))
         .map(str::to_string)
         .collect();
-    let windowed: Vec<String> = detect(&["--since", "2026-11-20T12:00:00Z"])
-        .lines()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
+    // A window too long for its ids to be held in memory (here: any window) streams its events
+    // through each fact lookup instead, and finds the same. It runs first, so the look-back's
+    // days kept in the lake are computed that way too.
+    let (streamed, log) = detect_with(&["--since", "2026-11-20T12:00:00Z"], Some("0"));
+    assert!(!log.contains(held), "{log}");
+    let streamed: Vec<String> = streamed.lines().skip(1).map(str::to_string).collect();
+    assert_eq!(streamed, whole, "the window's events streamed");
+    std::fs::remove_dir_all(lake.path().join(agenttrail::query::kept::DIR)).unwrap();
+    let (windowed, log) = detect_with(&["--since", "2026-11-20T12:00:00Z"], None);
+    assert!(log.contains(held), "the window's ids held in memory: {log}");
+    let windowed: Vec<String> = windowed.lines().skip(1).map(str::to_string).collect();
     let fired: std::collections::BTreeSet<&str> = windowed
         .iter()
         .filter_map(|l| l.split(',').next())
@@ -372,6 +389,27 @@ async fn the_suite_over_a_window_finds_what_the_whole_lake_finds_in_it() {
         .map(str::to_string)
         .collect();
     assert_eq!(again, whole);
+    // An unreadable limit is an error naming the variable, not the default taken silently.
+    let out = crate::util::run(
+        crate::util::agenttrail()
+            .env(agenttrail::env_vars::RANGE_IDS_MAX_ROWS, "lots")
+            .current_dir(repo())
+            .args([
+                "detect",
+                "--format",
+                "csv",
+                "--since",
+                "2026-11-20T12:00:00Z",
+                "--lake",
+            ])
+            .arg(lake.path()),
+    );
+    let err = crate::util::stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("AGENTTRAIL_RANGE_IDS_MAX_ROWS=\"lots\""),
+        "{err}"
+    );
 }
 
 /// A fixture edited in the test (`{"Records": [...]}`), as one object of a fresh trail, ingested
