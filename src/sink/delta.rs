@@ -344,9 +344,10 @@ pub async fn insert_new(
             // No table yet: create it empty, then insert as into any table. A racing creator
             // makes this a conflict, and the next attempt inserts into the table it made.
             let created = table.version().is_none();
-            let table = match created {
-                true => create(table, &batches[0].schema(), partition).await?,
-                false => table,
+            let table = if created {
+                create(table, &batches[0].schema(), partition).await?
+            } else {
+                table
             };
             let version = table.version().unwrap_or_default();
             let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
@@ -386,7 +387,7 @@ pub async fn insert_new(
 /// which writes each day's objects in the order `sink::split_by_date` gave them. delta-rs' own
 /// creating write runs a plan that reads its batches in several streams at once, which lost that
 /// order unless each day's batches were first copied into one (141 MB for a million-event day,
-/// the peak of a fresh lake's ingest). Like `create_once`, the create is not retried by delta-rs:
+/// the peak heap of a fresh lake's ingest in BENCHMARKS.md's run O). Like `create_once`, the create is not retried by delta-rs:
 /// a create that lost version 0 would otherwise be committed at the next version.
 async fn create(
     table: DeltaTable,
