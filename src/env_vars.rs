@@ -34,6 +34,18 @@ pub const SPILL_MEMORY_MIB: &str = "AGENTTRAIL_SPILL_MEMORY_MIB";
 /// `query::sessions`).
 pub const RANGE_IDS_MAX_ROWS: &str = "AGENTTRAIL_RANGE_IDS_MAX_ROWS";
 
+/// The whole number in variable `name`, or `default` when it is unset or empty. An unreadable
+/// value is an error naming the variable and what it should hold (`expected`).
+pub fn whole_number(name: &str, default: usize, expected: &str) -> Result<usize, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{name}={v:?}: expected {expected}")),
+        _ => Ok(default),
+    }
+}
+
 /// The cache folder (shell history).
 pub fn cache_dir() -> std::path::PathBuf {
     if let Some(d) = std::env::var_os(CACHE_DIR).filter(|d| !d.is_empty()) {

@@ -408,7 +408,10 @@ impl Lake {
     pub async fn commit(&self, pending: PendingCommit) -> Result<CommitReport, SinkError> {
         let id = new_commit_id();
         let started = std::time::Instant::now();
-        let step = |what: &str| tracing::debug!(commit = %id, step = what, ms = started.elapsed().as_millis() as u64, "Commit step done.");
+        let step = |what: &str| {
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(commit = %id, step = what, ms, "Commit step done.");
+        };
         let prepared = {
             let id = id.clone();
             tokio::task::spawn_blocking(move || prepare(pending, &id))

@@ -27,15 +27,12 @@ pub const DEFAULT_SPILL_MEMORY_MIB: usize = 256;
 /// [`DEFAULT_SPILL_MEMORY_MIB`]), or none (no limit) for `0`. An unreadable value is an error
 /// naming the variable.
 pub fn pool_from_env() -> Result<Option<std::sync::Arc<dyn MemoryPool>>> {
-    let name = crate::env_vars::SPILL_MEMORY_MIB;
-    let mib = match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<usize>().map_err(|_| {
-            datafusion::error::DataFusionError::Configuration(format!(
-                "{name}={v:?}: expected a whole number of MiB (0 for no limit)"
-            ))
-        })?,
-        _ => DEFAULT_SPILL_MEMORY_MIB,
-    };
+    let mib = crate::env_vars::whole_number(
+        crate::env_vars::SPILL_MEMORY_MIB,
+        DEFAULT_SPILL_MEMORY_MIB,
+        "a whole number of MiB (0 for no limit)",
+    )
+    .map_err(datafusion::error::DataFusionError::Configuration)?;
     Ok((mib > 0).then(|| {
         std::sync::Arc::new(SpillLimitPool::new(mib << 20)) as std::sync::Arc<dyn MemoryPool>
     }))

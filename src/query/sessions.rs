@@ -800,15 +800,12 @@ const RANGE_IDS_MAX_ROWS: usize = 1 << 20;
 /// The limit of [`register_range_ids`]: `AGENTTRAIL_RANGE_IDS_MAX_ROWS`, or
 /// [`RANGE_IDS_MAX_ROWS`]. An unreadable value is an error naming the variable.
 fn range_ids_max_rows() -> Result<usize, QueryError> {
-    let name = crate::env_vars::RANGE_IDS_MAX_ROWS;
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<usize>().map_err(|_| {
-            QueryError::DataFusion(DataFusionError::Configuration(format!(
-                "{name}={v:?}: expected a whole number of events (0: never held in memory)"
-            )))
-        }),
-        _ => Ok(RANGE_IDS_MAX_ROWS),
-    }
+    crate::env_vars::whole_number(
+        crate::env_vars::RANGE_IDS_MAX_ROWS,
+        RANGE_IDS_MAX_ROWS,
+        "a whole number of events (0: never held in memory)",
+    )
+    .map_err(|e| QueryError::DataFusion(DataFusionError::Configuration(e)))
 }
 
 /// Register [`RANGE_IDS`], the access keys, request ids and sign-in sessions of the context's

@@ -176,22 +176,6 @@ fn commit_properties(commit_id: &str) -> CommitProperties {
 const TABLE_PROPERTIES: &[(&str, &str)] =
     &[("delta.setTransactionRetentionDuration", "interval 7 days")];
 
-/// The commit properties `properties` of a write to `table`, made to fail if the write creates
-/// the table and another writer created it first.
-///
-/// Why: delta-rs (1.1.1) commits a create that lost version 0 at the next version without a
-/// conflict check (it reloads the table at its latest version, so nothing lies between), which
-/// stores a racing first write's rows a second time and replaces the table's metadata. With no
-/// retries the lost create fails instead (`MaxCommitAttempts`), and the caller's loop runs the
-/// write again on the table the winner made, where the conflict checks apply.
-fn create_once(table: &DeltaTable, properties: CommitProperties) -> CommitProperties {
-    if table.version().is_none() {
-        properties.with_max_retries(0)
-    } else {
-        properties
-    }
-}
-
 /// The application transaction that makes a commit recognisable on retry.
 fn txn(app_id: &str) -> Transaction {
     Transaction::new_with_last_update(app_id, 1, Some(chrono::Utc::now().timestamp_millis()))
@@ -260,21 +244,28 @@ pub async fn append(
         if attempt > 0 && committed(&table, &app_id).await? {
             return Ok(());
         }
-        let properties = create_once(
-            &table,
-            commit_properties(commit_id).with_application_transaction(txn(&app_id)),
-        );
-        let mut write = table
-            .write(batches.clone())
-            .with_save_mode(SaveMode::Append)
-            .with_configuration(TABLE_PROPERTIES.iter().map(|(k, v)| (*k, Some(*v))))
-            .with_writer_properties(super::parquet::writer_properties())
-            .with_commit_properties(properties);
-        if let Some(p) = partition {
-            write = write.with_partition_columns([p]);
+        let result = async {
+            // No table yet: create it empty (see `create`), then append as to any table.
+            let table = if table.version().is_none() {
+                create(table, &batches[0].schema(), partition).await?
+            } else {
+                table
+            };
+            let mut write = table
+                .write(batches.clone())
+                .with_save_mode(SaveMode::Append)
+                .with_writer_properties(super::parquet::writer_properties())
+                .with_commit_properties(
+                    commit_properties(commit_id).with_application_transaction(txn(&app_id)),
+                );
+            if let Some(p) = partition {
+                write = write.with_partition_columns([p]);
+            }
+            write.await.map(|_| ())
         }
-        match write.await {
-            Ok(_) => return Ok(()),
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
             Err(e) if retry(&e, attempt) => {
                 tracing::debug!(table = %url, attempt, error = %e, "Commit failed; trying again.");
                 attempt += 1;
@@ -381,14 +372,20 @@ pub async fn insert_new(
 }
 
 /// Create the table at `table`'s location, empty, with `schema`'s columns (partitioned by
-/// `partition`), and return it at that version.
+/// `partition`) and [`TABLE_PROPERTIES`], and return it at that version. Every table is created
+/// so, by its first write.
 ///
-/// Why empty: a table's first rows then take the path of every later commit (`append_missing`),
-/// which writes each day's objects in the order `sink::split_by_date` gave them. delta-rs' own
-/// creating write runs a plan that reads its batches in several streams at once, which lost that
-/// order unless each day's batches were first copied into one (141 MB for a million-event day,
-/// the peak heap of a fresh lake's ingest in BENCHMARKS.md's run O). Like `create_once`, the create is not retried by delta-rs:
-/// a create that lost version 0 would otherwise be committed at the next version.
+/// Why empty: a table's first rows then take the path of every later commit. For a keyed insert
+/// that is `append_missing`, which writes each day's objects in the order `sink::split_by_date`
+/// gave them; delta-rs' own creating write runs a plan that reads its batches in several streams
+/// at once, which lost that order unless each day's batches were first copied into one (141 MB
+/// for a million-event day, the peak heap of a fresh lake's ingest in BENCHMARKS.md's run O).
+///
+/// Why not retried by delta-rs: delta-rs (1.1.1) commits a create that lost version 0 at the
+/// next version without a conflict check (it reloads the table at its latest version, so
+/// nothing lies between), which replaces the table's metadata. With no retries the lost create
+/// fails instead (`MaxCommitAttempts`, or "already exists"), and the caller's loop writes again
+/// on the table the winner made, where the conflict checks apply.
 async fn create(
     table: DeltaTable,
     schema: &arrow::datatypes::SchemaRef,
@@ -882,8 +879,8 @@ mod tests {
     }
 
     /// Writers that all find no table and race to create it: delta-rs (1.1.1) commits a create
-    /// that lost version 0 at the next version without a conflict check, so without
-    /// `create_once` the loser's rows would be stored a second time.
+    /// that lost version 0 at the next version without a conflict check, so without `create`'s
+    /// single attempt the table would be created twice.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn racing_first_inserts_create_the_table_once_and_store_each_key_once() {
         for round in 0..12 {
