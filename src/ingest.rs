@@ -1,9 +1,10 @@
 //! The ingest pipeline: source → decode → sink, with a summary.
 //!
 //! Objects already in the lake's ledger (same URI and version) are skipped, so re-running is always
-//! safe and cheap. Up to `fetch_concurrency` objects are fetched at once; each is decoded on rayon;
-//! decoded objects accumulate into a pending commit that is written when it reaches
-//! `commit_rows` rows (and at the end). An object that cannot be fetched is reported and left out
+//! safe and cheap. Objects are read in order of their delivery time (the time in their file name),
+//! up to `fetch_concurrency` fetched at once; each is decoded on rayon; decoded objects are added,
+//! in that order, to a pending commit (which encodes their events into the commit's files at
+//! once) that is written when it reaches `commit_rows` rows (and at the end). An object that cannot be fetched is reported and left out
 //! of the ledger, so the next run retries it; an object that cannot be decoded is recorded in
 //! `rejects` with its reason and marked ingested (its bytes will not change).
 
@@ -210,6 +211,10 @@ pub async fn ingest(
             todo.push(obj.clone());
         }
     }
+    // In order of delivery time across accounts and Regions (the listing's order is by key:
+    // account and Region first): each commit's events are encoded as they arrive, so a file's
+    // pages then each span a short stretch of time, which is what a window's pruning needs.
+    todo.sort_by(|a, b| delivery_stamp(&a.key).cmp(delivery_stamp(&b.key)));
     summary.listing = listing;
     drop(ingested);
     drop(ledger);
@@ -233,7 +238,8 @@ pub async fn ingest(
             };
             (obj, decoded)
         })
-        .buffer_unordered(opts.fetch_concurrency.max(1));
+        // In order: each file's rows are then in delivery order whatever the fetches' timing.
+        .buffered(opts.fetch_concurrency.max(1));
 
     let mut pending = PendingCommit::default();
     // At most one commit is written while the next one fills: decoding goes on during the
@@ -274,7 +280,7 @@ pub async fn ingest(
         }
         let rejects = rejects_batch(&obj.uri, &decoded.rejects);
         summary.records_ingested += rows;
-        pending.add(entry, decoded.events, rejects);
+        pending.add(lake, entry, decoded.events, rejects).await?;
         summary.records_rejected += if decoded.object_error.is_some() {
             0
         } else {
@@ -309,6 +315,17 @@ pub async fn ingest(
         "Ingest finished."
     );
     Ok(summary)
+}
+
+/// The delivery time in a CloudTrail object's file name
+/// (`<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<id>.json.gz`), as text that sorts in time
+/// order; empty for a name of another form (those sort first, in listing order).
+fn delivery_stamp(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    name.split('_')
+        .nth(3)
+        .filter(|s| s.len() == 14 && s.as_bytes()[8] == b'T' && s.ends_with('Z'))
+        .unwrap_or("")
 }
 
 fn time_range(

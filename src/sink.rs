@@ -15,7 +15,8 @@
 //! A commit writes, in this order: the fact and integrity rows (appends) and the rejects (keyed
 //! insert), these at once; then the events (keyed insert: only rows whose `dedup_key` within the
 //! batch's dates, resp. the rejects' `(source_object, record_index)`, is not stored yet; see
-//! `delta::insert_new`); then the ledger rows of its source objects. Each step is one Delta
+//! `delta::insert_new`; the events' files are written as their objects are added, and the insert
+//! commits them, see `delta::insert_written`); then the ledger rows of its source objects. Each step is one Delta
 //! commit, atomic on its own (files first, then one put-if-absent log entry). A crash between two
 //! steps leaves source objects without ledger rows: the next run reads them again, the inserts
 //! insert nothing they already hold, and the facts they state again are dropped as duplicates by
@@ -424,6 +425,7 @@ impl Lake {
         let Prepared {
             tables,
             events,
+            events_rows,
             rejects,
             sources,
         } = prepared;
@@ -455,17 +457,24 @@ impl Lake {
         }
         futures::future::try_join_all(first).await?;
         step("facts and rejects committed");
-        let rows: usize = events.iter().map(|b| b.num_rows()).sum();
-        let inserted = delta::insert_new(
-            &self.table_url("events")?,
-            &self.options,
-            events,
-            partition_column("events"),
-            &["dedup_key"],
-            &id,
-            Some(&self.stored),
-        )
-        .await?;
+        let inserted = match events {
+            Some(events) => {
+                let superseded = events.superseded;
+                delta::insert_written(
+                    &self.table_url("events")?,
+                    &self.options,
+                    events.written,
+                    events.keys,
+                    &|b| keep_unless_superseded(b, &superseded),
+                    &["dedup_key"],
+                    &id,
+                    Some(&self.stored),
+                )
+                .await?
+            }
+            None => 0,
+        };
+        let rows = events_rows;
         step("events committed");
         let ledger_rows =
             ledger::to_batch(&sources, &id, chrono::Utc::now()).map_err(|e| SinkError::Arrow {
@@ -493,31 +502,57 @@ impl Lake {
 /// A commit's rows, ready to write.
 struct Prepared {
     tables: Vec<(&'static str, Vec<RecordBatch>)>,
-    events: Vec<RecordBatch>,
+    events: Option<WrittenEvents>,
+    /// Events of the commit, copies within it excluded.
+    events_rows: usize,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
 }
 
-/// Drop in-commit duplicates, extract the facts, cut the events by date in time order of objects.
+/// A commit's events: encoded into new files as they came, with what the insert checks.
+struct WrittenEvents {
+    written: delta::Written,
+    /// The `dedup_key` and `event_date` of each row to insert (copies in the commit left out).
+    keys: Vec<RecordBatch>,
+    /// (key, object) of rows written that a later copy in the commit replaced.
+    superseded: hashbrown::HashSet<(String, String)>,
+}
+
+/// Which rows of `batch` (events, read back from their files) are not `superseded` copies.
+fn keep_unless_superseded(
+    batch: &RecordBatch,
+    superseded: &hashbrown::HashSet<(String, String)>,
+) -> Result<BooleanArray, deltalake::DeltaTableError> {
+    if superseded.is_empty() {
+        return Ok(BooleanArray::from(vec![true; batch.num_rows()]));
+    }
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| deltalake::DeltaTableError::Generic(format!("{name} missing")))
+    };
+    let (keys, objects) = (column("dedup_key")?, column("source_object")?);
+    Ok((0..batch.num_rows())
+        .map(|r| {
+            Some(!superseded.contains(&(keys.value(r).to_string(), objects.value(r).to_string())))
+        })
+        .collect())
+}
+
+/// Drop in-commit duplicates and gather the commit's facts and small tables.
 fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> {
     let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
         commit: id.to_string(),
         message: e.to_string(),
     };
     let mut extra = std::mem::take(&mut pending.tables);
-    let (events, rejects, sources) = pending.into_parts();
     // The correlation facts these events state, stored beside them (see `correlate::facts`).
-    let found = {
-        use rayon::prelude::*;
-        events
-            .par_iter()
-            .map(facts::from_events)
-            .reduce(facts::Facts::default, |mut a, b| {
-                a.extend(b);
-                a
-            })
-    };
-    extra.extend(found.to_batches().map_err(aerr)?);
+    extra.extend(pending.facts.to_batches().map_err(aerr)?);
+    let written = pending.written.take();
+    let superseded = std::mem::take(&mut pending.superseded);
+    let events_rows = pending.event_rows;
+    let (keys, rejects, sources) = pending.into_parts();
     let mut tables = Vec::new();
     for table in SMALL_TABLES {
         let batches: Vec<RecordBatch> = extra
@@ -529,18 +564,15 @@ fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> 
             tables.push((*table, batches));
         }
     }
-    let events = if events.iter().any(|b| b.num_rows() > 0) {
-        split_by_date(events)
-            .map_err(aerr)?
-            .into_iter()
-            .flat_map(|(_, parts)| parts)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let events = written.map(|written| WrittenEvents {
+        written,
+        keys,
+        superseded,
+    });
     Ok(Prepared {
         tables,
         events,
+        events_rows,
         rejects,
         sources,
     })
@@ -548,16 +580,28 @@ fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> 
 
 /// Records and sources accumulated for the next commit.
 ///
+/// The events of each object added are encoded into the commit's new `events` files at once
+/// (`delta::Written`); what stays in memory is each row's key and date, for the insert's check
+/// against the keys stored already.
+///
 /// Duplicates (same `dedup_key`) inside the commit are resolved as the query layer resolves them
 /// across commits: the copy from the smallest `(source_object, source_index)` is kept, so the
-/// stored rows do not depend on the order in which concurrent fetches completed.
+/// stored rows do not depend on the order in which concurrent fetches completed. A copy that
+/// replaces one already written is left out of the files when the commit is written.
 #[derive(Default)]
 pub struct PendingCommit {
+    /// Per object with events, each row's `dedup_key` and `event_date`.
     events: Vec<RecordBatch>,
     /// Source object of each batch in `events` (a batch holds one object's rows).
     batch_objects: Vec<String>,
     /// Rows of each batch dropped as duplicates.
     dropped: Vec<Vec<usize>>,
+    /// (key, object) of written rows that a later copy replaced.
+    superseded: hashbrown::HashSet<(String, String)>,
+    /// The events' new files (None until the first events are added).
+    written: Option<delta::Written>,
+    /// The correlation facts of the events added (one copy of each event).
+    facts: facts::Facts,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
     /// Every key of the commit (foldhash: one lookup per event ingested).
@@ -592,8 +636,15 @@ impl PendingCommit {
         }
     }
 
-    /// Add one decoded object (all rows of `events` come from `source.uri`).
-    pub fn add(&mut self, source: SourceEntry, events: RecordBatch, rejects: RecordBatch) {
+    /// Add one decoded object (all rows of `events` come from `source.uri`): its events are
+    /// encoded into the commit's files of `lake`'s `events` table.
+    pub async fn add(
+        &mut self,
+        lake: &Lake,
+        source: SourceEntry,
+        events: RecordBatch,
+        rejects: RecordBatch,
+    ) -> Result<(), SinkError> {
         if events.num_rows() > 0 {
             let batch_no = self.events.len();
             self.dropped.push(Vec::new());
@@ -601,6 +652,9 @@ impl PendingCommit {
             let keys = events
                 .column_by_name("dedup_key")
                 .map(|c| c.as_string::<i32>().clone());
+            // Rows of this object whose key is new to the commit (their facts are taken), and
+            // rows that lost to a copy already added (not written).
+            let mut first_seen = Vec::new();
             for row in 0..events.num_rows() {
                 let Some(key) = keys.as_ref().map(|k| k.value(row)) else {
                     break;
@@ -609,6 +663,7 @@ impl PendingCommit {
                     None => {
                         self.seen.insert(key.to_string(), (batch_no, row));
                         self.event_rows += 1;
+                        first_seen.push(row);
                     }
                     Some((b, r)) => {
                         self.duplicates += 1;
@@ -618,6 +673,10 @@ impl PendingCommit {
                             < (self.batch_objects[b].as_str(), r);
                         if new_first {
                             self.dropped[b].push(r);
+                            if b != batch_no {
+                                self.superseded
+                                    .insert((key.to_string(), self.batch_objects[b].clone()));
+                            }
                             self.seen.insert(key.to_string(), (batch_no, row));
                         } else {
                             self.dropped[batch_no].push(row);
@@ -625,12 +684,60 @@ impl PendingCommit {
                     }
                 }
             }
-            self.events.push(events);
+            let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
+                commit: "pending".into(),
+                message: e.to_string(),
+            };
+            let rows = |keep: &dyn Fn(usize) -> bool| -> Result<RecordBatch, SinkError> {
+                let mask: BooleanArray = (0..events.num_rows()).map(|r| Some(keep(r))).collect();
+                filter_record_batch(&events, &mask).map_err(aerr)
+            };
+            // The common case, an object without copies, is taken as it is.
+            let facts_of = if first_seen.len() == events.num_rows() {
+                events.clone()
+            } else {
+                let first: std::collections::HashSet<usize> = first_seen.into_iter().collect();
+                rows(&|r| first.contains(&r))?
+            };
+            self.facts.extend(facts::from_events(&facts_of));
+            drop(facts_of);
+            let own = &self.dropped[batch_no];
+            let to_write = if own.is_empty() {
+                events.clone()
+            } else {
+                let lost: std::collections::HashSet<usize> = own.iter().copied().collect();
+                rows(&|r| !lost.contains(&r))?
+            };
+            let narrow = ["dedup_key", "event_date"]
+                .iter()
+                .map(|c| events.schema().index_of(c))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|columns| events.project(&columns))
+                .map_err(aerr)?;
+            self.events.push(narrow);
+            drop(events);
+            if self.written.is_none() {
+                self.written = Some(delta::Written::new(
+                    &lake.table_url("events")?,
+                    &lake.options,
+                    crate::schema::events_schema(),
+                    partition_column("events"),
+                )?);
+            }
+            let parts = split_by_date(to_write).map_err(aerr)?;
+            if let Some(written) = self.written.as_mut() {
+                let url = lake.table_url("events")?;
+                written
+                    .write(parts)
+                    .await
+                    .map_err(|e| delta::error(&url, e))?;
+            }
         }
         if rejects.num_rows() > 0 {
             self.rejects.push(rejects);
         }
         self.sources.push(source);
+        Ok(())
     }
 
     /// The event batches with duplicates removed, and the per-source duplicate counts recorded.
@@ -665,69 +772,30 @@ impl PendingCommit {
     }
 }
 
-/// Cut the rows of `batches` (each one object's) by date, and order each date's parts by their
-/// first `event_time`: the parts are written in that order, as they are.
-///
-/// Objects, not rows, are ordered: a gather of every row into time order copied the whole commit
-/// once more (about a tenth of ingest's CPU with its page faults), while the statistics that let a
-/// window skip pages stay nearly as tight: a page of thousands of rows spans its objects' times,
-/// and CloudTrail delivers an object every few minutes. Only an object whose records fall on
-/// several dates is copied (filtered per date). Ties keep arrival order, so the output does not
-/// depend on the sort algorithm.
-fn split_by_date(
-    batches: Vec<RecordBatch>,
-) -> Result<Vec<(String, Vec<RecordBatch>)>, arrow::error::ArrowError> {
-    use arrow::datatypes::TimestampMicrosecondType;
-    let missing = |c: &str| arrow::error::ArrowError::SchemaError(format!("{c} missing"));
-    // (date, first time, arrival, rows)
-    let mut parts: Vec<(i32, i64, usize, RecordBatch)> = Vec::with_capacity(batches.len());
-    for (b, batch) in batches.into_iter().enumerate() {
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        let dates = batch
-            .column_by_name("event_date")
-            .and_then(|c| c.as_primitive_opt::<Date32Type>())
-            .ok_or_else(|| missing("event_date"))?
-            .clone();
-        let first_time = |part: &RecordBatch| {
-            part.column_by_name("event_time")
-                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-                .and_then(|t| t.values().iter().min().copied())
-                .ok_or_else(|| missing("event_time"))
-        };
-        let first = dates.value(0);
-        if dates.values().iter().all(|d| *d == first) {
-            let t = first_time(&batch)?;
-            parts.push((first, t, b, batch));
-            continue;
-        }
-        let mut days: Vec<i32> = dates.values().to_vec();
-        days.sort_unstable();
-        days.dedup();
-        for day in days {
+/// Cut one object's rows by date: one part per date, in date order, each in the object's row
+/// order. The common object, all of one date, is returned as it is (no copy).
+fn split_by_date(batch: RecordBatch) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let dates = batch
+        .column_by_name("event_date")
+        .and_then(|c| c.as_primitive_opt::<Date32Type>())
+        .ok_or_else(|| arrow::error::ArrowError::SchemaError("event_date missing".into()))?
+        .clone();
+    let first = dates.value(0);
+    if dates.values().iter().all(|d| *d == first) {
+        return Ok(vec![batch]);
+    }
+    let mut days: Vec<i32> = dates.values().to_vec();
+    days.sort_unstable();
+    days.dedup();
+    days.into_iter()
+        .map(|day| {
             let mask: BooleanArray = dates.values().iter().map(|d| Some(*d == day)).collect();
-            let part = filter_record_batch(&batch, &mask)?;
-            let t = first_time(&part)?;
-            parts.push((day, t, b, part));
-        }
-    }
-    parts.sort_by_key(|p| (p.0, p.1, p.2));
-    let mut out: Vec<(String, Vec<RecordBatch>)> = Vec::new();
-    let mut current = None;
-    for (day, _, _, part) in parts {
-        if current != Some(day) {
-            let name = Date32Type::to_naive_date_opt(day)
-                .map(|d| d.to_string())
-                .unwrap_or_default();
-            out.push((name, Vec::new()));
-            current = Some(day);
-        }
-        if let Some((_, list)) = out.last_mut() {
-            list.push(part);
-        }
-    }
-    Ok(out)
+            filter_record_batch(&batch, &mask)
+        })
+        .collect()
 }
 
 fn new_commit_id() -> String {
@@ -769,43 +837,30 @@ mod tests {
     }
 
     #[test]
-    fn objects_are_cut_by_date_and_ordered_by_their_first_time() {
-        // 20777 is 2026-11-20. Each batch is one object's rows, in the object's order.
-        let a = batch(&[(20778, 30, "a1"), (20777, 10, "a2"), (20778, 5, "a3")]);
-        let b = batch(&[(20777, 10, "b1"), (20777, 2, "b2")]);
-        let c = batch(&[(20778, 20, "c1"), (20778, 4, "c2")]);
-        let d = batch(&[(20777, 10, "d1")]);
-        let out: Vec<(String, Vec<Vec<String>>)> = split_by_date(vec![a, b, c, d])
-            .unwrap()
-            .into_iter()
-            .map(|(day, parts)| {
-                let ids = parts
-                    .iter()
-                    .map(|p| {
-                        let ids = p.column_by_name("id").unwrap().as_string::<i32>();
-                        ids.iter().map(|v| v.unwrap().to_string()).collect()
-                    })
-                    .collect();
-                (day, ids)
-            })
-            .collect();
-        let want = |day: &str, parts: &[&[&str]]| {
-            (
-                day.to_string(),
-                parts
-                    .iter()
-                    .map(|p| p.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                    .collect::<Vec<_>>(),
-            )
+    fn an_object_is_cut_by_date_in_date_order_keeping_its_row_order() {
+        // 20777 is 2026-11-20.
+        let ids = |parts: Vec<RecordBatch>| -> Vec<Vec<String>> {
+            parts
+                .iter()
+                .map(|p| {
+                    let ids = p.column_by_name("id").unwrap().as_string::<i32>();
+                    ids.iter().map(|v| v.unwrap().to_string()).collect()
+                })
+                .collect()
         };
+        let a = batch(&[(20778, 30, "a1"), (20777, 10, "a2"), (20778, 5, "a3")]);
         assert_eq!(
-            out,
-            vec![
-                // b starts at 2; a's part of the day and d both start at 10: arrival order.
-                want("2026-11-20", &[&["b1", "b2"], &["a2"], &["d1"]]),
-                // c starts at 4, a's part of the day at 5; rows keep their object's order.
-                want("2026-11-21", &[&["c1", "c2"], &["a1", "a3"]]),
-            ]
+            ids(split_by_date(a).unwrap()),
+            vec![vec!["a2".to_string()], vec!["a1".into(), "a3".into()]]
         );
+        let b = batch(&[(20777, 10, "b1"), (20777, 2, "b2")]);
+        let whole = split_by_date(b.clone()).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(
+            whole[0].column(2).to_data().buffers()[1].as_ptr(),
+            b.column(2).to_data().buffers()[1].as_ptr(),
+            "one date: the batch as it is"
+        );
+        assert!(split_by_date(batch(&[])).unwrap().is_empty());
     }
 }

@@ -371,15 +371,244 @@ pub async fn insert_new(
     }
 }
 
+/// Rows of a keyed insert written to new files of a table as they come, before the insert
+/// checks which of them the table holds already ([`insert_written`]).
+///
+/// Why: a commit of 100,000 events held as Arrow batches until its insert is about 160 MB, and
+/// ingest held two (the one being written and the next one filling). Encoded as they arrive,
+/// a commit is its Parquet pages, about a tenth of that, and the encoding runs beside the
+/// decoding of the next objects instead of after it.
+pub struct Written {
+    writer: deltalake::writer::RecordBatchWriter,
+    schema: arrow::datatypes::SchemaRef,
+    partition: Option<String>,
+    rows: usize,
+}
+
+impl Written {
+    /// New files of the table at `url`, with `schema`'s columns, partitioned by `partition`.
+    pub fn new(
+        url: &Url,
+        options: &HashMap<String, String>,
+        schema: arrow::datatypes::SchemaRef,
+        partition: Option<&str>,
+    ) -> Result<Written, SinkError> {
+        if let Ok(path) = url.to_file_path()
+            && url.scheme() == "file"
+        {
+            std::fs::create_dir_all(&path).map_err(|e| SinkError::io(&path, e))?;
+        }
+        let writer = deltalake::writer::RecordBatchWriter::try_new(
+            url.as_str(),
+            schema.clone(),
+            partition.map(|p| vec![p.to_string()]),
+            Some(options.clone()),
+        )
+        .map_err(|e| error(url, e))?
+        .with_writer_properties(super::parquet::writer_properties());
+        Ok(Written {
+            writer,
+            schema,
+            partition: partition.map(str::to_string),
+            rows: 0,
+        })
+    }
+
+    /// Encode `batches` (each of one partition, or any mix) into the files.
+    pub async fn write(&mut self, batches: Vec<RecordBatch>) -> Result<(), DeltaTableError> {
+        self.rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        write_batches(&mut self.writer, batches, self.partition.as_deref()).await
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Insert the rows of `written` whose key is not in the table yet, exactly once, and return how
+/// many were inserted: [`insert_new`] for rows already encoded.
+///
+/// `keys` holds the key and partition columns of every row written but those `superseded`
+/// says were replaced by a later copy in the same commit. When no row of the files is stored
+/// already or superseded (the common case), the files are committed as they were written; else
+/// they are read back, the rows to drop left out, and written again (the first files are then
+/// in no table version, and `lake vacuum` deletes them). The same conflict checks and retries
+/// as [`insert_new`] apply; a retry checks the same files again on the newer table.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_written(
+    url: &Url,
+    options: &HashMap<String, String>,
+    written: Written,
+    keys: Vec<RecordBatch>,
+    superseded: &(
+         dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray, DeltaTableError> + Sync
+     ),
+    key: &[&str],
+    commit_id: &str,
+    stored: Option<&std::sync::Mutex<StoredKeys>>,
+) -> Result<u64, SinkError> {
+    let Written {
+        mut writer,
+        schema,
+        partition,
+        rows,
+    } = written;
+    let partition = partition.as_deref();
+    let mut adds = deltalake::writer::DeltaWriter::flush(&mut writer)
+        .await
+        .map_err(|e| error(url, e))?;
+    if rows == 0 {
+        return Ok(0);
+    }
+    let app_id = format!("agenttrail-{commit_id}");
+    let properties = |inserted: u64| {
+        CommitProperties::default()
+            .with_cleanup_expired_logs(Some(false))
+            .with_metadata([
+                (COMMIT.to_string(), serde_json::Value::from(commit_id)),
+                (INSERTED.to_string(), serde_json::Value::from(inserted)),
+            ])
+            .with_application_transaction(txn(&app_id))
+    };
+    // Rows of the files that are not in `keys`: replaced in the commit by a later copy.
+    let mut replaced = keys.iter().map(|b| b.num_rows()).sum::<usize>() < rows;
+    let mut attempt = 0;
+    loop {
+        let table = handle(url, options).await?;
+        if attempt > 0 && committed(&table, &app_id).await? {
+            return inserted_by(&table, commit_id).await;
+        }
+        let result = async {
+            let created = table.version().is_none();
+            let table = if created {
+                create(table, &schema, partition).await?
+            } else {
+                table
+            };
+            let version = table.version().unwrap_or_default();
+            let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
+            let (rows, found) =
+                stored_among(&table, created, &keys, partition, key, known.as_mut()).await?;
+            let inserted = rows.keys().filter(|k| !found.contains(*k)).count()
+                + rows.keys.iter().flatten().filter(|k| k.is_none()).count();
+            if !found.is_empty() || replaced {
+                adds = rewrite(&table, &adds, partition, &|b| {
+                    let mut keep = superseded(b)?;
+                    if !found.is_empty() {
+                        let stored = key_in(b, key, &found)?;
+                        keep = arrow::compute::and(&keep, &arrow::compute::not(&stored)?)?;
+                    }
+                    Ok(keep)
+                })
+                .await?;
+                replaced = false;
+            }
+            let version = if inserted == 0 {
+                version
+            } else {
+                commit_adds(
+                    &table,
+                    adds.clone(),
+                    &rows,
+                    &found,
+                    partition,
+                    properties(inserted as u64),
+                    known.as_mut(),
+                )
+                .await?
+            };
+            if let (Some(stored), Some(mut known)) = (stored, known) {
+                known.version = version;
+                lock(stored).put(url.as_str(), known);
+            }
+            Ok::<_, DeltaTableError>(inserted as u64)
+        }
+        .await;
+        match result {
+            Ok(n) => return Ok(n),
+            Err(e) if retry(&e, attempt) => {
+                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; inserting again.");
+                attempt += 1;
+                back_off(attempt).await;
+            }
+            Err(e) => return Err(error(url, e)),
+        }
+    }
+}
+
+/// Which rows of `batch` have a key in `keys`.
+fn key_in(
+    batch: &RecordBatch,
+    key: &[&str],
+    keys: &hashbrown::HashSet<String>,
+) -> Result<arrow::array::BooleanArray, DeltaTableError> {
+    let mut hit = vec![false; batch.num_rows()];
+    for_each_key(batch, key, |r, k| hit[r] = keys.contains(k))?;
+    Ok(arrow::array::BooleanArray::from(hit))
+}
+
+/// Write the rows of the files `adds` that `keep` keeps into new files of `table`, and return
+/// those files (none for a file whose rows are all dropped).
+async fn rewrite(
+    table: &DeltaTable,
+    adds: &[deltalake::kernel::Add],
+    partition: Option<&str>,
+    keep: &(dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray, DeltaTableError> + Sync),
+) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use deltalake::logstore::object_store::ObjectStoreExt;
+
+    let store = table.log_store().object_store(None);
+    let schema = table.snapshot()?.snapshot().arrow_schema();
+    let mut writer = writer_for(table)?;
+    for add in adds {
+        let bytes = store
+            .get(&deltalake::Path::from(add.path.as_str()))
+            .await?
+            .bytes()
+            .await?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+        for batch in reader {
+            let batch = batch?;
+            // The partition column is in the file's path, not in the file: put it back (at the
+            // end; the writer takes columns by name).
+            let batch = match partition {
+                Some(p) => {
+                    let value = add.partition_values.get(p).cloned().flatten();
+                    let field = schema.field_with_name(p)?.clone();
+                    let column = arrow::compute::cast(
+                        &arrow::array::StringArray::from(vec![value; batch.num_rows()]),
+                        field.data_type(),
+                    )?;
+                    let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+                    fields.push(Arc::new(field));
+                    let mut columns = batch.columns().to_vec();
+                    columns.push(column);
+                    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)?
+                }
+                None => batch,
+            };
+            let mask = keep(&batch)?;
+            let batch = arrow::compute::filter_record_batch(&batch, &mask)?;
+            if batch.num_rows() > 0 {
+                write_batches(&mut writer, vec![batch], partition).await?;
+            }
+        }
+    }
+    deltalake::writer::DeltaWriter::flush(&mut writer).await
+}
+
 /// Create the table at `table`'s location, empty, with `schema`'s columns (partitioned by
 /// `partition`) and [`TABLE_PROPERTIES`], and return it at that version. Every table is created
 /// so, by its first write.
 ///
-/// Why empty: a table's first rows then take the path of every later commit. For a keyed insert
-/// that is `append_missing`, which writes each day's objects in the order `sink::split_by_date`
-/// gave them; delta-rs' own creating write runs a plan that reads its batches in several streams
-/// at once, which lost that order unless each day's batches were first copied into one (141 MB
-/// for a million-event day, the peak heap of a fresh lake's ingest in BENCHMARKS.md's run O).
+/// Why empty: a table's first rows then take the path of every later commit ([`insert_written`]
+/// for events, written in the order they came); delta-rs' own creating write runs a plan that
+/// reads its batches in several streams at once, which lost that order unless each day's batches
+/// were first copied into one (141 MB for a million-event day, the peak heap of a fresh lake's
+/// ingest in BENCHMARKS.md's run O).
 ///
 /// Why not retried by delta-rs: delta-rs (1.1.1) commits a create that lost version 0 at the
 /// next version without a conflict check (it reloads the table at its latest version, so
@@ -444,10 +673,54 @@ async fn append_missing(
     properties: &(dyn Fn(u64) -> CommitProperties + Sync),
     mut known: Option<&mut TableKeys>,
 ) -> Result<(u64, deltalake::kernel::Version), DeltaTableError> {
+    let version = table.version().unwrap_or_default();
+    let (rows, found) =
+        stored_among(table, empty, batches, partition, key, known.as_deref_mut()).await?;
+    let mut kept = Vec::with_capacity(batches.len());
+    for (b, keys) in batches.iter().zip(&rows.keys) {
+        let mask: arrow::array::BooleanArray = keys
+            .iter()
+            .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
+            .collect();
+        let b = arrow::compute::filter_record_batch(b, &mask)?;
+        if b.num_rows() > 0 {
+            kept.push(b);
+        }
+    }
+    let inserted: usize = kept.iter().map(|b| b.num_rows()).sum();
+    if inserted == 0 {
+        return Ok((0, version));
+    }
+    let mut writer = writer_for(table)?;
+    write_batches(&mut writer, kept, partition).await?;
+    let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
+    let committed = commit_adds(
+        table,
+        adds,
+        &rows,
+        &found,
+        partition,
+        properties(inserted as u64),
+        known,
+    )
+    .await?;
+    Ok((inserted as u64, committed))
+}
+
+/// Read which keys of `batches` are stored in the table already (in the partitions the batches
+/// touch), with the keys and partitions of the batches' rows. See [`append_missing`] for when
+/// stored keys are read at all.
+async fn stored_among(
+    table: &DeltaTable,
+    empty: bool,
+    batches: &[RecordBatch],
+    partition: Option<&str>,
+    key: &[&str],
+    mut known: Option<&mut TableKeys>,
+) -> Result<(RowKeys, hashbrown::HashSet<String>), DeltaTableError> {
     use datafusion::prelude::{col, lit};
     use futures::StreamExt;
 
-    let version = table.version().unwrap_or_default();
     let rows = RowKeys::of(batches, partition, key, known.as_deref())?;
     // (foldhash: these sets take every key of the commit and every stored key it reads.)
     let wanted: hashbrown::HashSet<&str> = rows.keys().collect();
@@ -505,25 +778,24 @@ async fn append_missing(
             })?;
         }
     }
-    let mut kept = Vec::with_capacity(batches.len());
-    for (b, keys) in batches.iter().zip(&rows.keys) {
-        let mask: arrow::array::BooleanArray = keys
-            .iter()
-            .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
-            .collect();
-        let b = arrow::compute::filter_record_batch(b, &mask)?;
-        if b.num_rows() > 0 {
-            kept.push(b);
-        }
-    }
-    let inserted: usize = kept.iter().map(|b| b.num_rows()).sum();
-    if inserted == 0 {
-        return Ok((0, version));
-    }
-    let mut writer = deltalake::writer::RecordBatchWriter::for_table(table)?
-        .with_writer_properties(super::parquet::writer_properties());
-    for b in kept {
-        // A batch of one partition (the events of one day, as `sink::prepare` splits them) goes
+    drop(wanted);
+    Ok((rows, found))
+}
+
+/// A writer of new files of `table`, with the lake's writer properties.
+fn writer_for(table: &DeltaTable) -> Result<deltalake::writer::RecordBatchWriter, DeltaTableError> {
+    Ok(deltalake::writer::RecordBatchWriter::for_table(table)?
+        .with_writer_properties(super::parquet::writer_properties()))
+}
+
+/// Write `batches` into `writer`'s files (not flushed).
+async fn write_batches(
+    writer: &mut deltalake::writer::RecordBatchWriter,
+    batches: Vec<RecordBatch>,
+    partition: Option<&str>,
+) -> Result<(), DeltaTableError> {
+    for b in batches {
+        // A batch of one partition (the events of one day, as `sink::split_by_date` cuts them) goes
         // to that partition's file as it is: the generic path would copy every column of it
         // again to group its rows by partition value.
         let value = partition
@@ -536,10 +808,25 @@ async fn append_missing(
                     .write_partition(b, &values, deltalake::writer::WriteMode::Default)
                     .await?;
             }
-            None => deltalake::writer::DeltaWriter::write(&mut writer, b).await?,
+            None => deltalake::writer::DeltaWriter::write(writer, b).await?,
         }
     }
-    let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
+    Ok(())
+}
+
+/// Commit `adds` (the new files of a keyed insert of `rows`, of which `found` were stored
+/// already) as a `WRITE` that read the partitions of `rows`, and record in `known` what the
+/// table now holds; the table's version after the commit.
+async fn commit_adds(
+    table: &DeltaTable,
+    adds: Vec<deltalake::kernel::Add>,
+    rows: &RowKeys,
+    found: &hashbrown::HashSet<String>,
+    partition: Option<&str>,
+    properties: CommitProperties,
+    known: Option<&mut TableKeys>,
+) -> Result<deltalake::kernel::Version, DeltaTableError> {
+    let version = table.version().unwrap_or_default();
     let predicate = match partition {
         Some(p) => format!(
             "{p} IN ({})",
@@ -556,15 +843,14 @@ async fn append_missing(
         predicate: Some(predicate),
     };
     let snapshot = table.snapshot()?;
-    let committed =
-        deltalake::kernel::transaction::CommitBuilder::from(properties(inserted as u64))
-            .with_actions(
-                adds.into_iter()
-                    .map(deltalake::kernel::Action::Add)
-                    .collect(),
-            )
-            .build(Some(snapshot), table.log_store(), operation)
-            .await?;
+    let committed = deltalake::kernel::transaction::CommitBuilder::from(properties)
+        .with_actions(
+            adds.into_iter()
+                .map(deltalake::kernel::Action::Add)
+                .collect(),
+        )
+        .build(Some(snapshot), table.log_store(), operation)
+        .await?;
     if let Some(known) = known {
         if committed.version() == version + 1 {
             rows.each_stored(known, |k| !found.contains(k));
@@ -574,7 +860,7 @@ async fn append_missing(
             known.forget();
         }
     }
-    Ok((inserted as u64, committed.version()))
+    Ok(committed.version())
 }
 
 /// The Arrow type of column `name` of the table.

@@ -1,8 +1,8 @@
 //! How lake files are encoded: one set of writer properties for every file delta-rs writes.
 //!
 //! zstd at level 1, page-level statistics so DataFusion can prune on `event_time`, and each
-//! file's objects in the order of their first `event_time` so those statistics stay tight (see
-//! `sink::split_by_date`). Columns whose values are (nearly) all different skip dictionary
+//! file's objects in the order of their delivery time so those statistics stay tight (see
+//! `ingest`). Columns whose values are (nearly) all different skip dictionary
 //! encoding: the writer would intern every value only to fall back to plain pages once the
 //! dictionary outgrew its page. The JSON text columns keep no minimum and maximum: no filter can
 //! use them, and comparing long texts cost ingest 2% of its CPU.

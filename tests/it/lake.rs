@@ -166,6 +166,73 @@ async fn an_event_delivered_in_two_runs_appears_once_and_the_order_of_runs_does_
     assert_eq!(query(lake.path(), content).await, expected_rows);
 }
 
+/// Two copies of an event in one commit: the copy of the smaller `(source_object, source_index)`
+/// is stored, whichever is delivered (and so encoded into the commit's files) first. When the
+/// kept copy comes second, the first copy is already written and is left out of the files when
+/// the commit is written; the other rows of its object are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_copy_kept_in_one_commit_does_not_depend_on_which_was_written_first() {
+    use crate::util::records::{call, user};
+    let who = user("alice", "AKIAALICE");
+    let record = |id: &str| {
+        call(
+            id,
+            "2026-11-20T00:20:00Z",
+            &who,
+            "s3.amazonaws.com",
+            "GetObject",
+        )
+    };
+    // eu-west-1 sorts before us-east-1: its copy is the one to keep.
+    for (eu_time, us_time) in [
+        ("20261120T0035Z", "20261120T0030Z"),
+        ("20261120T0030Z", "20261120T0035Z"),
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        let mut kept_object = String::new();
+        for (region, time, ids) in [
+            ("eu-west-1", eu_time, vec!["copy"]),
+            ("us-east-1", us_time, vec!["before", "copy", "after"]),
+        ] {
+            let day = src.path().join(format!(
+                "AWSLogs/111122223333/CloudTrail/{region}/2026/11/20"
+            ));
+            std::fs::create_dir_all(&day).unwrap();
+            let path = day.join(format!("111122223333_CloudTrail_{region}_{time}_x.json.gz"));
+            let records: Vec<_> = ids.iter().map(|id| record(id)).collect();
+            let body = serde_json::json!({ "Records": records }).to_string();
+            std::fs::write(&path, gz(body.as_bytes())).unwrap();
+            if region == "eu-west-1" {
+                kept_object = path.display().to_string();
+            }
+        }
+        let lake = tempfile::tempdir().unwrap();
+        let summary = ingest_dir(src.path(), lake.path()).await;
+        assert_eq!(
+            (
+                summary.records_ingested,
+                summary.records_duplicate,
+                summary.commits
+            ),
+            (3, 1, 1),
+            "eu-west-1 delivered at {eu_time}"
+        );
+        // `events_all`: the stored rows themselves, before the query layer's de-duplication.
+        let rows = query(
+            lake.path(),
+            "SELECT dedup_key, source_object FROM events_all ORDER BY dedup_key",
+        )
+        .await;
+        let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            ids,
+            ["after", "before", "copy"],
+            "eu-west-1 delivered at {eu_time}"
+        );
+        assert_eq!(rows[2][1], kept_object, "eu-west-1 delivered at {eu_time}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn files_of_an_interrupted_commit_are_invisible_and_vacuum_removes_only_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -688,16 +755,16 @@ async fn a_pinned_lake_reads_each_table_at_the_version_it_first_opened() {
     );
 }
 
-/// Each events file holds its objects whole, in the order of their first `event_time`, on a
-/// table's first commit (the one that creates it; delta-rs' own creating write read its batches
-/// in several streams) and on later ones: the page statistics a window prunes by depend on it.
+/// Each events file holds its objects whole, in the order of their delivery time (the time in
+/// the object's file name), on a table's first commit and on later ones: the page statistics a
+/// window prunes by depend on it, and so does a file's content not depending on which fetch
+/// finished first.
 #[tokio::test(flavor = "multi_thread")]
-async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_time() {
+async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_delivery() {
     let data = tempfile::tempdir().unwrap();
     let lake = tempfile::tempdir().unwrap();
     // Two runs: the first creates the table, the second appends. Objects are listed by account
-    // and Region before time, so they arrive out of time order. The first day has more rows
-    // than one of DataFusion's batches (8,192), past which a creating plan would read in streams.
+    // and Region before time, so they are listed out of time order.
     for (seed, day, events) in [(7, "2026-11-19", 12_000), (8, "2026-11-20", 3_000)] {
         let opts = agenttrail::synth::SynthOptions {
             events,
@@ -711,7 +778,7 @@ async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_ti
     let files = files_under(&lake.path().join("events"), |p| {
         p.extension().is_some_and(|e| e == "parquet")
     });
-    let mut checked_objects = 0;
+    let (mut checked_objects, mut reordered) = (0, 0);
     for file in &files {
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
             std::fs::File::open(file).unwrap(),
@@ -719,8 +786,8 @@ async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_ti
         .unwrap()
         .build()
         .unwrap();
-        // (object, its first time) in file order, one entry per run of rows of one object.
-        let mut runs: Vec<(String, i64)> = Vec::new();
+        // The objects in file order, one entry per run of rows of one object.
+        let mut runs: Vec<String> = Vec::new();
         for batch in reader {
             use arrow::array::AsArray;
             let batch = batch.unwrap();
@@ -728,32 +795,38 @@ async fn each_events_file_holds_its_objects_whole_in_the_order_of_their_first_ti
                 .column_by_name("source_object")
                 .unwrap()
                 .as_string::<i32>();
-            let times = batch
-                .column_by_name("event_time")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            for r in 0..batch.num_rows() {
-                let (object, time) = (objects.value(r), times.value(r));
-                match runs.last_mut() {
-                    Some((o, first)) if o == object => *first = (*first).min(time),
-                    _ => runs.push((object.to_string(), time)),
+            for object in objects.iter().map(Option::unwrap) {
+                if runs.last().is_none_or(|o| o != object) {
+                    runs.push(object.to_string());
                 }
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for (object, _) in &runs {
+        for object in &runs {
             assert!(seen.insert(object), "{object}'s rows are split in {file:?}");
         }
-        let firsts: Vec<i64> = runs.iter().map(|r| r.1).collect();
+        // (delivery time, object): the time is the fourth `_` field of the file name.
+        let delivered: Vec<(String, String)> = runs
+            .iter()
+            .map(|object| {
+                let name = object.rsplit('/').next().unwrap();
+                (name.split('_').nth(3).unwrap().to_string(), object.clone())
+            })
+            .collect();
         assert!(
-            firsts.is_sorted(),
-            "objects out of time order in {file:?}: {runs:?}"
+            delivered.is_sorted(),
+            "objects out of delivery order in {file:?}: {delivered:?}"
         );
+        let mut listed = delivered.clone();
+        listed.sort_by(|a, b| a.1.cmp(&b.1));
+        reordered += usize::from(listed != delivered);
         checked_objects += runs.len();
     }
-    // Both days (some 300 and 75 objects) were checked.
+    // Both days (some 300 and 75 objects) were checked, and the objects were listed (by account
+    // and Region first) in another order than they were delivered.
     assert!(
         checked_objects > 300,
         "{checked_objects} objects in {files:?}"
     );
+    assert!(reordered > 0, "every file in listing order: {files:?}");
 }
