@@ -16,7 +16,8 @@
 //! insert), these at once; then the events (keyed insert: only rows whose `dedup_key` within the
 //! batch's dates, resp. the rejects' `(source_object, record_index)`, is not stored yet; see
 //! `delta::insert_new`; the events' files are written as their objects are added, and the insert
-//! commits them, see `delta::insert_written`); then the ledger rows of its source objects. Each step is one Delta
+//! commits them, see `delta::insert_written`); then the ledger rows of its source objects. Each
+//! step is one Delta
 //! commit, atomic on its own (files first, then one put-if-absent log entry). A crash between two
 //! steps leaves source objects without ledger rows: the next run reads them again, the inserts
 //! insert nothing they already hold, and the facts they state again are dropped as duplicates by
@@ -413,9 +414,15 @@ impl Lake {
             let ms = started.elapsed().as_millis() as u64;
             tracing::debug!(commit = %id, step = what, ms, "Commit step done.");
         };
+        let mut pending = pending;
+        let written = match pending.encoder.take() {
+            Some(encoder) => Some(encoder.finish().await?),
+            None => None,
+        };
+        step("encoded");
         let prepared = {
             let id = id.clone();
-            tokio::task::spawn_blocking(move || prepare(pending, &id))
+            tokio::task::spawn_blocking(move || prepare(pending, written, &id))
                 .await
                 .map_err(|e| SinkError::Arrow {
                     commit: "commit".into(),
@@ -541,7 +548,11 @@ fn keep_unless_superseded(
 }
 
 /// Drop in-commit duplicates and gather the commit's facts and small tables.
-fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> {
+fn prepare(
+    mut pending: PendingCommit,
+    written: Option<delta::Written>,
+    id: &str,
+) -> Result<Prepared, SinkError> {
     let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
         commit: id.to_string(),
         message: e.to_string(),
@@ -549,7 +560,6 @@ fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> 
     let mut extra = std::mem::take(&mut pending.tables);
     // The correlation facts these events state, stored beside them (see `correlate::facts`).
     extra.extend(pending.facts.to_batches().map_err(aerr)?);
-    let written = pending.written.take();
     let superseded = std::mem::take(&mut pending.superseded);
     let events_rows = pending.event_rows;
     let (keys, rejects, sources) = pending.into_parts();
@@ -578,6 +588,73 @@ fn prepare(mut pending: PendingCommit, id: &str) -> Result<Prepared, SinkError> 
     })
 }
 
+/// Objects' events waiting for the encoder: enough that decoding goes on while it is busy.
+const ENCODE_QUEUE: usize = 16;
+
+/// The task that encodes a pending commit's events into the commit's new files, object by
+/// object, beside the ingest loop: in that loop the encoding held up the fetches and decodes of
+/// the next objects (a third more wall time for a million events).
+struct Encoder {
+    queue: tokio::sync::mpsc::Sender<Vec<RecordBatch>>,
+    task: Option<tokio::task::JoinHandle<Result<delta::Written, SinkError>>>,
+}
+
+impl Encoder {
+    /// Start encoding into new files of `lake`'s `events` table.
+    fn start(lake: &Lake) -> Result<Encoder, SinkError> {
+        let url = lake.table_url("events")?;
+        let mut written = delta::Written::new(
+            &url,
+            &lake.options,
+            crate::schema::events_schema(),
+            partition_column("events"),
+        )?;
+        let (queue, mut objects) = tokio::sync::mpsc::channel::<Vec<RecordBatch>>(ENCODE_QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some(parts) = objects.recv().await {
+                written
+                    .write(parts)
+                    .await
+                    .map_err(|e| delta::error(&url, e))?;
+            }
+            Ok(written)
+        });
+        Ok(Encoder {
+            queue,
+            task: Some(task),
+        })
+    }
+
+    /// Queue one object's events (one batch per date); waits while the queue is full.
+    async fn send(&mut self, parts: Vec<RecordBatch>) -> Result<(), SinkError> {
+        if self.queue.send(parts).await.is_ok() {
+            return Ok(());
+        }
+        // The task stopped on an error: report it.
+        match self.task.take() {
+            Some(task) => task.await.map_err(encoder_died)?.map(|_| ()),
+            None => Err(encoder_died("it stopped earlier")),
+        }
+    }
+
+    /// Wait for every queued object to be encoded; the files, not flushed yet.
+    async fn finish(self) -> Result<delta::Written, SinkError> {
+        drop(self.queue);
+        match self.task {
+            Some(task) => task.await.map_err(encoder_died)?,
+            None => Err(encoder_died("it stopped earlier")),
+        }
+    }
+}
+
+/// The encoder task panicked or was lost.
+fn encoder_died(e: impl std::fmt::Display) -> SinkError {
+    SinkError::Write {
+        path: "events".into(),
+        message: format!("the events' encoder stopped: {e}"),
+    }
+}
+
 /// Records and sources accumulated for the next commit.
 ///
 /// The events of each object added are encoded into the commit's new `events` files at once
@@ -598,8 +675,8 @@ pub struct PendingCommit {
     dropped: Vec<Vec<usize>>,
     /// (key, object) of written rows that a later copy replaced.
     superseded: hashbrown::HashSet<(String, String)>,
-    /// The events' new files (None until the first events are added).
-    written: Option<delta::Written>,
+    /// The task writing the events' new files (None until the first events are added).
+    encoder: Option<Encoder>,
     /// The correlation facts of the events added (one copy of each event).
     facts: facts::Facts,
     rejects: Vec<RecordBatch>,
@@ -716,21 +793,11 @@ impl PendingCommit {
                 .map_err(aerr)?;
             self.events.push(narrow);
             drop(events);
-            if self.written.is_none() {
-                self.written = Some(delta::Written::new(
-                    &lake.table_url("events")?,
-                    &lake.options,
-                    crate::schema::events_schema(),
-                    partition_column("events"),
-                )?);
+            if self.encoder.is_none() {
+                self.encoder = Some(Encoder::start(lake)?);
             }
-            let parts = split_by_date(to_write).map_err(aerr)?;
-            if let Some(written) = self.written.as_mut() {
-                let url = lake.table_url("events")?;
-                written
-                    .write(parts)
-                    .await
-                    .map_err(|e| delta::error(&url, e))?;
+            if let Some(encoder) = self.encoder.as_mut() {
+                encoder.send(split_by_date(to_write).map_err(aerr)?).await?;
             }
         }
         if rejects.num_rows() > 0 {
