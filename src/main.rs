@@ -54,15 +54,52 @@ fn keep_freed_pages_for_ingest(cli: &Cli) {
     }
 }
 
+/// Whether `ingest`'s threads share one jemalloc arena (see [`one_arena`]).
+#[cfg(not(target_env = "msvc"))]
+fn one_arena_for(cli: &Cli) -> bool {
+    matches!(cli.command, agenttrail::cli::Command::Ingest(_))
+        && std::env::var_os("_RJEM_MALLOC_CONF").is_none()
+}
+
+/// Make the calling thread allocate from jemalloc's first arena.
+///
+/// Why, for `ingest`: its objects are decoded on rayon's threads and their batches freed by the
+/// encoder task on tokio's, so with an arena per thread (jemalloc's default, four per core) each
+/// arena kept the pages its own threads had freed, and peak RSS was the sum of those pools, about
+/// 2.5 times the live heap (133 MB at its peak on 1M events). One arena: 265–289 MiB of RSS
+/// against 342–351 MiB, in the same or less time (BENCHMARKS.md, run R). The other commands,
+/// whose DataFusion threads allocate at once, keep an arena per thread. Best effort.
+#[cfg(not(target_env = "msvc"))]
+fn one_arena() {
+    let mut arena: u32 = 0;
+    // SAFETY: `thread.arena` takes an `unsigned`, passed by pointer with its size; nothing is read.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"thread.arena".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&raw mut arena).cast(),
+            std::mem::size_of::<u32>(),
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     #[cfg(not(target_env = "msvc"))]
     keep_freed_pages_for_ingest(&cli);
     agenttrail::logging::init(cli.global.verbose, cli.global.quiet, cli.global.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    #[cfg(not(target_env = "msvc"))]
+    if one_arena_for(&cli) {
+        one_arena();
+        builder.on_thread_start(one_arena);
+        // rayon's pool (the decoders) starts on first use; start it with the same setting.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .start_handler(|_| one_arena())
+            .build_global();
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("agenttrail: cannot start the runtime: {e}");
