@@ -726,7 +726,8 @@ pub struct IngestArgs {
     /// holds more memory].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=512), help_heading = "Performance")]
     pub fetch_concurrency: Option<u16>,
-    /// Rows per commit (bounds memory: about two commits' rows are held at once).
+    /// Rows per commit (bounds memory: a commit's encoded pages and its rows' keys are held until
+    /// it is written).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_COMMIT_ROWS, help_heading = "Performance")]
     pub commit_rows: usize,
     /// List every key of the source, not only the delivery dates where new objects can be

@@ -44,7 +44,8 @@ pub struct IngestOptions {
     pub hash_for_digests: bool,
 }
 
-/// Default rows per commit: about two commits' rows are in memory at once.
+/// Default rows per commit: one commit's encoded pages, and two commits' keys (one filling while
+/// the other is written), are in memory at once.
 pub const DEFAULT_COMMIT_ROWS: usize = 100_000;
 
 impl Default for IngestOptions {
@@ -352,7 +353,7 @@ fn start_commit(
 ) -> tokio::task::JoinHandle<Result<CommitReport, SinkError>> {
     tracing::debug!(
         rows = pending.event_rows,
-        arrow_bytes = pending.event_bytes(),
+        key_bytes = pending.key_bytes(),
         "Commit started."
     );
     // Duplicates were counted as ingested when their object was added; move them.

@@ -696,8 +696,8 @@ impl PendingCommit {
         self.sources.len()
     }
 
-    /// Bytes the event batches hold (Arrow buffers, with their spare capacity).
-    pub fn event_bytes(&self) -> usize {
+    /// Bytes the events' keys and dates hold (the events themselves are encoded already).
+    pub fn key_bytes(&self) -> usize {
         self.events.iter().map(|b| b.get_array_memory_size()).sum()
     }
 

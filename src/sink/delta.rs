@@ -315,16 +315,47 @@ pub async fn insert_new(
     if rows == 0 {
         return Ok(0);
     }
+    let schema = batches[0].schema();
+    let rows = Insert::Batches(batches);
+    keyed_insert(
+        url, options, rows, &schema, partition, key, commit_id, stored,
+    )
+    .await
+}
+
+/// The rows of a keyed insert: in memory ([`insert_new`]), or in files written already
+/// ([`insert_written`]).
+enum Insert<'a> {
+    Batches(Vec<RecordBatch>),
+    Files {
+        adds: Vec<deltalake::kernel::Add>,
+        /// The key and partition columns of the rows to insert.
+        keys: Vec<RecordBatch>,
+        superseded: &'a Keep<'a>,
+        /// Whether the files hold rows `superseded` drops (none after a rewrite).
+        replaced: bool,
+    },
+}
+
+/// Which rows of a batch to keep.
+type Keep<'a> =
+    dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray, DeltaTableError> + Sync + 'a;
+
+/// The loop of [`insert_new`] and [`insert_written`]: one attempt after another, each on the
+/// table as it is then, until one commits or fails for good.
+#[allow(clippy::too_many_arguments)]
+async fn keyed_insert(
+    url: &Url,
+    options: &HashMap<String, String>,
+    mut rows: Insert<'_>,
+    schema: &arrow::datatypes::SchemaRef,
+    partition: Option<&str>,
+    key: &[&str],
+    commit_id: &str,
+    stored: Option<&std::sync::Mutex<StoredKeys>>,
+) -> Result<u64, SinkError> {
     let app_id = format!("agenttrail-{commit_id}");
-    let properties = |inserted: u64| {
-        CommitProperties::default()
-            .with_cleanup_expired_logs(Some(false))
-            .with_metadata([
-                (COMMIT.to_string(), serde_json::Value::from(commit_id)),
-                (INSERTED.to_string(), serde_json::Value::from(inserted)),
-            ])
-            .with_application_transaction(txn(&app_id))
-    };
+    let properties = |inserted: u64| insert_properties(commit_id, &app_id, inserted);
     let mut attempt = 0;
     loop {
         let table = handle(url, options).await?;
@@ -336,22 +367,64 @@ pub async fn insert_new(
             // makes this a conflict, and the next attempt inserts into the table it made.
             let created = table.version().is_none();
             let table = if created {
-                create(table, &batches[0].schema(), partition).await?
+                create(table, schema, partition).await?
             } else {
                 table
             };
             let version = table.version().unwrap_or_default();
             let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
-            let (inserted, version) = append_missing(
-                &table,
-                created,
-                &batches,
-                partition,
-                key,
-                &properties,
-                known.as_mut(),
-            )
-            .await?;
+            let (inserted, version) = match &mut rows {
+                Insert::Batches(batches) => {
+                    append_missing(
+                        &table,
+                        created,
+                        batches,
+                        partition,
+                        key,
+                        &properties,
+                        known.as_mut(),
+                    )
+                    .await?
+                }
+                Insert::Files {
+                    adds,
+                    keys,
+                    superseded,
+                    replaced,
+                } => {
+                    let (rows, found) =
+                        stored_among(&table, created, keys, partition, key, known.as_mut()).await?;
+                    let inserted = rows.keys().filter(|k| !found.contains(*k)).count()
+                        + rows.keys.iter().flatten().filter(|k| k.is_none()).count();
+                    if !found.is_empty() || *replaced {
+                        *adds = rewrite(&table, adds, partition, &|b| {
+                            let mut keep = superseded(b)?;
+                            if !found.is_empty() {
+                                let stored = key_in(b, key, &found)?;
+                                keep = arrow::compute::and(&keep, &arrow::compute::not(&stored)?)?;
+                            }
+                            Ok(keep)
+                        })
+                        .await?;
+                        *replaced = false;
+                    }
+                    if inserted == 0 {
+                        (0, version)
+                    } else {
+                        let version = commit_adds(
+                            &table,
+                            adds.clone(),
+                            &rows,
+                            &found,
+                            partition,
+                            properties(inserted as u64),
+                            known.as_mut(),
+                        )
+                        .await?;
+                        (inserted as u64, version)
+                    }
+                }
+            };
             if let (Some(stored), Some(mut known)) = (stored, known) {
                 known.version = version;
                 lock(stored).put(url.as_str(), known);
@@ -441,9 +514,7 @@ pub async fn insert_written(
     options: &HashMap<String, String>,
     written: Written,
     keys: Vec<RecordBatch>,
-    superseded: &(
-         dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray, DeltaTableError> + Sync
-     ),
+    superseded: &Keep<'_>,
     key: &[&str],
     commit_id: &str,
     stored: Option<&std::sync::Mutex<StoredKeys>>,
@@ -454,87 +525,25 @@ pub async fn insert_written(
         partition,
         rows,
     } = written;
-    let partition = partition.as_deref();
-    let mut adds = deltalake::writer::DeltaWriter::flush(&mut writer)
+    let adds = deltalake::writer::DeltaWriter::flush(&mut writer)
         .await
         .map_err(|e| error(url, e))?;
     if rows == 0 {
         return Ok(0);
     }
-    let app_id = format!("agenttrail-{commit_id}");
-    let properties = |inserted: u64| {
-        CommitProperties::default()
-            .with_cleanup_expired_logs(Some(false))
-            .with_metadata([
-                (COMMIT.to_string(), serde_json::Value::from(commit_id)),
-                (INSERTED.to_string(), serde_json::Value::from(inserted)),
-            ])
-            .with_application_transaction(txn(&app_id))
-    };
     // Rows of the files that are not in `keys`: replaced in the commit by a later copy.
-    let mut replaced = keys.iter().map(|b| b.num_rows()).sum::<usize>() < rows;
-    let mut attempt = 0;
-    loop {
-        let table = handle(url, options).await?;
-        if attempt > 0 && committed(&table, &app_id).await? {
-            return inserted_by(&table, commit_id).await;
-        }
-        let result = async {
-            let created = table.version().is_none();
-            let table = if created {
-                create(table, &schema, partition).await?
-            } else {
-                table
-            };
-            let version = table.version().unwrap_or_default();
-            let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
-            let (rows, found) =
-                stored_among(&table, created, &keys, partition, key, known.as_mut()).await?;
-            let inserted = rows.keys().filter(|k| !found.contains(*k)).count()
-                + rows.keys.iter().flatten().filter(|k| k.is_none()).count();
-            if !found.is_empty() || replaced {
-                adds = rewrite(&table, &adds, partition, &|b| {
-                    let mut keep = superseded(b)?;
-                    if !found.is_empty() {
-                        let stored = key_in(b, key, &found)?;
-                        keep = arrow::compute::and(&keep, &arrow::compute::not(&stored)?)?;
-                    }
-                    Ok(keep)
-                })
-                .await?;
-                replaced = false;
-            }
-            let version = if inserted == 0 {
-                version
-            } else {
-                commit_adds(
-                    &table,
-                    adds.clone(),
-                    &rows,
-                    &found,
-                    partition,
-                    properties(inserted as u64),
-                    known.as_mut(),
-                )
-                .await?
-            };
-            if let (Some(stored), Some(mut known)) = (stored, known) {
-                known.version = version;
-                lock(stored).put(url.as_str(), known);
-            }
-            Ok::<_, DeltaTableError>(inserted as u64)
-        }
-        .await;
-        match result {
-            Ok(n) => return Ok(n),
-            Err(e) if retry(&e, attempt) => {
-                tracing::debug!(table = %url, attempt, error = %e, "Commit failed; inserting again.");
-                attempt += 1;
-                back_off(attempt).await;
-            }
-            Err(e) => return Err(error(url, e)),
-        }
-    }
+    let replaced = keys.iter().map(|b| b.num_rows()).sum::<usize>() < rows;
+    let files = Insert::Files {
+        adds,
+        keys,
+        superseded,
+        replaced,
+    };
+    let partition = partition.as_deref();
+    keyed_insert(
+        url, options, files, &schema, partition, key, commit_id, stored,
+    )
+    .await
 }
 
 /// Which rows of `batch` have a key in `keys`.
@@ -554,7 +563,7 @@ async fn rewrite(
     table: &DeltaTable,
     adds: &[deltalake::kernel::Add],
     partition: Option<&str>,
-    keep: &(dyn Fn(&RecordBatch) -> Result<arrow::array::BooleanArray, DeltaTableError> + Sync),
+    keep: &Keep<'_>,
 ) -> Result<Vec<deltalake::kernel::Add>, DeltaTableError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -598,6 +607,19 @@ async fn rewrite(
         }
     }
     deltalake::writer::DeltaWriter::flush(&mut writer).await
+}
+
+/// Commit properties of a keyed insert: those of every write, the rows it inserted as app
+/// metadata (read back after a lost answer, see [`inserted_by`]), and its application
+/// transaction.
+fn insert_properties(commit_id: &str, app_id: &str, inserted: u64) -> CommitProperties {
+    CommitProperties::default()
+        .with_cleanup_expired_logs(Some(false))
+        .with_metadata([
+            (COMMIT.to_string(), serde_json::Value::from(commit_id)),
+            (INSERTED.to_string(), serde_json::Value::from(inserted)),
+        ])
+        .with_application_transaction(txn(app_id))
 }
 
 /// Create the table at `table`'s location, empty, with `schema`'s columns (partitioned by
