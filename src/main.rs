@@ -66,8 +66,8 @@ fn one_arena_for(cli: &Cli) -> bool {
 /// Why, for `ingest`: its objects are decoded on rayon's threads and their batches freed by the
 /// encoder task on tokio's, so with an arena per thread (jemalloc's default, four per core) each
 /// arena kept the pages its own threads had freed, and peak RSS was the sum of those pools, about
-/// 2.5 times the live heap (133 MB at its peak on 1M events). One arena: 265–289 MiB of RSS
-/// against 342–351 MiB, in the same or less time (BENCHMARKS.md, run R). The other commands,
+/// 2.5 times the live heap (133 MB at its peak on 1M events). One arena: 275–283 MiB of RSS
+/// against 334–343 MiB, in the same or less time (BENCHMARKS.md, run R). The other commands,
 /// whose DataFusion threads allocate at once, keep an arena per thread. Best effort.
 #[cfg(not(target_env = "msvc"))]
 fn one_arena() {

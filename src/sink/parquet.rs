@@ -18,7 +18,7 @@ use parquet::schema::types::ColumnPath;
 /// Columns of `events` with a different value in (nearly) every row, or with so many values that
 /// a file's dictionary outgrows its page: the JSON of the identity, of `additionalEventData` and
 /// of the resources. For those three, the dictionary cost ingest's writer memory until it gave
-/// up (11–16 MiB of peak RSS on 1M events, BENCHMARKS.md run R) and 1–3% of its CPU, for 1% of
+/// up (10–16 MiB of peak RSS on 1M events, BENCHMARKS.md run R) and 1–3% of its CPU, for 1% of
 /// `events`' size.
 const DISTINCT_COLUMNS: &[&str] = &[
     "event_id",
