@@ -492,11 +492,6 @@ impl Written {
         self.rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
         write_batches(&mut self.writer, batches, self.partition.as_deref()).await
     }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
 }
 
 /// Insert the rows of `written` whose key is not in the table yet, exactly once, and return how
@@ -800,6 +795,7 @@ async fn stored_among(
             })?;
         }
     }
+    // (`wanted` borrows `rows`.)
     drop(wanted);
     Ok((rows, found))
 }
