@@ -4,9 +4,10 @@
 //! safe and cheap. Objects are read in order of their delivery time (the time in their file name),
 //! up to `fetch_concurrency` fetched at once; each is decoded on rayon; decoded objects are added,
 //! in that order, to a pending commit (which encodes their events into the commit's files at
-//! once) that is written when it reaches `commit_rows` rows (and at the end). An object that cannot be fetched is reported and left out
-//! of the ledger, so the next run retries it; an object that cannot be decoded is recorded in
-//! `rejects` with its reason and marked ingested (its bytes will not change).
+//! once) that is written when it reaches `commit_rows` rows (and at the end). An object that
+//! cannot be fetched is reported and left out of the ledger, so the next run retries it; an object
+//! that cannot be decoded is recorded in `rejects` with its reason and marked ingested (its bytes
+//! will not change).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
