@@ -407,14 +407,13 @@ impl Lake {
     }
 
     /// Write and commit `pending` (see the module doc for the order of the steps).
-    pub async fn commit(&self, pending: PendingCommit) -> Result<CommitReport, SinkError> {
+    pub async fn commit(&self, mut pending: PendingCommit) -> Result<CommitReport, SinkError> {
         let id = new_commit_id();
         let started = std::time::Instant::now();
         let step = |what: &str| {
             let ms = started.elapsed().as_millis() as u64;
             tracing::debug!(commit = %id, step = what, ms, "Commit step done.");
         };
-        let mut pending = pending;
         let written = match pending.encoder.take() {
             Some(encoder) => Some(encoder.finish().await?),
             None => None,

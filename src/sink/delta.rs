@@ -327,14 +327,17 @@ pub async fn insert_new(
 /// ([`insert_written`]).
 enum Insert<'a> {
     Batches(Vec<RecordBatch>),
-    Files {
-        adds: Vec<deltalake::kernel::Add>,
-        /// The key and partition columns of the rows to insert.
-        keys: Vec<RecordBatch>,
-        superseded: &'a Keep<'a>,
-        /// Whether the files hold rows `superseded` drops (none after a rewrite).
-        replaced: bool,
-    },
+    Files(Files<'a>),
+}
+
+/// A keyed insert's rows in files written already.
+struct Files<'a> {
+    adds: Vec<deltalake::kernel::Add>,
+    /// The key and partition columns of the rows to insert.
+    keys: Vec<RecordBatch>,
+    superseded: &'a Keep<'a>,
+    /// Whether the files hold rows `superseded` drops (none after a rewrite).
+    replaced: bool,
 }
 
 /// Which rows of a batch to keep.
@@ -373,58 +376,16 @@ async fn keyed_insert(
             };
             let version = table.version().unwrap_or_default();
             let mut known = stored.map(|s| lock(s).take(url.as_str(), version));
-            let (inserted, version) = match &mut rows {
-                Insert::Batches(batches) => {
-                    append_missing(
-                        &table,
-                        created,
-                        batches,
-                        partition,
-                        key,
-                        &properties,
-                        known.as_mut(),
-                    )
-                    .await?
-                }
-                Insert::Files {
-                    adds,
-                    keys,
-                    superseded,
-                    replaced,
-                } => {
-                    let (rows, found) =
-                        stored_among(&table, created, keys, partition, key, known.as_mut()).await?;
-                    let inserted = rows.keys().filter(|k| !found.contains(*k)).count()
-                        + rows.keys.iter().flatten().filter(|k| k.is_none()).count();
-                    if !found.is_empty() || *replaced {
-                        *adds = rewrite(&table, adds, partition, &|b| {
-                            let mut keep = superseded(b)?;
-                            if !found.is_empty() {
-                                let stored = key_in(b, key, &found)?;
-                                keep = arrow::compute::and(&keep, &arrow::compute::not(&stored)?)?;
-                            }
-                            Ok(keep)
-                        })
-                        .await?;
-                        *replaced = false;
-                    }
-                    if inserted == 0 {
-                        (0, version)
-                    } else {
-                        let version = commit_adds(
-                            &table,
-                            adds.clone(),
-                            &rows,
-                            &found,
-                            partition,
-                            properties(inserted as u64),
-                            known.as_mut(),
-                        )
-                        .await?;
-                        (inserted as u64, version)
-                    }
-                }
-            };
+            let (inserted, version) = insert_attempt(
+                &table,
+                created,
+                &mut rows,
+                partition,
+                key,
+                &properties,
+                known.as_mut(),
+            )
+            .await?;
             if let (Some(stored), Some(mut known)) = (stored, known) {
                 known.version = version;
                 lock(stored).put(url.as_str(), known);
@@ -528,12 +489,12 @@ pub async fn insert_written(
     }
     // Rows of the files that are not in `keys`: replaced in the commit by a later copy.
     let replaced = keys.iter().map(|b| b.num_rows()).sum::<usize>() < rows;
-    let files = Insert::Files {
+    let files = Insert::Files(Files {
         adds,
         keys,
         superseded,
         replaced,
-    };
+    });
     let partition = partition.as_deref();
     keyed_insert(
         url, options, files, &schema, partition, key, commit_id, stored,
@@ -675,46 +636,73 @@ const INSERTED: &str = "agenttrail.inserted";
 /// The app-metadata key of the agenttrail commit a Delta commit belongs to.
 const COMMIT: &str = "agenttrail.commit";
 
-/// One attempt of [`insert_new`] on an existing table: the rows inserted and the table's version
-/// after the attempt.
+/// One attempt of a keyed insert ([`insert_new`], [`insert_written`]) on an existing table:
+/// the rows inserted and the table's version after the attempt.
 ///
 /// The stored keys of a partition are read only when `known` does not rule every key of the
-/// batch out there (see `stored_keys`), and never when the table is `empty` (created by this
-/// attempt); what is read, and what is inserted, is added to `known`.
-async fn append_missing(
+/// rows out there (see `stored_keys`), and never when the table is `empty` (created by this
+/// attempt); what is read, and what is inserted, is added to `known`. Rows in memory are written
+/// without those stored already; files written already are committed as they are unless a row is
+/// stored already or `superseded`, and then written again without those rows (and stay so for
+/// later attempts).
+async fn insert_attempt(
     table: &DeltaTable,
     empty: bool,
-    batches: &[RecordBatch],
+    rows: &mut Insert<'_>,
     partition: Option<&str>,
     key: &[&str],
     properties: &(dyn Fn(u64) -> CommitProperties + Sync),
     mut known: Option<&mut TableKeys>,
 ) -> Result<(u64, deltalake::kernel::Version), DeltaTableError> {
     let version = table.version().unwrap_or_default();
-    let (rows, found) =
-        stored_among(table, empty, batches, partition, key, known.as_deref_mut()).await?;
-    let mut kept = Vec::with_capacity(batches.len());
-    for (b, keys) in batches.iter().zip(&rows.keys) {
-        let mask: arrow::array::BooleanArray = keys
-            .iter()
-            .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
-            .collect();
-        let b = arrow::compute::filter_record_batch(b, &mask)?;
-        if b.num_rows() > 0 {
-            kept.push(b);
-        }
-    }
-    let inserted: usize = kept.iter().map(|b| b.num_rows()).sum();
+    let keys = match rows {
+        Insert::Batches(batches) => &batches[..],
+        Insert::Files(files) => &files.keys[..],
+    };
+    let (row_keys, found) =
+        stored_among(table, empty, keys, partition, key, known.as_deref_mut()).await?;
+    let inserted = row_keys.missing(&found);
     if inserted == 0 {
         return Ok((0, version));
     }
-    let mut writer = writer_for(table)?;
-    write_batches(&mut writer, kept, partition).await?;
-    let adds = deltalake::writer::DeltaWriter::flush(&mut writer).await?;
+    let adds = match rows {
+        Insert::Batches(batches) => {
+            let mut kept = Vec::with_capacity(batches.len());
+            for (b, keys) in batches.iter().zip(&row_keys.keys) {
+                let mask: arrow::array::BooleanArray = keys
+                    .iter()
+                    .map(|k| Some(k.as_ref().is_none_or(|k| !found.contains(k))))
+                    .collect();
+                let b = arrow::compute::filter_record_batch(b, &mask)?;
+                if b.num_rows() > 0 {
+                    kept.push(b);
+                }
+            }
+            let mut writer = writer_for(table)?;
+            write_batches(&mut writer, kept, partition).await?;
+            deltalake::writer::DeltaWriter::flush(&mut writer).await?
+        }
+        Insert::Files(files) => {
+            if !found.is_empty() || files.replaced {
+                let superseded = files.superseded;
+                files.adds = rewrite(table, &files.adds, partition, &|b| {
+                    let mut keep = superseded(b)?;
+                    if !found.is_empty() {
+                        let stored = key_in(b, key, &found)?;
+                        keep = arrow::compute::and(&keep, &arrow::compute::not(&stored)?)?;
+                    }
+                    Ok(keep)
+                })
+                .await?;
+                files.replaced = false;
+            }
+            files.adds.clone()
+        }
+    };
     let committed = commit_adds(
         table,
         adds,
-        &rows,
+        &row_keys,
         &found,
         partition,
         properties(inserted as u64),
@@ -725,7 +713,7 @@ async fn append_missing(
 }
 
 /// Read which keys of `batches` are stored in the table already (in the partitions the batches
-/// touch), with the keys and partitions of the batches' rows. See [`append_missing`] for when
+/// touch), with the keys and partitions of the batches' rows. See [`insert_attempt`] for when
 /// stored keys are read at all.
 async fn stored_among(
     table: &DeltaTable,
@@ -1046,6 +1034,15 @@ impl RowKeys {
     /// Every key of the batches.
     fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().flatten().filter_map(|k| k.as_deref())
+    }
+
+    /// How many rows have no key, or a key not in `stored`: the rows an insert adds.
+    fn missing(&self, stored: &hashbrown::HashSet<String>) -> usize {
+        self.keys
+            .iter()
+            .flatten()
+            .filter(|k| k.as_ref().is_none_or(|k| !stored.contains(k)))
+            .count()
     }
 
     /// The partition values touched.
@@ -1465,10 +1462,10 @@ mod tests {
             3
         );
         let properties = |_: u64| CommitProperties::default();
-        let (inserted, version) = append_missing(
+        let (inserted, version) = insert_attempt(
             &stale,
             false,
-            &[day_rows(20778, 20, 2)],
+            &mut Insert::Batches(vec![day_rows(20778, 20, 2)]),
             Some("event_date"),
             &["id"],
             &properties,
