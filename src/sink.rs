@@ -46,7 +46,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Date32Type, SchemaRef};
 use thiserror::Error;
@@ -680,8 +680,13 @@ pub struct PendingCommit {
     facts: facts::Facts,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
-    /// Every key of the commit (foldhash: one lookup per event ingested).
-    seen: hashbrown::HashMap<String, (usize, usize)>,
+    /// Every key of the commit as (hash, batch, row) into `keys`: the key itself stays in its
+    /// batch, so adding an event allocates nothing (foldhash: one lookup per event ingested).
+    seen: hashbrown::HashTable<(u64, u32, u32)>,
+    /// The `dedup_key` column of each batch in `events`.
+    keys: Vec<StringArray>,
+    /// Hashes the keys of `seen`.
+    hasher: hashbrown::DefaultHashBuilder,
     duplicates: u64,
     /// Rows of the lake's small tables (e.g. `integrity`), by table.
     tables: Vec<(&'static str, RecordBatch)>,
@@ -722,26 +727,40 @@ impl PendingCommit {
         rejects: RecordBatch,
     ) -> Result<(), SinkError> {
         if events.num_rows() > 0 {
+            let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
+                commit: "pending".into(),
+                message: e.to_string(),
+            };
             let batch_no = self.events.len();
+            let narrow = ["dedup_key", "event_date"]
+                .iter()
+                .map(|c| events.schema().index_of(c))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|columns| events.project(&columns))
+                .map_err(aerr)?;
+            let keys = narrow.column(0).as_string::<i32>().clone();
+            self.events.push(narrow);
+            self.keys.push(keys);
             self.dropped.push(Vec::new());
             self.batch_objects.push(source.uri.clone());
-            let keys = events
-                .column_by_name("dedup_key")
-                .map(|c| c.as_string::<i32>().clone());
             // Rows of this object whose key is new to the commit (their facts are taken), and
             // rows that lost to a copy already added (not written).
             let mut first_seen = Vec::new();
+            let (all_keys, seen, hasher) = (&self.keys, &mut self.seen, &self.hasher);
+            let key_at = |b: u32, r: u32| all_keys[b as usize].value(r as usize);
             for row in 0..events.num_rows() {
-                let Some(key) = keys.as_ref().map(|k| k.value(row)) else {
-                    break;
-                };
-                match self.seen.get(key).copied() {
-                    None => {
-                        self.seen.insert(key.to_string(), (batch_no, row));
+                let key = all_keys[batch_no].value(row);
+                let hash = hasher.hash_one(key);
+                let (b32, r32) = (batch_no as u32, row as u32);
+                match seen.entry(hash, |&(_, b, r)| key_at(b, r) == key, |e| e.0) {
+                    hashbrown::hash_table::Entry::Vacant(slot) => {
+                        slot.insert((hash, b32, r32));
                         self.event_rows += 1;
                         first_seen.push(row);
                     }
-                    Some((b, r)) => {
+                    hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                        let (_, b, r) = *slot.get();
+                        let (b, r) = (b as usize, r as usize);
                         self.duplicates += 1;
                         // Rows within a batch are in `source_index` order, so (object, row) orders
                         // copies as (source_object, source_index) does.
@@ -753,17 +772,13 @@ impl PendingCommit {
                                 self.superseded
                                     .insert((key.to_string(), self.batch_objects[b].clone()));
                             }
-                            self.seen.insert(key.to_string(), (batch_no, row));
+                            *slot.get_mut() = (hash, b32, r32);
                         } else {
                             self.dropped[batch_no].push(row);
                         }
                     }
                 }
             }
-            let aerr = |e: arrow::error::ArrowError| SinkError::Arrow {
-                commit: "pending".into(),
-                message: e.to_string(),
-            };
             let rows = |keep: &dyn Fn(usize) -> bool| -> Result<RecordBatch, SinkError> {
                 let mask: BooleanArray = (0..events.num_rows()).map(|r| Some(keep(r))).collect();
                 filter_record_batch(&events, &mask).map_err(aerr)
@@ -784,13 +799,6 @@ impl PendingCommit {
                 let lost: std::collections::HashSet<usize> = own.iter().copied().collect();
                 rows(&|r| !lost.contains(&r))?
             };
-            let narrow = ["dedup_key", "event_date"]
-                .iter()
-                .map(|c| events.schema().index_of(c))
-                .collect::<Result<Vec<_>, _>>()
-                .and_then(|columns| events.project(&columns))
-                .map_err(aerr)?;
-            self.events.push(narrow);
             drop(events);
             if self.encoder.is_none() {
                 self.encoder = Some(Encoder::start(lake)?);

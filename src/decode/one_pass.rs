@@ -23,6 +23,10 @@ pub(super) fn decode(
     text: &[u8],
     limits: &DecodeLimits,
 ) -> Option<DecodedObject> {
+    // Checked once as a whole, the text is parsed as `str`: serde then checks no string again,
+    // nor does the span of each record. An object with bad UTF-8 anywhere takes the general path,
+    // which rejects just the records holding it.
+    let whole = std::str::from_utf8(text).ok()?;
     let mut pos = records_start(text)?;
     let mut builder = EventsBuilder::new();
     let mut rejects = Vec::new();
@@ -35,13 +39,13 @@ pub(super) fn decode(
             if text.get(start) != Some(&b'{') {
                 return None;
             }
-            let mut stream = Deserializer::from_slice(&text[start..]).into_iter::<Record>();
+            let mut stream = Deserializer::from_str(&whole[start..]).into_iter::<Record>();
             let record = stream.next()?.ok()?;
             let end = start + stream.byte_offset();
             if end - start > limits.max_record_bytes {
                 return None;
             }
-            let raw = std::str::from_utf8(&text[start..end]).ok()?;
+            let raw = &whole[start..end];
             let identity = parse_identity(&record).ok()?;
             let index = u32::try_from(seen).ok()?;
             match finish_record(record, identity, raw, index) {
