@@ -157,6 +157,13 @@ mod tests {
         };
         let big = br#"{"Records":[{"eventID":"abcdefghijk"}]}"#;
         assert!(decode("o", big, &limits).is_none());
+        // Bad UTF-8, in a field read or in one skipped.
+        for bad in [
+            &b"{\"Records\":[{\"eventID\":\"a\xff\"}]}"[..],
+            b"{\"Records\":[{\"eventID\":\"a\",\"other\":\"\xc3\"}]}",
+        ] {
+            assert!(decode("o", bad, &DecodeLimits::default()).is_none());
+        }
     }
 
     /// Every object of the conformance corpus and of `sample-logs/` that this path takes decodes

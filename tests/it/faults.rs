@@ -313,3 +313,89 @@ async fn a_lost_answer_to_a_delta_log_put_neither_loses_nor_doubles_a_commit() {
         stderr(&again)
     );
 }
+
+/// Writing the events' files keeps failing (`403 AccessDenied` on every upload under `events/`,
+/// as a bucket policy or a disabled KMS key would answer): the run fails naming the table and
+/// the error, commits nothing for the objects whose events it could not write, and the next run,
+/// with S3 healthy again, stores every event once: the S3 lake then equals a clean lake, table
+/// by table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lake_write_that_keeps_failing_fails_the_run_and_the_next_run_stores_each_event_once() {
+    let c = s3::client();
+    let bucket = s3::unique("denied");
+    c.create_bucket().bucket(&bucket).send().await.unwrap();
+    let failing = Arc::new(AtomicBool::new(true));
+    let f = failing.clone();
+    let proxy = FaultProxy::start(&s3::endpoint(), move |id, _| {
+        (f.load(Ordering::SeqCst)
+            && (id.starts_with("PUT ") || id.starts_with("POST "))
+            && id.contains("/agenttrail/events/")
+            && !id.contains("/_delta_log/"))
+        .then_some(Fault::Status(403, "AccessDenied"))
+    });
+    let lake = format!("s3://{bucket}/agenttrail");
+    let ingest = || {
+        run(agenttrail()
+            .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["ingest", "--commit-rows", "60", "--source"])
+            .arg(sample_logs())
+            .args(["--lake", &lake]))
+    };
+    let count = |table: &str| {
+        let out = run(agenttrail()
+            .env("AWS_ENDPOINT_URL", s3::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["query", "--format", "csv", "--lake", &lake])
+            .arg(format!("SELECT count(*) AS n FROM {table}")));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        crate::util::stdout(&out)
+    };
+
+    let out = ingest();
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("events") && err.contains("AccessDenied"),
+        "the table and the error are named: {err}"
+    );
+    let denied = proxy.injected().len();
+    assert!(denied > 0);
+    eprintln!(
+        "denied writes: {denied}; the run said: {}",
+        err.lines().rev().take(2).collect::<Vec<_>>().join(" / ")
+    );
+    for table in ["events_all", "ingested"] {
+        assert_eq!(count(table), "n\n0\n", "{table}: nothing committed");
+    }
+
+    failing.store(false, Ordering::SeqCst);
+    let out = ingest();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("records: 220 ingested, 1 rejected, 1 duplicate"),
+        "{err}"
+    );
+    let clean = tempfile::tempdir().unwrap();
+    let out = run(agenttrail()
+        .args(["ingest", "--commit-rows", "60", "--source"])
+        .arg(sample_logs())
+        .arg("--lake")
+        .arg(clean.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for table in agenttrail::sink::TABLES {
+        let table = if *table == "events" {
+            "events_all"
+        } else {
+            table
+        };
+        let want =
+            crate::util::scalar(clean.path(), &format!("SELECT count(*) FROM {table}")).await;
+        assert_eq!(count(table), format!("n\n{want}\n"), "{table}");
+    }
+}
