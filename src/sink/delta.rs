@@ -123,10 +123,22 @@ pub async fn s3_options() -> HashMap<String, String> {
 }
 
 /// A table's error, naming the table.
+///
+/// delta-rs reports a failed upload of a new data file as "Failed to parse parquet: External:
+/// …" (the Parquet writer's error wrapping the store's); it is said as what it is.
 pub fn error(url: &Url, e: DeltaTableError) -> SinkError {
+    let message = match &e {
+        DeltaTableError::Parquet {
+            source: parquet::errors::ParquetError::External(store),
+        } => format!(
+            "writing a data file: {}",
+            crate::source::error_chain(store.as_ref())
+        ),
+        _ => crate::source::error_chain(&e),
+    };
     SinkError::Delta {
         table: url.to_string(),
-        message: crate::source::error_chain(&e),
+        message,
     }
 }
 

@@ -360,7 +360,7 @@ async fn a_lake_write_that_keeps_failing_fails_the_run_and_the_next_run_stores_e
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("events") && err.contains("AccessDenied"),
+        err.contains("/agenttrail/events: writing a data file: ") && err.contains("AccessDenied"),
         "the table and the error are named: {err}"
     );
     let denied = proxy.injected().len();
