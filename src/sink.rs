@@ -751,6 +751,8 @@ impl PendingCommit {
             for row in 0..events.num_rows() {
                 let key = all_keys[batch_no].value(row);
                 let hash = hasher.hash_one(key);
+                // A commit's objects and an object's records are far fewer than 2^32 (an
+                // object is capped at --max-decompressed-mib), so u32 holds both.
                 let (b32, r32) = (batch_no as u32, row as u32);
                 match seen.entry(hash, |&(_, b, r)| key_at(b, r) == key, |e| e.0) {
                     hashbrown::hash_table::Entry::Vacant(slot) => {
