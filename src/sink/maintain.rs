@@ -4,7 +4,7 @@
 //! each run. `optimize` rewrites the small files of each partition into large ones (bin-packing,
 //! one Delta commit that removes the old files and adds the new, so readers see either layout and
 //! never both), then writes a checkpoint so that opening a table reads one Parquet checkpoint
-//! instead of thousands of JSON entries (ingest also writes one every 100 commits). Removed files
+//! instead of thousands of JSON entries (ingest also writes one every 10 commits). Removed files
 //! stay on storage for readers of older versions until `vacuum`, which deletes, once older than a
 //! retention period: files no table version needs (the removed ones, and orphans of writers that
 //! died before their commit) and expired log entries. Vacuum is the only command that deletes,
