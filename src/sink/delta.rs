@@ -185,8 +185,8 @@ fn commit_properties(commit_id: &str) -> CommitProperties {
 /// Table properties set when agenttrail creates a table: application transaction ids (one per
 /// commit, see [`append`]) are needed only while a commit may be retried, so the log does not
 /// keep them forever; and a checkpoint every 10 commits instead of delta-rs' 100, because every
-/// commit loads its table again (the checkpoint, then each commit after it): at 5M events (50
-/// commits a table) ingest then took 6–8% less CPU and wall time (BENCHMARKS.md, run S).
+/// commit loads its table again (the checkpoint, then each commit after it): ingest then took
+/// 5–8% less CPU at 5M events (50 commits a table) and 13% less at 10M (BENCHMARKS.md, run S).
 const TABLE_PROPERTIES: &[(&str, &str)] = &[
     ("delta.setTransactionRetentionDuration", "interval 7 days"),
     ("delta.checkpointInterval", "10"),
