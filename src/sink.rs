@@ -17,14 +17,13 @@
 //! batch's dates, resp. the rejects' `(source_object, record_index)`, is not stored yet; see
 //! `delta::insert_new`; the events' files are written as their objects are added, and the insert
 //! commits them, see `delta::insert_written`); then the ledger rows of its source objects. Each
-//! step is one Delta
-//! commit, atomic on its own (files first, then one put-if-absent log entry). A crash between two
-//! steps leaves source objects without ledger rows: the next run reads them again, the inserts
-//! insert nothing they already hold, and the facts they state again are dropped as duplicates by
-//! their event id at query time. Killing the process at any moment and re-running therefore yields
-//! the same events as one uninterrupted run, and so do several workers writing one lake at once
-//! (an insert that raced another writer's append to the same dates is run again on the newer
-//! table).
+//! step is one Delta commit, atomic on its own (files first, then one put-if-absent log entry). A
+//! crash between two steps leaves source objects without ledger rows: the next run reads them
+//! again, the inserts insert nothing they already hold, and the facts they state again are
+//! dropped as duplicates by their event id at query time. Killing the process at any moment and
+//! re-running therefore yields the same events as one uninterrupted run, and so do several
+//! workers writing one lake at once (an insert that raced another writer's append to the same
+//! dates is run again on the newer table).
 //! Files of a writer that died before its log entry are in no table version; `lake vacuum`
 //! deletes them once they are older than its retention period.
 //!
@@ -46,7 +45,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch, StringArray};
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Date32Type, SchemaRef};
 use thiserror::Error;
@@ -680,11 +679,9 @@ pub struct PendingCommit {
     facts: facts::Facts,
     rejects: Vec<RecordBatch>,
     sources: Vec<SourceEntry>,
-    /// Every key of the commit as (hash, batch, row) into `keys`: the key itself stays in its
+    /// Every key of the commit as (hash, batch, row) into `events`: the key itself stays in its
     /// batch, so adding an event allocates nothing (foldhash: one lookup per event ingested).
     seen: hashbrown::HashTable<(u64, u32, u32)>,
-    /// The `dedup_key` column of each batch in `events`.
-    keys: Vec<StringArray>,
     /// Hashes the keys of `seen`.
     hasher: hashbrown::DefaultHashBuilder,
     duplicates: u64,
@@ -740,16 +737,21 @@ impl PendingCommit {
                 .map_err(aerr)?;
             let keys = narrow.column(0).as_string::<i32>().clone();
             self.events.push(narrow);
-            self.keys.push(keys);
             self.dropped.push(Vec::new());
             self.batch_objects.push(source.uri.clone());
             // Rows of this object whose key is new to the commit (their facts are taken), and
             // rows that lost to a copy already added (not written).
             let mut first_seen = Vec::new();
-            let (all_keys, seen, hasher) = (&self.keys, &mut self.seen, &self.hasher);
-            let key_at = |b: u32, r: u32| all_keys[b as usize].value(r as usize);
+            let (batches, seen, hasher) = (&self.events, &mut self.seen, &self.hasher);
+            // Column 0 of each batch in `events` is its `dedup_key`.
+            let key_at = |b: u32, r: u32| {
+                batches[b as usize]
+                    .column(0)
+                    .as_string::<i32>()
+                    .value(r as usize)
+            };
             for row in 0..events.num_rows() {
-                let key = all_keys[batch_no].value(row);
+                let key = keys.value(row);
                 let hash = hasher.hash_one(key);
                 // A commit's objects and an object's records are far fewer than 2^32 (an
                 // object is capped at --max-decompressed-mib), so u32 holds both.
